@@ -1,0 +1,189 @@
+/**
+ * One error hierarchy for all of wirecall.
+ *
+ *   WirecallError
+ *   ├── InvalidEndpoint                 bad endpoint string (never reached the network)
+ *   ├── TransportError                  the connection itself failed
+ *   │   ├── ConnectionFailed            could not connect (refused, unreachable, DNS)
+ *   │   ├── ConnectionTimeout           connect did not finish in time
+ *   │   │   └── HandshakeTimeout        connected, but the handshake did not finish in time
+ *   │   ├── ConnectionClosed            closed on purpose (by us or by the peer's shutdown)
+ *   │   ├── ConnectionLost              died unexpectedly (reset, EOF, missed heartbeats)
+ *   │   ├── AddressInUse                listen: something is already serving there
+ *   │   ├── FrameTooLarge               a frame over the negotiated size limit
+ *   │   ├── ProtocolError               the peer sent bytes we cannot understand
+ *   │   └── HandshakeRejected           the peer refused our handshake (version, token)
+ *   └── CallError                       one call failed; the connection is fine
+ *       ├── RemoteError                 the peer answered with an error status
+ *       ├── DeadlineExceeded            the call's deadline passed
+ *       ├── CallCancelled               the caller aborted the call
+ *       └── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
+ *
+ * Every class carries a stable `code` string. `instanceof` works across two copies of
+ * the package (a plugin bundling its own wirecall, say): each instance is branded with
+ * the names of its classes under a `Symbol.for` key, and `Symbol.hasInstance` checks
+ * the brand rather than the prototype chain.
+ */
+import { Status, statusName } from './status.js';
+
+const KINDS = Symbol.for('wirecall.error.kinds');
+
+type Branded = { [KINDS]?: readonly string[] };
+
+export interface WirecallErrorOptions {
+  cause?: unknown;
+}
+
+export class WirecallError extends Error {
+  static readonly kind: string = 'WirecallError';
+  static readonly code: string = 'ERR_WIRECALL';
+  readonly code: string;
+  declare readonly [KINDS]: readonly string[];
+
+  constructor(message: string, options?: WirecallErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    const ctor = new.target as typeof WirecallError;
+    this.name = ctor.kind;
+    this.code = ctor.code;
+    const kinds: string[] = [];
+    for (let c: unknown = ctor; typeof c === 'function' && Object.hasOwn(c, 'kind'); c = Object.getPrototypeOf(c)) {
+      kinds.push((c as typeof WirecallError).kind);
+    }
+    Object.defineProperty(this, KINDS, { value: Object.freeze(kinds), enumerable: false });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const kinds = (value as Branded)[KINDS];
+    return Array.isArray(kinds) && kinds.includes(this.kind);
+  }
+}
+
+export class InvalidEndpoint extends WirecallError {
+  static override readonly kind: string = 'InvalidEndpoint';
+  static override readonly code: string = 'ERR_INVALID_ENDPOINT';
+  constructor(
+    readonly endpoint: string,
+    reason: string,
+  ) {
+    super(`invalid endpoint ${JSON.stringify(endpoint)}: ${reason}`);
+  }
+}
+
+export class TransportError extends WirecallError {
+  static override readonly kind: string = 'TransportError';
+  static override readonly code: string = 'ERR_TRANSPORT';
+}
+export class ConnectionFailed extends TransportError {
+  static override readonly kind: string = 'ConnectionFailed';
+  static override readonly code: string = 'ERR_CONNECTION_FAILED';
+}
+export class ConnectionTimeout extends TransportError {
+  static override readonly kind: string = 'ConnectionTimeout';
+  static override readonly code: string = 'ERR_CONNECTION_TIMEOUT';
+}
+export class HandshakeTimeout extends ConnectionTimeout {
+  static override readonly kind: string = 'HandshakeTimeout';
+  static override readonly code: string = 'ERR_HANDSHAKE_TIMEOUT';
+}
+export class ConnectionClosed extends TransportError {
+  static override readonly kind: string = 'ConnectionClosed';
+  static override readonly code: string = 'ERR_CONNECTION_CLOSED';
+}
+export class ConnectionLost extends TransportError {
+  static override readonly kind: string = 'ConnectionLost';
+  static override readonly code: string = 'ERR_CONNECTION_LOST';
+}
+export class AddressInUse extends TransportError {
+  static override readonly kind: string = 'AddressInUse';
+  static override readonly code: string = 'ERR_ADDRESS_IN_USE';
+}
+export class FrameTooLarge extends TransportError {
+  static override readonly kind: string = 'FrameTooLarge';
+  static override readonly code: string = 'ERR_FRAME_TOO_LARGE';
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    direction: 'incoming' | 'outgoing' = 'incoming',
+  ) {
+    super(`${direction} frame of ${size} bytes exceeds the limit of ${limit} bytes`);
+  }
+}
+export class ProtocolError extends TransportError {
+  static override readonly kind: string = 'ProtocolError';
+  static override readonly code: string = 'ERR_PROTOCOL';
+}
+export class HandshakeRejected extends TransportError {
+  static override readonly kind: string = 'HandshakeRejected';
+  static override readonly code: string = 'ERR_HANDSHAKE_REJECTED';
+  constructor(
+    /** Machine-readable reason from the peer, e.g. `VERSION_MISMATCH`, `UNAUTHENTICATED`. */
+    readonly reason: string,
+    message: string,
+  ) {
+    super(`handshake rejected (${reason}): ${message}`);
+  }
+}
+
+export class CallError extends WirecallError {
+  static override readonly kind: string = 'CallError';
+  static override readonly code: string = 'ERR_CALL';
+  /** The status this failure maps to on the wire. */
+  readonly status: Status = Status.SERVER_ERROR;
+}
+
+export interface RemoteErrorOptions extends WirecallErrorOptions {
+  /** Application-level code chosen by the handler (e.g. `ENOENT`), not the class `code`. */
+  remoteCode?: string;
+  /** The `name` of the error thrown on the remote side. */
+  remoteName?: string;
+  /** Extra structured detail (any MessagePack-encodable value). */
+  data?: unknown;
+  /** The remote stack; only present when the remote side opts in. */
+  remoteStack?: string;
+}
+
+/**
+ * An error status from the peer. Handlers throw it to answer with a chosen status:
+ * `throw new RemoteError(Status.INVALID_ARGUMENT, 'a must be a number')`.
+ */
+export class RemoteError extends CallError {
+  static override readonly kind: string = 'RemoteError';
+  static override readonly code: string = 'ERR_REMOTE';
+  declare readonly status: Status;
+  readonly remoteCode: string | undefined;
+  readonly remoteName: string;
+  readonly data: unknown;
+  readonly remoteStack: string | undefined;
+
+  constructor(status: Status, message: string, options: RemoteErrorOptions = {}) {
+    super(message, options);
+    Object.defineProperty(this, 'status', { value: status, enumerable: true });
+    this.remoteCode = options.remoteCode;
+    this.remoteName = options.remoteName ?? 'Error';
+    this.data = options.data;
+    this.remoteStack = options.remoteStack;
+  }
+
+  get statusName(): string {
+    return statusName(this.status);
+  }
+}
+
+export class DeadlineExceeded extends CallError {
+  static override readonly kind: string = 'DeadlineExceeded';
+  static override readonly code: string = 'ERR_DEADLINE_EXCEEDED';
+  override readonly status: Status = Status.DEADLINE_EXCEEDED;
+}
+
+export class CallCancelled extends CallError {
+  static override readonly kind: string = 'CallCancelled';
+  static override readonly code: string = 'ERR_CANCELLED';
+  override readonly status: Status = Status.CANCELLED;
+}
+
+export class InvalidArgument extends CallError {
+  static override readonly kind: string = 'InvalidArgument';
+  static override readonly code: string = 'ERR_INVALID_ARGUMENT';
+  override readonly status: Status = Status.INVALID_ARGUMENT;
+}

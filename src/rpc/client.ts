@@ -1,0 +1,26 @@
+import { connect as connectTransport, formatEndpoint, parseEndpoint, type Endpoint } from '../transport/index.js';
+import { Connection, type ClientConnectionOptions } from './connection.js';
+import type { Contract } from './contract.js';
+
+export interface ConnectOptions extends ClientConnectionOptions {
+  /** Milliseconds to establish the socket. Default 10 000. The handshake has its own `handshakeTimeout`. */
+  connectTimeout?: number;
+  /** Abort the connection attempt. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Connect to a wirecall server and shake hands. Resolves to a connection typed by the
+ * server's contract (`Remote`) and, for calls from the server, our own (`Local`).
+ */
+export async function connect<Remote = Contract, Local = Contract>(
+  endpoint: string | Endpoint,
+  options: ConnectOptions = {},
+): Promise<Connection<Remote, Local>> {
+  const target = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
+  const socket = await connectTransport(target, {
+    ...(options.connectTimeout === undefined ? {} : { timeout: options.connectTimeout }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  return Connection.client<Remote, Local>(socket, { ...options, address: formatEndpoint(target) });
+}

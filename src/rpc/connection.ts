@@ -1,0 +1,968 @@
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import {
+  CallCancelled,
+  ConnectionClosed,
+  ConnectionLost,
+  DeadlineExceeded,
+  FrameTooLarge,
+  HandshakeRejected,
+  HandshakeTimeout,
+  InvalidArgument,
+  ProtocolError,
+  RemoteError,
+  TransportError,
+  WirecallError,
+} from '../errors.js';
+import { Status } from '../status.js';
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE } from '../wire/frame-decoder.js';
+import { FrameWriter } from '../wire/frame-writer.js';
+import { packFrame } from '../wire/msgpack.js';
+import {
+  MAX_CALL_ID,
+  MessageType,
+  PROTOCOL_NAME,
+  RejectReason,
+  SUPPORTED_VERSIONS,
+  nativeDialect,
+  type ErrorBody,
+  type Hello,
+  type NativeMessage,
+  type Welcome,
+} from '../wire/native.js';
+import type { CallContext, PeerInfo } from './call-context.js';
+import type {
+  AnyHandler,
+  CallArgs,
+  CallOptions,
+  Contract,
+  Handler,
+  MethodName,
+  NotifyArgs,
+  ResultOf,
+} from './contract.js';
+import { HandlerRegistry } from './registry.js';
+import { TimerQueue, type Timed } from './timer-queue.js';
+
+/** NEW → PENDING (handshake) → CONNECTED → CLOSING (draining) → CLOSED. */
+export type ConnectionState = 'new' | 'pending' | 'connected' | 'closing' | 'closed';
+
+export interface ConnectionOptions {
+  /** Our name, announced in the handshake. Default `wirecall`. */
+  name?: string;
+  /** Our software version, announced in the handshake. */
+  version?: string;
+  /** Largest frame payload we accept, in bytes. Default 16 MiB. */
+  maxFrameSize?: number;
+  /** Ping interval in ms; the peer is dead after 3 intervals of silence. 0 disables. Default 5000. */
+  heartbeatInterval?: number;
+  /** The handshake must finish within this many ms. Default 10 000. */
+  handshakeTimeout?: number;
+  /** `close()` lets in-flight calls finish for up to this many ms. Default 5000. */
+  drainTimeout?: number;
+  /** Incoming calls handled at once; beyond it callers get RESOURCE_EXHAUSTED. Default 1024. */
+  maxConcurrentCalls?: number;
+  /** Send handler stack traces to the peer. Default false. */
+  exposeStack?: boolean;
+  /** Timeout applied to calls that set none, in ms. Default: none. */
+  defaultTimeout?: number;
+  /** Outgoing bytes buffered before we stop reading from the peer. Default 8 MiB. */
+  highWaterMark?: number;
+  /**
+   * Handlers for calls from the peer, registered before the handshake so that a call
+   * arriving right behind it finds them. More can be added later with `register`.
+   */
+  handlers?: Record<string, AnyHandler>;
+}
+
+export interface ClientConnectionOptions extends ConnectionOptions {
+  /** Sent in the handshake; the server may require it. */
+  token?: string;
+}
+
+export interface ServerConnectionOptions extends ConnectionOptions {
+  /** Require this token in the client's handshake. */
+  token?: string;
+  /** Decide on each handshake yourself; runs after the token check. */
+  authenticate?: (hello: Readonly<Hello>, address: string) => boolean | Promise<boolean>;
+  /** Handlers shared with other connections (the server's). */
+  registry?: HandlerRegistry;
+}
+
+const DEFAULTS = {
+  name: 'wirecall',
+  version: '0',
+  heartbeatInterval: 5000,
+  handshakeTimeout: 10_000,
+  drainTimeout: 5000,
+  maxConcurrentCalls: 1024,
+  highWaterMark: 8 * 1024 * 1024,
+};
+
+/** A handshake is small; refuse to buffer more than this before we know who is talking. */
+const HANDSHAKE_FRAME_LIMIT = 64 * 1024;
+/** After the final write of a close, wait this long for the peer to hang up. */
+const LINGER_MS = 2000;
+
+const stateChannel = channel('wirecall:connection:state');
+const errorChannel = channel('wirecall:connection:error');
+
+type Role = 'client' | 'server';
+
+/** One call we made that awaits its result. */
+class OutgoingCall implements Timed {
+  dueAt = 0;
+  heapIndex = -1;
+  signal: AbortSignal | undefined = undefined;
+
+  constructor(
+    readonly connection: Connection<Contract>,
+    readonly id: number,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  /** Deadline reached. */
+  fire(): void {
+    this.connection['expireOutgoing'](this);
+  }
+
+  /** AbortSignal listener; an object listener costs no closure per call. */
+  handleEvent(): void {
+    this.connection['abortOutgoing'](this);
+  }
+}
+
+/** One call the peer made that we are handling; it is also the handler's `ctx`. */
+class IncomingCall implements Timed, CallContext<Contract> {
+  dueAt = 0;
+  heapIndex = -1;
+  done = false;
+  private controller: AbortController | undefined = undefined;
+
+  constructor(
+    readonly connection: Connection<Contract>,
+    readonly id: number,
+    readonly method: string,
+    readonly deadline: number | undefined,
+    readonly isNotification: boolean,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.isNotification) return this.connection['closeSignal']();
+    // Created on first use: most handlers never look at it.
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  get peer(): PeerInfo {
+    return this.connection.peer!;
+  }
+
+  abort(reason: unknown): void {
+    this.done = true;
+    this.controller?.abort(reason);
+  }
+
+  fire(): void {
+    this.connection['expireIncoming'](this);
+  }
+}
+
+export interface ConnectionEvents {
+  state: [state: ConnectionState, previous: ConnectionState];
+  /** Emitted once, when the connection is CLOSED; `error` is set unless it closed cleanly. */
+  close: [error: TransportError | undefined];
+  /** Every notification from the peer, handled or not. */
+  notification: [method: string, params: unknown];
+  /** A notification handler threw or rejected. */
+  handlerError: [error: unknown, method: string];
+}
+
+/**
+ * One framed, bidirectional RPC connection over any byte stream. Both peers can call
+ * each other; which side dialled only matters for the handshake.
+ *
+ * Hot path: integer call ids in a Map, one Promise per call, frames coalesced per
+ * tick by FrameWriter, deadlines in one TimerQueue (no timer per call).
+ */
+export class Connection<Remote = Contract, Local = Contract> extends EventEmitter<ConnectionEvents> {
+  /** Available once CONNECTED. */
+  peer: PeerInfo | undefined = undefined;
+  /** Handlers the peer can call on this connection (falls back to the server's). */
+  readonly registry: HandlerRegistry;
+  /** Resolves when the handshake is done; rejects with the reason it failed. */
+  readonly ready: Promise<this>;
+
+  private _state: ConnectionState = 'new';
+  private readonly role: Role;
+  private readonly socket: Duplex;
+  private readonly address: string;
+  private readonly options: Required<Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers'>> &
+    ServerConnectionOptions;
+  private readonly decoder: FrameDecoder;
+  private readonly writer: FrameWriter;
+  private readonly pending = new Map<number, OutgoingCall>();
+  private readonly incoming = new Map<number, IncomingCall>();
+  private readonly deadlines = new TimerQueue();
+  private nextId = 0;
+  private peerMaxFrameSize = HANDSHAKE_FRAME_LIMIT;
+  private readyResolve!: (c: this) => void;
+  private readyReject!: (e: unknown) => void;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private helloSeen = false;
+  private receivedSinceTick = false;
+  private lastHeard = Date.now();
+  private readingPaused = false;
+  private pingNonce = 0;
+  private readonly pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (e: unknown) => void }>();
+  private closeController: AbortController | undefined;
+  private closeError: TransportError | undefined;
+  private closePromise: Promise<void> | undefined;
+  private socketError: Error | undefined;
+
+  private constructor(role: Role, socket: Duplex, address: string, options: ServerConnectionOptions & ClientConnectionOptions) {
+    super();
+    this.role = role;
+    this.socket = socket;
+    this.address = address;
+    this.options = {
+      ...options,
+      name: options.name ?? DEFAULTS.name,
+      version: options.version ?? DEFAULTS.version,
+      maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      heartbeatInterval: options.heartbeatInterval ?? DEFAULTS.heartbeatInterval,
+      handshakeTimeout: options.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
+      drainTimeout: options.drainTimeout ?? DEFAULTS.drainTimeout,
+      maxConcurrentCalls: options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls,
+      exposeStack: options.exposeStack ?? false,
+      highWaterMark: options.highWaterMark ?? DEFAULTS.highWaterMark,
+    };
+    this.registry = new HandlerRegistry(options.registry);
+    for (const [method, handler] of Object.entries(options.handlers ?? {})) this.registry.register(method, handler);
+    this.ready = new Promise<this>((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    // Nobody may be awaiting `ready` (a server-side connection, say); failures also
+    // surface as the 'close' event.
+    this.ready.catch(() => {});
+    this.decoder = new FrameDecoder(this.onFrame, { maxFrameSize: Math.min(HANDSHAKE_FRAME_LIMIT, this.options.maxFrameSize) });
+    this.writer = new FrameWriter(socket as Duplex & { writableNeedDrain: boolean }, {
+      highWaterMark: this.options.highWaterMark,
+      onPressure: this.onWritePressure,
+    });
+    socket.on('data', this.onData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /** Start the client side of a connection over an open socket; resolves once CONNECTED. */
+  static client<Remote = Contract, Local = Contract>(
+    socket: Duplex,
+    options: ClientConnectionOptions & { address?: string } = {},
+  ): Promise<Connection<Remote, Local>> {
+    const c = new Connection<Remote, Local>('client', socket, options.address ?? 'unknown', options);
+    c.start();
+    return c.ready;
+  }
+
+  /** Start the server side over an accepted socket. Returns at once; await `ready`. */
+  static server<Remote = Contract, Local = Contract>(
+    socket: Duplex,
+    options: ServerConnectionOptions & { address?: string } = {},
+  ): Connection<Remote, Local> {
+    const c = new Connection<Remote, Local>('server', socket, options.address ?? 'unknown', options);
+    c.start();
+    return c;
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** Calls we made that have not finished. */
+  get pendingCalls(): number {
+    return this.pending.size;
+  }
+
+  /** Calls the peer made that we are still handling. */
+  get activeCalls(): number {
+    return this.incoming.size;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /**
+   * Call a method of the peer. Rejects with RemoteError (the peer answered with an
+   * error), DeadlineExceeded, CallCancelled, or a TransportError if the connection fails.
+   */
+  call<M extends MethodName<Remote>>(method: M, ...args: CallArgs<Remote, M>): Promise<ResultOf<Remote, M>>;
+  call(method: string, params?: unknown, options?: CallOptions): Promise<unknown> {
+    if (this._state !== 'connected') return Promise.reject(this.notOpenError());
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new CallCancelled('call cancelled before it was sent', { cause: signal.reason }));
+    const timeout = options?.timeout ?? this.options.defaultTimeout;
+    if (timeout !== undefined && !(timeout >= 0)) return Promise.reject(new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`));
+    let id = this.nextId;
+    do id = id >= MAX_CALL_ID ? 1 : id + 1;
+    while (this.pending.has(id));
+    this.nextId = id;
+    let frame: Buffer;
+    try {
+      frame = packFrame([MessageType.CALL, id, method, params, timeout === undefined ? null : Math.ceil(timeout)]);
+    } catch (err) {
+      return Promise.reject(new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
+    }
+    if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
+      return Promise.reject(new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing'));
+    }
+    return new Promise((resolve, reject) => {
+      const call = new OutgoingCall(this as Connection<Contract>, id, resolve, reject);
+      this.pending.set(id, call);
+      this.writer.write(frame);
+      if (timeout !== undefined) {
+        call.dueAt = Date.now() + timeout;
+        this.deadlines.add(call);
+      }
+      if (signal !== undefined) {
+        call.signal = signal;
+        signal.addEventListener('abort', call, { once: true });
+      }
+    });
+  }
+
+  /** Send a notification: no reply, no delivery guarantee beyond the socket's. */
+  notify<M extends MethodName<Remote>>(method: M, ...args: NotifyArgs<Remote, M>): void;
+  notify(method: string, params?: unknown): void {
+    if (this._state !== 'connected') throw this.notOpenError();
+    let frame: Buffer;
+    try {
+      frame = packFrame([MessageType.NOTIFY, method, params]);
+    } catch (err) {
+      throw new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err });
+    }
+    if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
+      throw new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing');
+    }
+    this.writer.write(frame);
+  }
+
+  /** Let the peer call `method` on this connection. */
+  register<M extends MethodName<Local>>(method: M, handler: Handler<Local, M, Remote>): this {
+    this.registry.register(method, handler as unknown as AnyHandler);
+    return this;
+  }
+
+  unregister(method: MethodName<Local>): boolean {
+    return this.registry.unregister(method);
+  }
+
+  /** Round-trip time to the peer in ms, measured with a PING/PONG pair. */
+  ping(options: { timeout?: number } = {}): Promise<number> {
+    if (this._state !== 'connected') return Promise.reject(this.notOpenError());
+    const nonce = (this.pingNonce = this.pingNonce >= MAX_CALL_ID ? 1 : this.pingNonce + 1);
+    return new Promise<number>((resolve, reject) => {
+      const timeout = options.timeout ?? 10_000;
+      const timer = setTimeout(() => {
+        this.pings.delete(nonce);
+        reject(new DeadlineExceeded(`no pong within ${timeout} ms`));
+      }, timeout);
+      this.pings.set(nonce, {
+        start: performance.now(),
+        resolve: (ms) => {
+          clearTimeout(timer);
+          resolve(ms);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.writer.write(packFrame([MessageType.PING, nonce]));
+    });
+  }
+
+  /**
+   * Close gracefully: tell the peer (SHUTDOWN), refuse new calls, let in-flight calls
+   * in both directions finish for up to `drainTimeout` ms, then fail what is left with
+   * ConnectionClosed and hang up. Idempotent: every call returns the same promise.
+   */
+  close(options: { drainTimeout?: number } = {}): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise;
+    this.closePromise = new Promise<void>((resolve) => {
+      if (this._state === 'closed') resolve();
+      else this.once('close', () => resolve());
+    });
+    if (this._state === 'new' || this._state === 'pending') {
+      this.terminate(new ConnectionClosed('connection closed before the handshake completed'), false);
+    } else if (this._state === 'connected') {
+      this.beginClosing(true, options.drainTimeout ?? this.options.drainTimeout);
+    } else if (this._state === 'closing') {
+      this.setDrainTimer(options.drainTimeout ?? this.options.drainTimeout);
+    }
+    return this.closePromise;
+  }
+
+  /** Drop the connection at once: everything pending fails with ConnectionClosed. */
+  destroy(error?: TransportError): void {
+    this.terminate(error ?? new ConnectionClosed('connection destroyed'), false);
+  }
+
+  // ---------------------------------------------------------------- handshake
+
+  private start(): void {
+    this.setState('pending');
+    this.handshakeTimer = setTimeout(() => {
+      this.terminate(new HandshakeTimeout(`handshake did not complete within ${this.options.handshakeTimeout} ms`), false);
+    }, this.options.handshakeTimeout);
+    this.handshakeTimer.unref();
+    if (this.role === 'client') {
+      const hello: Hello = {
+        protocol: PROTOCOL_NAME,
+        versions: [...SUPPORTED_VERSIONS],
+        peerName: this.options.name,
+        peerVersion: this.options.version,
+        maxFrameSize: this.options.maxFrameSize,
+        heartbeatMs: this.options.heartbeatInterval,
+      };
+      if (this.options.token !== undefined) hello.token = this.options.token;
+      this.writer.write(packFrame([MessageType.HELLO, hello]));
+    }
+  }
+
+  private async onHello(hello: Hello): Promise<void> {
+    const version = SUPPORTED_VERSIONS.find((v) => hello.versions.includes(v));
+    if (hello.protocol !== PROTOCOL_NAME) {
+      return this.reject(RejectReason.PROTOCOL, `expected protocol ${PROTOCOL_NAME}, got ${JSON.stringify(hello.protocol)}`);
+    }
+    if (version === undefined) {
+      return this.reject(
+        RejectReason.VERSION_MISMATCH,
+        `server speaks protocol version ${SUPPORTED_VERSIONS.join(', ')}; client offered ${hello.versions.join(', ') || 'none'}`,
+      );
+    }
+    if (this.options.token !== undefined && !tokensEqual(this.options.token, hello.token ?? undefined)) {
+      return this.reject(RejectReason.UNAUTHENTICATED, hello.token ? 'wrong token' : 'a token is required');
+    }
+    if (this.options.authenticate !== undefined) {
+      let ok = false;
+      try {
+        ok = await this.options.authenticate(hello, this.address);
+      } catch {
+        ok = false;
+      }
+      if (this._state !== 'pending') return;
+      if (!ok) return this.reject(RejectReason.UNAUTHENTICATED, 'not authorised');
+    }
+    const welcome: Welcome = {
+      protocol: PROTOCOL_NAME,
+      version,
+      peerName: this.options.name,
+      peerVersion: this.options.version,
+      connectionId: randomUUID(),
+      maxFrameSize: this.options.maxFrameSize,
+      heartbeatMs: this.options.heartbeatInterval,
+    };
+    this.writer.write(packFrame([MessageType.WELCOME, welcome]));
+    this.established({
+      name: hello.peerName,
+      version: hello.peerVersion,
+      protocolVersion: version,
+      connectionId: welcome.connectionId,
+      address: this.address,
+      maxFrameSize: hello.maxFrameSize,
+      heartbeatMs: hello.heartbeatMs,
+    });
+  }
+
+  private onWelcome(welcome: Welcome): void {
+    if (welcome.protocol !== PROTOCOL_NAME || !SUPPORTED_VERSIONS.includes(welcome.version)) {
+      this.terminate(new ProtocolError(`server chose unsupported protocol ${welcome.protocol}/${welcome.version}`), true);
+      return;
+    }
+    this.established({
+      name: welcome.peerName,
+      version: welcome.peerVersion,
+      protocolVersion: welcome.version,
+      connectionId: welcome.connectionId,
+      address: this.address,
+      maxFrameSize: welcome.maxFrameSize,
+      heartbeatMs: welcome.heartbeatMs,
+    });
+  }
+
+  private reject(reason: string, message: string): void {
+    const frame = packFrame([MessageType.REJECT, reason, message]);
+    this.writer.close();
+    this.decoder.stop();
+    this.finishWith(new HandshakeRejected(reason, message), frame);
+  }
+
+  private established(peer: PeerInfo): void {
+    clearTimeout(this.handshakeTimer);
+    this.peer = peer;
+    this.peerMaxFrameSize = peer.maxFrameSize;
+    this.decoder.maxFrameSize = this.options.maxFrameSize;
+    this.setState('connected');
+    const interval = this.options.heartbeatInterval;
+    if (interval > 0) {
+      this.lastHeard = Date.now();
+      this.heartbeatTimer = setInterval(this.onHeartbeat, interval);
+      this.heartbeatTimer.unref();
+    }
+    this.readyResolve(this);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.receivedSinceTick = true;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      const error = err instanceof TransportError ? err : new ProtocolError(String(err), { cause: err });
+      this.terminate(error, true);
+    }
+  };
+
+  private readonly onFrame = (payload: Buffer): void => {
+    const m = nativeDialect.decode(payload);
+    if (this._state === 'connected' || this._state === 'closing') {
+      this.dispatch(m);
+    } else if (this._state === 'pending') {
+      this.dispatchHandshake(m);
+    }
+  };
+
+  private dispatchHandshake(m: NativeMessage): void {
+    if (this.role === 'server' && m[0] === MessageType.HELLO && !this.helloSeen) {
+      // Only one hello: anything else before our answer is a protocol violation.
+      this.helloSeen = true;
+      void this.onHello(m[1]);
+    } else if (this.role === 'client' && m[0] === MessageType.WELCOME) {
+      this.onWelcome(m[1]);
+    } else if (this.role === 'client' && m[0] === MessageType.REJECT) {
+      this.decoder.stop();
+      this.terminate(new HandshakeRejected(m[1], m[2]), false);
+    } else {
+      const expected = this.role === 'server' ? 'HELLO' : 'WELCOME or REJECT';
+      this.terminate(new ProtocolError(`expected ${expected} as the first frame, got message type ${m[0]}`), true);
+    }
+  }
+
+  private dispatch(m: NativeMessage): void {
+    switch (m[0]) {
+      case MessageType.CALL:
+        this.onCall(m[1], m[2], m[3], m[4]);
+        break;
+      case MessageType.RESULT: {
+        const call = this.settle(m[1]);
+        call?.resolve(m[2]);
+        break;
+      }
+      case MessageType.ERROR: {
+        const call = this.settle(m[1]);
+        if (call !== undefined) call.reject(errorFromBody(m[2], m[3]));
+        break;
+      }
+      case MessageType.CANCEL: {
+        const incoming = this.incoming.get(m[1]);
+        if (incoming !== undefined) {
+          this.forgetIncoming(incoming);
+          incoming.abort(new CallCancelled('cancelled by the caller'));
+        }
+        break;
+      }
+      case MessageType.NOTIFY:
+        this.onNotify(m[1], m[2]);
+        break;
+      case MessageType.PING:
+        this.writer.write(packFrame([MessageType.PONG, m[1]]));
+        break;
+      case MessageType.PONG: {
+        const waiter = this.pings.get(m[1]);
+        if (waiter !== undefined) {
+          this.pings.delete(m[1]);
+          waiter.resolve(performance.now() - waiter.start);
+        }
+        break;
+      }
+      case MessageType.SHUTDOWN:
+        if (this._state === 'connected') this.beginClosing(false, this.options.drainTimeout);
+        break;
+      default:
+        this.terminate(new ProtocolError(`unexpected message type ${m[0]} after the handshake`), true);
+    }
+  }
+
+  // ---------------------------------------------------------------- outgoing calls
+
+  /** Take a pending call out of every table; undefined if it already finished (late result). */
+  private settle(id: number): OutgoingCall | undefined {
+    const call = this.pending.get(id);
+    if (call === undefined) return undefined;
+    this.pending.delete(id);
+    if (call.heapIndex >= 0) this.deadlines.remove(call);
+    call.signal?.removeEventListener('abort', call);
+    if (this._state === 'closing') this.checkDrained();
+    return call;
+  }
+
+  private expireOutgoing(call: OutgoingCall): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.settle(call.id);
+    this.writer.write(packFrame([MessageType.CANCEL, call.id]));
+    call.reject(new DeadlineExceeded(`call ${call.id} exceeded its deadline`));
+  }
+
+  private abortOutgoing(call: OutgoingCall): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.settle(call.id);
+    this.writer.write(packFrame([MessageType.CANCEL, call.id]));
+    call.reject(new CallCancelled('call cancelled', { cause: call.signal?.reason }));
+  }
+
+  // ---------------------------------------------------------------- incoming calls
+
+  private onCall(id: number, method: string, params: unknown, timeoutMs: number | null): void {
+    if (this.incoming.has(id)) {
+      this.terminate(new ProtocolError(`peer reused call id ${id} while that call was still running`), true);
+      return;
+    }
+    if (this._state !== 'connected') {
+      this.sendError(id, Status.UNAVAILABLE, { name: 'Unavailable', message: 'connection is shutting down' });
+      return;
+    }
+    if (this.incoming.size >= this.options.maxConcurrentCalls) {
+      this.sendError(id, Status.RESOURCE_EXHAUSTED, {
+        name: 'ResourceExhausted',
+        message: `too many concurrent calls (limit ${this.options.maxConcurrentCalls})`,
+      });
+      return;
+    }
+    const handler = this.registry.get(method);
+    if (handler === undefined) {
+      this.sendError(id, Status.METHOD_NOT_FOUND, { name: 'MethodNotFound', message: `method not found: ${method}` });
+      return;
+    }
+    const deadline = timeoutMs === null ? undefined : Date.now() + timeoutMs;
+    const call = new IncomingCall(this as Connection<Contract>, id, method, deadline, false);
+    this.incoming.set(id, call);
+    if (deadline !== undefined) {
+      call.dueAt = deadline;
+      this.deadlines.add(call);
+    }
+    let result: unknown;
+    try {
+      result = handler(params, call);
+    } catch (err) {
+      this.failIncoming(call, err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.completeIncoming(call, value),
+        (err: unknown) => this.failIncoming(call, err),
+      );
+    } else {
+      this.completeIncoming(call, result);
+    }
+  }
+
+  private forgetIncoming(call: IncomingCall): void {
+    call.done = true;
+    this.incoming.delete(call.id);
+    if (call.heapIndex >= 0) this.deadlines.remove(call);
+    if (this._state === 'closing') this.checkDrained();
+  }
+
+  private completeIncoming(call: IncomingCall, value: unknown): void {
+    if (call.done) return; // cancelled, expired, or the connection went away: drop quietly
+    this.forgetIncoming(call);
+    let frame: Buffer;
+    try {
+      frame = packFrame([MessageType.RESULT, call.id, value]);
+    } catch (err) {
+      this.sendError(call.id, Status.SERVER_ERROR, {
+        name: 'EncodeError',
+        message: `result of ${call.method} cannot be encoded: ${(err as Error).message}`,
+      });
+      return;
+    }
+    if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
+      this.sendError(call.id, Status.RESOURCE_EXHAUSTED, {
+        name: 'FrameTooLarge',
+        message: `result of ${call.method} is ${frame.length - HEADER_SIZE} bytes, over the caller's limit of ${this.peerMaxFrameSize}`,
+      });
+      return;
+    }
+    this.writer.write(frame);
+  }
+
+  private failIncoming(call: IncomingCall, err: unknown): void {
+    if (call.done) return;
+    this.forgetIncoming(call);
+    const [status, body] = errorToBody(err, this.options.exposeStack);
+    this.sendError(call.id, status, body);
+  }
+
+  private expireIncoming(call: IncomingCall): void {
+    if (call.done) return;
+    this.forgetIncoming(call);
+    call.abort(new DeadlineExceeded(`deadline of ${call.method} passed`));
+    this.sendError(call.id, Status.DEADLINE_EXCEEDED, { name: 'DeadlineExceeded', message: `deadline of ${call.method} passed` });
+  }
+
+  private sendError(id: number, status: number, body: ErrorBody): void {
+    if (this._state === 'closed') return;
+    let frame: Buffer;
+    try {
+      frame = packFrame([MessageType.ERROR, id, status, body]);
+    } catch {
+      // `data` was not encodable: send the rest.
+      frame = packFrame([MessageType.ERROR, id, status, { name: body.name, message: body.message, code: body.code }]);
+    }
+    if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
+      frame = packFrame([MessageType.ERROR, id, status, { name: body.name, message: body.message.slice(0, 1024) }]);
+    }
+    this.writer.write(frame);
+  }
+
+  private onNotify(method: string, params: unknown): void {
+    if (this.listenerCount('notification') > 0) {
+      try {
+        this.emit('notification', method, params);
+      } catch (err) {
+        this.reportHandlerError(err, method);
+      }
+    }
+    const handler = this.registry.get(method);
+    if (handler === undefined) return;
+    const ctx = new IncomingCall(this as Connection<Contract>, 0, method, undefined, true);
+    try {
+      const result = handler(params, ctx);
+      if (isThenable(result)) result.then(undefined, (err: unknown) => this.reportHandlerError(err, method));
+    } catch (err) {
+      this.reportHandlerError(err, method);
+    }
+  }
+
+  private reportHandlerError(err: unknown, method: string): void {
+    if (this.listenerCount('handlerError') > 0) this.emit('handlerError', err, method);
+  }
+
+  private closeSignal(): AbortSignal {
+    this.closeController ??= new AbortController();
+    return this.closeController.signal;
+  }
+
+  // ---------------------------------------------------------------- liveness and pressure
+
+  private readonly onHeartbeat = (): void => {
+    const now = Date.now();
+    if (this.receivedSinceTick || this.readingPaused) {
+      this.receivedSinceTick = false;
+      this.lastHeard = now;
+    } else {
+      // A peer may announce a longer interval (a DCC app that blocks its event loop
+      // for seconds, say); the longer of the two wins.
+      const allowed = 3 * Math.max(this.options.heartbeatInterval, this.peer?.heartbeatMs ?? 0);
+      if (now - this.lastHeard > allowed) {
+        this.terminate(new ConnectionLost(`peer silent for ${now - this.lastHeard} ms (3 heartbeat intervals)`), false);
+        return;
+      }
+    }
+    this.writer.write(packFrame([MessageType.PING, 0]));
+  };
+
+  /** Stop reading while our replies pile up unsent: a peer that never reads cannot grow our memory. */
+  private readonly onWritePressure = (high: boolean): void => {
+    this.readingPaused = high;
+    if (high) this.socket.pause();
+    else this.socket.resume();
+  };
+
+  // ---------------------------------------------------------------- closing
+
+  private notOpenError(): TransportError {
+    if (this._state === 'new' || this._state === 'pending') return new ConnectionClosed('connection is not open yet');
+    if (this._state === 'closing') return new ConnectionClosed('connection is closing');
+    return this.closeError ?? new ConnectionClosed('connection is closed');
+  }
+
+  private beginClosing(sendShutdown: boolean, drainTimeout: number): void {
+    this.setState('closing');
+    if (sendShutdown) this.writer.write(packFrame([MessageType.SHUTDOWN, null]));
+    this.setDrainTimer(drainTimeout);
+    this.checkDrained();
+  }
+
+  private setDrainTimer(drainTimeout: number): void {
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = setTimeout(() => {
+      this.finishWith(new ConnectionClosed(`connection closed; drain timeout of ${drainTimeout} ms passed`));
+    }, drainTimeout);
+    this.drainTimer.unref();
+  }
+
+  private checkDrained(): void {
+    if (this.pending.size === 0 && this.incoming.size === 0) {
+      this.finishWith(new ConnectionClosed('connection closed'));
+    }
+  }
+
+  /**
+   * Fail everything with `error`, optionally send one last frame, and hang up. The
+   * state becomes CLOSED when the socket has closed (or after a short linger).
+   */
+  private finishWith(error: TransportError, lastFrame?: Buffer): void {
+    if (this.closeError !== undefined) return;
+    this.closeError = error;
+    if (this._state !== 'closing') this.setState('closing');
+    this.failEverything(error);
+    this.writer.flush();
+    this.writer.close();
+    const socket = this.socket;
+    if (socket.destroyed) {
+      this.onSocketClose();
+      return;
+    }
+    const frame = lastFrame;
+    if (frame !== undefined) socket.end(frame);
+    else socket.end();
+    this.lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+    this.lingerTimer.unref();
+  }
+
+  /**
+   * Fatal error: fail everything at once. For protocol violations we tell the peer why
+   * (a SHUTDOWN with the reason) before hanging up.
+   */
+  private terminate(error: TransportError, tellPeer: boolean): void {
+    if (this.closeError !== undefined) {
+      // Already closing: a hard error just cuts the linger short.
+      if (!this.socket.destroyed && this._state !== 'closed') this.socket.destroy();
+      return;
+    }
+    this.decoder.stop();
+    if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this, error });
+    if (tellPeer && this._state !== 'new') {
+      this.writer.close();
+      this.finishWith(error, packFrame([MessageType.SHUTDOWN, `${error.code}: ${error.message}`]));
+    } else {
+      this.writer.close();
+      this.closeError = error;
+      if (this._state !== 'closing') this.setState('closing');
+      this.failEverything(error);
+      this.socket.destroy();
+    }
+  }
+
+  private failEverything(error: TransportError): void {
+    clearTimeout(this.handshakeTimer);
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.drainTimer);
+    this.deadlines.clear();
+    this.readyReject(error);
+    if (this.pending.size > 0) {
+      const calls = [...this.pending.values()];
+      this.pending.clear();
+      for (const call of calls) {
+        call.signal?.removeEventListener('abort', call);
+        call.reject(error);
+      }
+    }
+    if (this.incoming.size > 0) {
+      const calls = [...this.incoming.values()];
+      this.incoming.clear();
+      for (const call of calls) call.abort(error);
+    }
+    for (const waiter of this.pings.values()) waiter.reject(error);
+    this.pings.clear();
+    this.closeController?.abort(error);
+  }
+
+  private readonly onSocketError = (err: Error): void => {
+    this.socketError = err;
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this._state === 'closed') return;
+    clearTimeout(this.lingerTimer);
+    if (this.closeError === undefined) {
+      // The peer hung up without a SHUTDOWN (or in the middle of a handshake).
+      const cause = this.socketError;
+      const detail = cause ? `: ${cause.message}` : '';
+      const error =
+        this._state === 'closing'
+          ? new ConnectionClosed(`peer closed the connection${detail}`, { cause })
+          : new ConnectionLost(`connection lost${detail}`, { cause });
+      this.decoder.stop();
+      this.writer.close();
+      this.closeError = error;
+      this.failEverything(error);
+    }
+    this.setState('closed');
+    this.socket.off('data', this.onData);
+    const error = this.closeError;
+    const clean = error instanceof ConnectionClosed && this.peer !== undefined;
+    this.emit('close', clean ? undefined : error);
+  };
+
+  private setState(next: ConnectionState): void {
+    const previous = this._state;
+    if (previous === next) return;
+    this._state = next;
+    if (stateChannel.hasSubscribers) stateChannel.publish({ connection: this, state: next, previous });
+    this.emit('state', next, previous);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function tokensEqual(expected: string, given: string | undefined): boolean {
+  if (given === undefined) return false;
+  // Hash first so lengths match and the comparison time says nothing about the token.
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}
+
+function errorFromBody(status: number, body: ErrorBody): WirecallError {
+  if (status === Status.DEADLINE_EXCEEDED) return new DeadlineExceeded(body.message);
+  return new RemoteError(status as Status, body.message, {
+    remoteName: body.name,
+    remoteCode: body.code ?? undefined,
+    data: body.data ?? undefined,
+    remoteStack: body.stack ?? undefined,
+  });
+}
+
+/** What a handler's failure looks like on the wire. */
+function errorToBody(err: unknown, exposeStack: boolean): [number, ErrorBody] {
+  if (err instanceof RemoteError) {
+    const body: ErrorBody = { name: err.remoteName, message: err.message };
+    if (err.remoteCode !== undefined) body.code = err.remoteCode;
+    if (err.data !== undefined) body.data = err.data;
+    if (exposeStack && err.stack) body.stack = err.stack;
+    return [err.status, body];
+  }
+  if (err instanceof Error) {
+    const body: ErrorBody = { name: err.name, message: err.message };
+    const extra = err as Error & { code?: unknown; data?: unknown };
+    if (typeof extra.code === 'string') body.code = extra.code;
+    if (extra.data !== undefined) body.data = extra.data;
+    if (exposeStack && err.stack) body.stack = err.stack;
+    const status = err instanceof WirecallError && 'status' in err && err.status === Status.INVALID_ARGUMENT ? Status.INVALID_ARGUMENT : Status.METHOD_ERROR;
+    return [status, body];
+  }
+  return [Status.METHOD_ERROR, { name: 'Error', message: String(err) }];
+}

@@ -1,0 +1,13 @@
+/**
+ * The seam between framing and meaning. A dialect turns messages into complete frames
+ * and frame payloads back into messages; the framing (`FrameDecoder`, `FrameWriter`) is
+ * shared by every dialect. The native wirecall protocol is one dialect; the
+ * dcc-mcp-core envelope is another, added beside it.
+ */
+export interface Dialect<M> {
+  readonly name: string;
+  /** One message as a complete frame, length prefix included. */
+  encode(message: M): Buffer;
+  /** One frame payload as a message; throws ProtocolError when it is not one. */
+  decode(payload: Buffer): M;
+}
