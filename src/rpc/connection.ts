@@ -563,12 +563,18 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         break;
       case MessageType.RESULT: {
         const call = this.settle(m[1]);
-        call?.resolve(m[2]);
+        if (call !== undefined) {
+          call.resolve(m[2]);
+          if (this._state === 'closing') this.checkDrained();
+        }
         break;
       }
       case MessageType.ERROR: {
         const call = this.settle(m[1]);
-        if (call !== undefined) call.reject(errorFromBody(m[2], m[3]));
+        if (call !== undefined) {
+          call.reject(errorFromBody(m[2], m[3]));
+          if (this._state === 'closing') this.checkDrained();
+        }
         break;
       }
       case MessageType.CANCEL: {
@@ -576,6 +582,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         if (incoming !== undefined) {
           this.forgetIncoming(incoming);
           incoming.abort(new CallCancelled('cancelled by the caller'));
+          if (this._state === 'closing') this.checkDrained();
         }
         break;
       }
@@ -610,7 +617,6 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.pending.delete(id);
     if (call.heapIndex >= 0) this.deadlines.remove(call);
     call.signal?.removeEventListener('abort', call);
-    if (this._state === 'closing') this.checkDrained();
     return call;
   }
 
@@ -619,6 +625,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.settle(call.id);
     this.writer.write(packFrame([MessageType.CANCEL, call.id]));
     call.reject(new DeadlineExceeded(`call ${call.id} exceeded its deadline`));
+    if (this._state === 'closing') this.checkDrained();
   }
 
   private abortOutgoing(call: OutgoingCall): void {
@@ -626,6 +633,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.settle(call.id);
     this.writer.write(packFrame([MessageType.CANCEL, call.id]));
     call.reject(new CallCancelled('call cancelled', { cause: call.signal?.reason }));
+    if (this._state === 'closing') this.checkDrained();
   }
 
   // ---------------------------------------------------------------- incoming calls
@@ -679,12 +687,16 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     call.done = true;
     this.incoming.delete(call.id);
     if (call.heapIndex >= 0) this.deadlines.remove(call);
-    if (this._state === 'closing') this.checkDrained();
   }
 
   private completeIncoming(call: IncomingCall, value: unknown): void {
     if (call.done) return; // cancelled, expired, or the connection went away: drop quietly
     this.forgetIncoming(call);
+    this.sendResult(call, value);
+    if (this._state === 'closing') this.checkDrained();
+  }
+
+  private sendResult(call: IncomingCall, value: unknown): void {
     let frame: Buffer;
     try {
       frame = packFrame([MessageType.RESULT, call.id, value]);
@@ -710,6 +722,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.forgetIncoming(call);
     const [status, body] = errorToBody(err, this.options.exposeStack);
     this.sendError(call.id, status, body);
+    if (this._state === 'closing') this.checkDrained();
   }
 
   private expireIncoming(call: IncomingCall): void {
@@ -717,6 +730,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.forgetIncoming(call);
     call.abort(new DeadlineExceeded(`deadline of ${call.method} passed`));
     this.sendError(call.id, Status.DEADLINE_EXCEEDED, { name: 'DeadlineExceeded', message: `deadline of ${call.method} passed` });
+    if (this._state === 'closing') this.checkDrained();
   }
 
   private sendError(id: number, status: number, body: ErrorBody): void {
@@ -854,7 +868,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this, error });
     if (tellPeer && this._state !== 'new') {
       this.writer.close();
-      this.finishWith(error, packFrame([MessageType.SHUTDOWN, `${error.code}: ${error.message}`]));
+      // Before the handshake is done the peer waits for WELCOME or REJECT, so it gets a REJECT.
+      const last =
+        this._state === 'pending' && this.role === 'server'
+          ? packFrame([MessageType.REJECT, RejectReason.PROTOCOL, `${error.code}: ${error.message}`])
+          : packFrame([MessageType.SHUTDOWN, `${error.code}: ${error.message}`]);
+      this.finishWith(error, last);
     } else {
       this.writer.close();
       this.closeError = error;
