@@ -17,7 +17,7 @@ export type AnyFunction = (...args: any[]) => unknown;
 
 /** Any contract: a record of methods. The default when no contract is given. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Contract = { [method: string]: (params?: any) => unknown };
+export type Contract = { [method: string]: (params?: any) => any };
 
 /** Names of the methods of a contract. */
 export type MethodName<C> = {
