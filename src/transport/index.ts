@@ -1,0 +1,44 @@
+/**
+ * wirecall transports: TCP, Unix sockets and named pipes behind one Endpoint grammar.
+ */
+import type { Socket } from 'node:net';
+import { parseEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
+import { tcpTransport } from './tcp.js';
+import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
+import { pipeTransport, unixTransport } from './unix.js';
+
+export * from './endpoint.js';
+export * from './transport.js';
+export { TcpTransport, tcpTransport } from './tcp.js';
+export { UnixTransport, unixTransport, pipeTransport } from './unix.js';
+export { privateRuntimeDir, runtimeDirPath, checkPrivateDir } from './runtime-dir.js';
+export { PROBE_TIMEOUT_MS } from './stale.js';
+
+export function transportFor(kind: Endpoint['kind']): Transport {
+  switch (kind) {
+    case 'tcp':
+      return tcpTransport;
+    case 'unix':
+      return unixTransport;
+    case 'pipe':
+      return pipeTransport;
+    default:
+      throw new TypeError(`unknown transport kind ${JSON.stringify(kind)}`);
+  }
+}
+
+/**
+ * Listens on `endpoint`. `undefined` listens on a fresh private Unix socket (a random
+ * named pipe on Windows), the usual choice for a plugin or tool process that advertises
+ * its address to a parent.
+ */
+export async function listen(endpoint: string | Endpoint | undefined, options: ListenOptions): Promise<Listener> {
+  if (endpoint === undefined) return unixTransport.listenPrivate(options);
+  const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
+  return transportFor(ep.kind).listen(ep, options);
+}
+
+export async function connect(endpoint: string | Endpoint, options?: ConnectOptions): Promise<Socket> {
+  const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
+  return transportFor(ep.kind).connect(ep, options);
+}
