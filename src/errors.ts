@@ -43,16 +43,20 @@ export class WirecallError extends Error {
   constructor(message: string, options?: WirecallErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     const ctor = new.target as typeof WirecallError;
-    this.name = ctor.kind;
+    // A user subclass (`class NotFound extends RemoteError {}`) need not declare `kind`:
+    // it is named after itself and branded with the wirecall classes above it.
+    this.name = Object.hasOwn(ctor, 'kind') ? ctor.kind : ctor.name;
     this.code = ctor.code;
     const kinds: string[] = [];
-    for (let c: unknown = ctor; typeof c === 'function' && Object.hasOwn(c, 'kind'); c = Object.getPrototypeOf(c)) {
-      kinds.push((c as typeof WirecallError).kind);
+    for (let c: unknown = ctor; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
+      if (Object.hasOwn(c, 'kind')) kinds.push((c as typeof WirecallError).kind);
     }
     Object.defineProperty(this, KINDS, { value: Object.freeze(kinds), enumerable: false });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // Subclasses without their own `kind` exist in one copy only: plain prototype check.
+    if (!Object.hasOwn(this, 'kind')) return Function.prototype[Symbol.hasInstance].call(this, value);
     if (typeof value !== 'object' || value === null) return false;
     const kinds = (value as Branded)[KINDS];
     return Array.isArray(kinds) && kinds.includes(this.kind);

@@ -38,6 +38,8 @@ export class FrameDecoder {
   stop(): void {
     this.stopped = true;
     this.payload = null;
+    this.payloadFill = 0;
+    this.headerFill = 0;
   }
 
   /**

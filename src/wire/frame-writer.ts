@@ -1,12 +1,13 @@
 /** What the writer needs from a socket (any net.Socket or stream.Writable fits). */
 export interface ByteSink {
-  write(chunk: Buffer): boolean;
+  write(chunk: Buffer, callback?: (err?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
   readonly writableLength: number;
   readonly writableNeedDrain: boolean;
   readonly destroyed: boolean;
   once(event: 'drain', listener: () => void): unknown;
+  removeListener(event: 'drain', listener: () => void): unknown;
 }
 
 /** Batches up to this size are copied into one buffer; larger ones go out as a writev. */
@@ -37,6 +38,10 @@ export class FrameWriter {
   private readonly flushCallback = (): void => {
     this.scheduled = false;
     this.flush();
+  };
+  /** Under pressure, the socket may empty without ever asking for a drain: re-check once it has. */
+  private readonly writtenCallback = (): void => {
+    this.relieve();
   };
   private readonly drainCallback = (): void => {
     this.waitingForDrain = false;
@@ -81,18 +86,20 @@ export class FrameWriter {
     const total = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
+    const done = this.pressure ? this.writtenCallback : undefined;
     let ok: boolean;
     if (queue.length === 1) {
-      ok = this.sink.write(queue[0]!);
+      ok = this.sink.write(queue[0]!, done);
     } else if (total <= COPY_LIMIT) {
       const batch = Buffer.allocUnsafe(total);
       let offset = 0;
       for (const frame of queue) offset += frame.copy(batch, offset);
-      ok = this.sink.write(batch);
+      ok = this.sink.write(batch, done);
     } else {
       this.sink.cork();
-      ok = true;
-      for (const frame of queue) ok = this.sink.write(frame);
+      const last = queue.length - 1;
+      for (let i = 0; i < last; i++) this.sink.write(queue[i]!);
+      ok = this.sink.write(queue[last]!, done);
       this.sink.uncork();
     }
     if (!ok || this.sink.writableNeedDrain) {
@@ -104,10 +111,25 @@ export class FrameWriter {
   }
 
   private relieve(): void {
+    if (this.closed) return;
     if (this.pressure && !this.waitingForDrain && this.bufferedBytes <= this.highWaterMark / 2) {
       this.pressure = false;
       this.onPressure?.(false);
     }
+  }
+
+  /**
+   * Last words: hand everything queued to the socket now, even while it asks for a
+   * drain (the socket buffers it; nothing more will follow), then close.
+   */
+  finish(): void {
+    if (this.closed) return;
+    if (this.waitingForDrain) {
+      this.sink.removeListener('drain', this.drainCallback);
+      this.waitingForDrain = false;
+    }
+    this.flush();
+    this.close();
   }
 
   /** Drop whatever is queued; later writes are ignored. */
@@ -115,5 +137,6 @@ export class FrameWriter {
     this.closed = true;
     this.queue = [];
     this.queuedBytes = 0;
+    if (this.waitingForDrain) this.sink.removeListener('drain', this.drainCallback);
   }
 }

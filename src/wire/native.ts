@@ -165,7 +165,7 @@ export function validateNativeMessage(m: unknown): NativeMessage {
       if (m.length !== 3 || !isId(m[1])) bad('RESULT');
       return m as ResultMessage;
     case MessageType.ERROR:
-      if (m.length !== 4 || !isId(m[1]) || !isId(m[2]) || !checkErrorBody(m[3])) bad('ERROR');
+      if (m.length !== 4 || !isId(m[1]) || !isId(m[2]) || m[2] === 0 || !checkErrorBody(m[3])) bad('ERROR');
       return m as ErrorMessage;
     case MessageType.CANCEL:
       if (m.length !== 2 || !isId(m[1])) bad('CANCEL');

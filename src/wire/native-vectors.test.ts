@@ -1,0 +1,398 @@
+/**
+ * The hex vectors of docs/PROTOCOL.md, checked against the real encoder and decoder.
+ *
+ * Every fenced block in the document whose info string is `hex vector:<name>` is a
+ * complete frame (length prefix included); on each line, the text from `#` on is
+ * commentary. For each block this test encodes the message expected below and compares
+ * the bytes, then decodes the bytes and compares the message. A block without an
+ * expectation here, or an expectation without a block, fails the test: the document and
+ * the code cannot drift apart silently.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { FrameTooLarge, ProtocolError } from '../errors.js';
+import { FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
+import { packFrame } from './msgpack.js';
+import { MessageType, nativeDialect, type NativeMessage } from './native.js';
+
+const DOC_PATH = new URL('../../docs/PROTOCOL.md', import.meta.url);
+
+// ------------------------------------------------------------------ the expected messages
+
+const HELLO = {
+  protocol: 'wirecall',
+  versions: [1],
+  peerName: 'demo-client',
+  peerVersion: '0.3.0',
+  maxFrameSize: 16 * 1024 * 1024,
+  heartbeatMs: 5000,
+};
+
+const WELCOME = {
+  protocol: 'wirecall',
+  version: 1,
+  peerName: 'demo-server',
+  peerVersion: '1.0.0',
+  connectionId: '1b4e28ba-2fa1-41d2-883f-0016d3cca427',
+  maxFrameSize: 16 * 1024 * 1024,
+  heartbeatMs: 5000,
+};
+
+/** Vector name → the message its bytes encode. Key order inside maps matters for the bytes. */
+const EXPECTED: Record<string, NativeMessage> = {
+  hello: [MessageType.HELLO, HELLO],
+  welcome: [MessageType.WELCOME, WELCOME],
+  'reject-version': [MessageType.REJECT, 'VERSION_MISMATCH', 'server speaks protocol version 1; client offered 2'],
+  'reject-unauthenticated': [MessageType.REJECT, 'UNAUTHENTICATED', 'wrong token'],
+  call: [MessageType.CALL, 1, 'add', { a: 2, b: 3 }, 30000],
+  'call-no-deadline': [MessageType.CALL, 2, 'scene.list', null, null],
+  'call-max-id': [MessageType.CALL, 0xffff_ffff, 'ping', [], 250],
+  result: [MessageType.RESULT, 1, 5],
+  'result-map': [MessageType.RESULT, 2, { ok: true, items: ['a', 'b'], ratio: 0.5 }],
+  'result-bin': [MessageType.RESULT, 7, Buffer.from([0xde, 0xad, 0xbe, 0xef])],
+  'error-not-found': [MessageType.ERROR, 3, 12, { name: 'MethodNotFound', message: 'method not found: nope' }],
+  'error-method': [
+    MessageType.ERROR,
+    4,
+    2,
+    { name: 'Error', message: 'no such file', code: 'ENOENT', data: { path: '/tmp/x' } },
+  ],
+  'error-deadline': [MessageType.ERROR, 5, 4, { name: 'DeadlineExceeded', message: 'deadline of render passed' }],
+  cancel: [MessageType.CANCEL, 4],
+  notify: [MessageType.NOTIFY, 'log', { level: 'info', text: 'hi' }],
+  'ping-heartbeat': [MessageType.PING, 0],
+  ping: [MessageType.PING, 1],
+  pong: [MessageType.PONG, 1],
+  shutdown: [MessageType.SHUTDOWN, null],
+  'shutdown-error': [MessageType.SHUTDOWN, 'ERR_PROTOCOL: unknown message type 99'],
+
+  // The conversation of section 10, in order.
+  'conv-01-hello': [
+    MessageType.HELLO,
+    {
+      protocol: 'wirecall',
+      versions: [1],
+      peerName: 'maya-bridge',
+      peerVersion: '2.1.0',
+      maxFrameSize: 1024 * 1024,
+      heartbeatMs: 5000,
+      token: 's3cret',
+    },
+  ],
+  'conv-02-welcome': [MessageType.WELCOME, WELCOME],
+  'conv-03-call': [MessageType.CALL, 1, 'scene.export', { path: '/tmp/a.fbx' }, 30000],
+  'conv-04-callback': [MessageType.CALL, 1, 'ui.confirm', 'overwrite /tmp/a.fbx?', 10000],
+  'conv-05-callback-result': [MessageType.RESULT, 1, true],
+  'conv-06-result': [MessageType.RESULT, 1, { bytes: 48213 }],
+  'conv-07-call': [MessageType.CALL, 2, 'scene.frobnicate', [1], null],
+  'conv-08-error': [MessageType.ERROR, 2, 12, { name: 'MethodNotFound', message: 'method not found: scene.frobnicate' }],
+  'conv-09-call': [MessageType.CALL, 3, 'render', { frames: [1, 240] }, 60000],
+  'conv-10-cancel': [MessageType.CANCEL, 3],
+  'conv-11-notify': [MessageType.NOTIFY, 'log', { level: 'info', text: 'render cancelled' }],
+  'conv-12-ping': [MessageType.PING, 0],
+  'conv-13-pong': [MessageType.PONG, 0],
+  'conv-14-shutdown': [MessageType.SHUTDOWN, null],
+};
+
+// ------------------------------------------------------------------ reading the document
+
+interface Vector {
+  name: string;
+  /** 1-based line of the opening fence, for error messages. */
+  line: number;
+  bytes: Buffer;
+}
+
+/** Every `hex vector:<name>` block of the document, in document order. */
+function readVectors(markdown: string): Vector[] {
+  const lines = markdown.split(/\r?\n/);
+  const vectors: Vector[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(`{3,}|~{3,})\s*hex\s+vector:(\S*)\s*$/.exec(lines[i]!);
+    if (open === null) {
+      if (/^(`{3,}|~{3,}).*vector:/.test(lines[i]!)) {
+        throw new Error(`line ${i + 1}: fence mentions "vector:" but is not \`hex vector:<name>\`: ${lines[i]}`);
+      }
+      continue;
+    }
+    const fence = open[1]!;
+    const name = open[2]!;
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`line ${i + 1}: bad vector name ${JSON.stringify(name)}`);
+    const start = i;
+    const bytes: number[] = [];
+    for (i++; ; i++) {
+      if (i >= lines.length) throw new Error(`vector ${name} (line ${start + 1}) is not closed`);
+      const line = lines[i]!;
+      if (line.trim() === fence) break;
+      const data = line.split('#', 1)[0]!.trim();
+      if (data === '') continue;
+      for (const token of data.split(/\s+/)) {
+        if (!/^[0-9a-f]{2}$/.test(token)) {
+          throw new Error(`vector ${name}, line ${i + 1}: ${JSON.stringify(token)} is not a lower-case hex byte`);
+        }
+        bytes.push(parseInt(token, 16));
+      }
+    }
+    vectors.push({ name, line: start + 1, bytes: Buffer.from(bytes) });
+  }
+  return vectors;
+}
+
+const vectors = readVectors(readFileSync(DOC_PATH, 'utf8'));
+
+const hex = (b: Buffer): string => b.toString('hex').replace(/(..)(?!$)/g, '$1 ');
+
+// ------------------------------------------------------------------ the vectors
+
+describe('docs/PROTOCOL.md hex vectors', () => {
+  it('contains vectors, each name once', () => {
+    expect(vectors.length).toBeGreaterThan(0);
+    const names = vectors.map((v) => v.name);
+    expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
+  });
+
+  it('has an expectation in this test for every vector, and a vector for every expectation', () => {
+    const inDoc = new Set(vectors.map((v) => v.name));
+    expect(vectors.filter((v) => !(v.name in EXPECTED)).map((v) => `${v.name} (line ${v.line})`)).toEqual([]);
+    expect(Object.keys(EXPECTED).filter((name) => !inDoc.has(name))).toEqual([]);
+  });
+
+  it('covers every message type', () => {
+    const types = new Set(vectors.map((v) => EXPECTED[v.name]?.[0]));
+    for (const type of Object.values(MessageType)) expect(types, `no vector for type ${type}`).toContain(type);
+  });
+
+  for (const vector of vectors) {
+    describe(`vector ${vector.name} (PROTOCOL.md line ${vector.line})`, () => {
+      const expected = EXPECTED[vector.name];
+
+      it('is expected by this test', () => {
+        expect(expected, `vector ${vector.name} has no expected message in native-vectors.test.ts`).toBeDefined();
+      });
+      if (expected === undefined) return;
+
+      it('is what the encoder writes, byte for byte', () => {
+        expect(hex(nativeDialect.encode(expected))).toBe(hex(vector.bytes));
+        expect(hex(packFrame(expected))).toBe(hex(vector.bytes));
+      });
+
+      it('has a length prefix that counts the payload', () => {
+        expect(vector.bytes.length).toBeGreaterThan(HEADER_SIZE);
+        expect(vector.bytes.readUInt32BE(0)).toBe(vector.bytes.length - HEADER_SIZE);
+      });
+
+      it('decodes back to the message', () => {
+        expect(nativeDialect.decode(vector.bytes.subarray(HEADER_SIZE))).toEqual(expected);
+      });
+    });
+  }
+
+  it('splits the conversation of section 10, sent as one byte stream, back into its messages', () => {
+    const conversation = vectors.filter((v) => v.name.startsWith('conv-'));
+    expect(conversation.length).toBeGreaterThan(0);
+    const stream = Buffer.concat(conversation.map((v) => v.bytes));
+    for (const chunkSize of [1, 3, 7, stream.length]) {
+      const got: NativeMessage[] = [];
+      const decoder = new FrameDecoder((payload) => got.push(nativeDialect.decode(payload)), { maxFrameSize: 64 * 1024 });
+      for (let i = 0; i < stream.length; i += chunkSize) decoder.push(stream.subarray(i, i + chunkSize));
+      expect(decoder.bufferedBytes).toBe(0);
+      expect(got).toEqual(conversation.map((v) => EXPECTED[v.name]));
+    }
+  });
+});
+
+// ------------------------------------------------------------------ malformed messages
+
+/** Decode a value the way a receiver does: as the payload of one frame. */
+function decodeValue(value: unknown): NativeMessage {
+  return nativeDialect.decode(packFrame(value).subarray(HEADER_SIZE));
+}
+
+function decodeHex(payloadHex: string): NativeMessage {
+  return nativeDialect.decode(Buffer.from(payloadHex.replace(/\s+/g, ''), 'hex'));
+}
+
+const HELLO_MAP: Record<string, unknown> = { ...HELLO };
+const WELCOME_MAP: Record<string, unknown> = { ...WELCOME };
+const BODY = { name: 'Error', message: 'boom' };
+
+/** A copy of `map` without `key` (not even as nil). */
+function without(map: Record<string, unknown>, key: string): Record<string, unknown> {
+  const copy = { ...map };
+  delete copy[key];
+  return copy;
+}
+
+const MALFORMED: Array<[string, unknown]> = [
+  // not a message at all
+  ['a map instead of an array', { type: 16 }],
+  ['a bare integer', 48],
+  ['an empty array', []],
+  ['a string type', ['ping', 1]],
+  ['a nil type', [null, 1]],
+  // wrong arity, one case per type
+  ['HELLO without its map', [1]],
+  ['HELLO with an extra element', [1, HELLO_MAP, 1]],
+  ['WELCOME with an extra element', [2, WELCOME_MAP, null]],
+  ['REJECT without a message', [3, 'PROTOCOL']],
+  ['CALL without timeoutMs', [16, 1, 'add', {}]],
+  ['CALL with an extra element', [16, 1, 'add', {}, null, null]],
+  ['RESULT without a result', [17, 1]],
+  ['RESULT with an extra element', [17, 1, 5, 6]],
+  ['ERROR without a body', [18, 1, 2]],
+  ['CANCEL with an extra element', [19, 1, 2]],
+  ['NOTIFY without params', [20, 'log']],
+  ['PING without a nonce', [48]],
+  ['PONG with an extra element', [49, 1, 2]],
+  ['SHUTDOWN without a reason', [50]],
+  // wrong field types
+  ['HELLO whose body is an array', [1, ['wirecall']]],
+  ['HELLO without protocol', [1, without(HELLO_MAP, 'protocol')]],
+  ['HELLO with a nil protocol', [1, { ...HELLO_MAP, protocol: null }]],
+  ['HELLO without versions', [1, without(HELLO_MAP, 'versions')]],
+  ['HELLO without peerName', [1, without(HELLO_MAP, 'peerName')]],
+  ['HELLO without peerVersion', [1, without(HELLO_MAP, 'peerVersion')]],
+  ['HELLO without maxFrameSize', [1, without(HELLO_MAP, 'maxFrameSize')]],
+  ['HELLO without heartbeatMs', [1, without(HELLO_MAP, 'heartbeatMs')]],
+  ['HELLO with versions not an array', [1, { ...HELLO_MAP, versions: 1 }]],
+  ['HELLO with a string version', [1, { ...HELLO_MAP, versions: ['1'] }]],
+  ['HELLO with a bin peerName', [1, { ...HELLO_MAP, peerName: Buffer.from('x') }]],
+  ['HELLO with a numeric token', [1, { ...HELLO_MAP, token: 42 }]],
+  ['HELLO with a negative maxFrameSize', [1, { ...HELLO_MAP, maxFrameSize: -1 }]],
+  ['HELLO with maxFrameSize over 2^32-1', [1, { ...HELLO_MAP, maxFrameSize: 2 ** 32 }]],
+  ['HELLO with a fractional heartbeatMs', [1, { ...HELLO_MAP, heartbeatMs: 1.5 }]],
+  ['WELCOME without connectionId', [2, without(WELCOME_MAP, 'connectionId')]],
+  ['WELCOME without version', [2, without(WELCOME_MAP, 'version')]],
+  ['WELCOME with a nil maxFrameSize', [2, { ...WELCOME_MAP, maxFrameSize: null }]],
+  ['WELCOME whose body is nil', [2, null]],
+  ['WELCOME with a string version', [2, { ...WELCOME_MAP, version: '1' }]],
+  ['REJECT with a numeric reason', [3, 1, 'x']],
+  ['CALL with a string id', [16, '1', 'add', {}, null]],
+  ['CALL with a negative id', [16, -1, 'add', {}, null]],
+  ['CALL with an id over 2^32-1', [16, 2 ** 32, 'add', {}, null]],
+  ['CALL with a fractional id', [16, 1.5, 'add', {}, null]],
+  ['CALL with a numeric method', [16, 1, 7, {}, null]],
+  ['CALL with a bin method', [16, 1, Buffer.from('add'), {}, null]],
+  ['CALL with a string timeout', [16, 1, 'add', {}, '100']],
+  ['CALL with a negative timeout', [16, 1, 'add', {}, -5]],
+  ['CALL with an infinite timeout', [16, 1, 'add', {}, Infinity]],
+  ['CALL with a timeout over 2^32-1', [16, 1, 'add', {}, 2 ** 32]],
+  ['RESULT with a nil id', [17, null, 5]],
+  ['ERROR with a string status', [18, 1, 'METHOD_ERROR', BODY]],
+  ['ERROR with a string body', [18, 1, 2, 'boom']],
+  ['ERROR with an array body', [18, 1, 2, ['Error', 'boom']]],
+  ['ERROR body without a name', [18, 1, 2, { message: 'boom' }]],
+  ['ERROR body without a message', [18, 1, 2, { name: 'Error' }]],
+  ['ERROR body with a numeric code', [18, 1, 2, { ...BODY, code: 2 }]],
+  ['ERROR body with a map stack', [18, 1, 2, { ...BODY, stack: {} }]],
+  ['CANCEL with a string id', [19, 'x']],
+  ['NOTIFY with a numeric method', [20, 1, null]],
+  ['PING with a negative nonce', [48, -1]],
+  ['PONG with a string nonce', [49, 'x']],
+  ['SHUTDOWN with a numeric reason', [50, 1]],
+  // unknown and reserved types
+  ['type 0', [0]],
+  ['type 4 (unassigned)', [4, 1]],
+  ['type 21 (unassigned)', [21, 1]],
+  ['stream type 32', [32, 1]],
+  ['stream type 40', [40, 1, 'x']],
+  ['stream type 47', [47, 1]],
+  ['type 51 (unassigned)', [51, null]],
+  ['type 99', [99]],
+  ['type -1', [-1]],
+  ['a fractional type', [16.5, 1, 'add', {}, null]],
+];
+
+describe('malformed messages throw ProtocolError', () => {
+  it.each(MALFORMED)('%s', (_what, value) => {
+    expect(() => decodeValue(value)).toThrow(ProtocolError);
+  });
+
+  it('names the problem: arity, stream types, unknown types', () => {
+    expect(() => decodeValue([16, 1, 'add', {}])).toThrow(/malformed CALL message/);
+    expect(() => decodeValue([32, 1])).toThrow(/stream message type 32 is not supported/);
+    expect(() => decodeValue([99])).toThrow(/unknown message type 99/);
+    expect(() => decodeValue({})).toThrow(/not a wirecall message/);
+  });
+
+  it('rejects an empty payload (a length-0 frame)', () => {
+    expect(() => nativeDialect.decode(Buffer.alloc(0))).toThrow(ProtocolError);
+    expect(() => nativeDialect.decode(Buffer.alloc(0))).toThrow(/empty frame/);
+  });
+
+  it('rejects trailing bytes after the one value', () => {
+    expect(() => decodeHex('92 30 00 00')).toThrow(ProtocolError); // [48, 0] then a stray 0
+    expect(() => decodeHex('92 30 00 92 31 00')).toThrow(ProtocolError); // two messages in one frame
+    expect(() => decodeHex('92 30 00 c0')).toThrow(/undecodable MessagePack payload/);
+  });
+
+  it('rejects a truncated value', () => {
+    expect(() => decodeHex('92 30')).toThrow(ProtocolError); // array of 2, one element
+    expect(() => decodeHex('95 10 01 a3 61 64')).toThrow(ProtocolError); // string cut short
+    expect(() => decodeHex('ce 00 00')).toThrow(ProtocolError);
+  });
+
+  it('rejects extension types other than the timestamp', () => {
+    // [17, 1, ext 5 (fixext 1)]
+    expect(() => decodeHex('93 11 01 d4 05 00')).toThrow(ProtocolError);
+  });
+
+  it('rejects a whole frame (prefix included) passed as a payload', () => {
+    expect(() => decodeHex('00 00 00 03 92 30 00')).toThrow(ProtocolError);
+  });
+});
+
+// ------------------------------------------------------------------ what PROTOCOL.md promises about decoding
+
+describe('decoding accepts any encoding width up to 32 bits', () => {
+  it('reads fixmap, map 16, array 16, str 8 and uint/int encodings of the same CALL alike', () => {
+    const expected: NativeMessage = [16, 9, 'echo', { a: 1 }, 100];
+    const forms = [
+      '95 10 09 a4 65 63 68 6f 81 a1 61 01 64', // compact, fixmap (what Python writes)
+      '95 10 09 a4 65 63 68 6f de 00 01 a1 61 01 64', // map 16 (what the reference writes)
+      'dc 00 05 10 09 a4 65 63 68 6f 81 a1 61 01 64', // array 16
+      '95 10 09 d9 04 65 63 68 6f 81 a1 61 01 64', // str 8 method
+      '95 cc 10 ce 00 00 00 09 a4 65 63 68 6f 81 a1 61 01 cd 00 64', // uint 8 / 32 / 16
+      '95 d0 10 d2 00 00 00 09 a4 65 63 68 6f 81 a1 61 01 d1 00 64', // int 8 / 32 / 16
+    ];
+    for (const form of forms) expect(decodeHex(form)).toEqual(expected);
+  });
+
+  it('treats nil and a missing key alike for the optional HELLO token', () => {
+    expect(decodeValue([1, { ...HELLO_MAP, token: null }])[0]).toBe(MessageType.HELLO);
+    expect(decodeValue([1, HELLO_MAP])[0]).toBe(MessageType.HELLO);
+  });
+
+  it('ignores unknown keys in HELLO, WELCOME and error bodies', () => {
+    expect(decodeValue([1, { ...HELLO_MAP, futureKey: [1, 2] }])[0]).toBe(MessageType.HELLO);
+    expect(decodeValue([2, { ...WELCOME_MAP, futureKey: true }])[0]).toBe(MessageType.WELCOME);
+    expect(decodeValue([18, 1, 2, { ...BODY, retryAfterMs: 100 }])[0]).toBe(MessageType.ERROR);
+  });
+
+  it('accepts any value as params, result and error data', () => {
+    for (const value of [null, 0, -1, 1.5, 'x', Buffer.from([1]), [], {}, [null, { a: [true, false] }]]) {
+      expect(decodeValue([16, 1, 'm', value, null])).toEqual([16, 1, 'm', value, null]);
+      expect(decodeValue([17, 1, value])).toEqual([17, 1, value]);
+      expect(decodeValue([20, 'm', value])).toEqual([20, 'm', value]);
+      expect(decodeValue([18, 1, 2, { ...BODY, data: value }])).toEqual([18, 1, 2, { ...BODY, data: value }]);
+    }
+  });
+});
+
+describe('framing promises of PROTOCOL.md', () => {
+  it('hands a length-0 frame on as an empty payload, which the dialect rejects', () => {
+    const payloads: Buffer[] = [];
+    new FrameDecoder((p) => payloads.push(p)).push(Buffer.from([0, 0, 0, 0]));
+    expect(payloads).toHaveLength(1);
+    expect(() => nativeDialect.decode(payloads[0]!)).toThrow(ProtocolError);
+  });
+
+  it('accepts a payload of exactly the limit and refuses one byte more from the prefix alone', () => {
+    const ok: Buffer[] = [];
+    const decoder = new FrameDecoder((p) => ok.push(p), { maxFrameSize: 3 });
+    decoder.push(Buffer.from('0000000392 3000'.replace(/\s/g, ''), 'hex'));
+    expect(ok.map((p) => nativeDialect.decode(p))).toEqual([[48, 0]]);
+    const strict = new FrameDecoder(() => {}, { maxFrameSize: 3 });
+    expect(() => strict.push(Buffer.from([0, 0, 0, 4]))).toThrow(FrameTooLarge);
+  });
+});
