@@ -225,6 +225,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private closeError: TransportError | undefined;
   private closePromise: Promise<void> | undefined;
   private socketError: Error | undefined;
+  private peerShutdownReason: string | undefined;
 
   private constructor(role: Role, socket: Duplex, address: string, options: ServerConnectionOptions & ClientConnectionOptions) {
     super();
@@ -307,15 +308,17 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (this._state !== 'connected') return Promise.reject(this.notOpenError());
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new CallCancelled('call cancelled before it was sent', { cause: signal.reason }));
-    const timeout = options?.timeout ?? this.options.defaultTimeout;
+    let timeout = options?.timeout ?? this.options.defaultTimeout;
     if (timeout !== undefined && !(timeout >= 0)) return Promise.reject(new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`));
+    if (timeout === Infinity) timeout = undefined;
     let id = this.nextId;
     do id = id >= MAX_CALL_ID ? 1 : id + 1;
     while (this.pending.has(id));
     this.nextId = id;
     let frame: Buffer;
     try {
-      frame = packFrame([MessageType.CALL, id, method, params, timeout === undefined ? null : Math.ceil(timeout)]);
+      // The wire field is a uint32 (about 49 days); a longer timeout is sent as that.
+      frame = packFrame([MessageType.CALL, id, method, params, timeout === undefined ? null : Math.min(MAX_CALL_ID, Math.ceil(timeout))]);
     } catch (err) {
       return Promise.reject(new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
     }
@@ -601,6 +604,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         break;
       }
       case MessageType.SHUTDOWN:
+        if (m[1] !== null) this.peerShutdownReason = m[1];
         if (this._state === 'connected') this.beginClosing(false, this.options.drainTimeout);
         break;
       default:
@@ -840,8 +844,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.closeError = error;
     if (this._state !== 'closing') this.setState('closing');
     this.failEverything(error);
-    this.writer.flush();
-    this.writer.close();
+    this.writer.finish();
     const socket = this.socket;
     if (socket.destroyed) {
       this.onSocketClose();
@@ -917,7 +920,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (this.closeError === undefined) {
       // The peer hung up without a SHUTDOWN (or in the middle of a handshake).
       const cause = this.socketError;
-      const detail = cause ? `: ${cause.message}` : '';
+      const reason = this.peerShutdownReason;
+      const detail = reason !== undefined ? ` (${reason})` : cause ? `: ${cause.message}` : '';
       const error =
         this._state === 'closing'
           ? new ConnectionClosed(`peer closed the connection${detail}`, { cause })

@@ -245,7 +245,8 @@ describe('deadlines and cancellation', () => {
     await aborted;
     expect(seen!.deadline).toBeGreaterThanOrEqual(before + 100);
     expect(seen!.deadline).toBeLessThan(before + 5000);
-    expect(seen!.reason).toBeInstanceOf(DeadlineExceeded);
+    // The server's own deadline timer and the caller's CANCEL race; either ends the handler.
+    expect(seen!.reason instanceof DeadlineExceeded || seen!.reason instanceof CallCancelled).toBe(true);
     expect(c.pendingCalls).toBe(0);
     expect(await c.call('add', { a: 1, b: 1 })).toBe(2);
   });
