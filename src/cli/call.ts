@@ -1,0 +1,60 @@
+/** `wirecall call <endpoint> <method> [json-params]` and `wirecall notify …`. */
+import { Command } from 'commander';
+import type { CallOptions } from '../index.js';
+import { clientFlags, withConnection } from './client.js';
+import { ENDPOINT_HELP, EXIT_CODES_HELP, parseJsonParams, parseMs, toJsonLine, type ClientFlags } from './common.js';
+
+interface CallFlags extends ClientFlags {
+  timeout?: number;
+}
+
+export function callCommand(): Command {
+  return clientFlags(
+    new Command('call')
+      .description('call a method and print its result as one line of JSON')
+      .argument('<endpoint>', 'server endpoint, e.g. tcp://127.0.0.1:4000 or unix:/tmp/app.sock')
+      .argument('<method>', 'method name')
+      .argument('[json-params]', 'params as JSON, e.g. \'{"a":1,"b":2}\'; omitted: no params'),
+  )
+    .option('--timeout <ms>', 'call deadline; past it the call fails with exit code 4', parseMs)
+    .addHelpText(
+      'after',
+      `
+Prints the result with JSON.stringify on one line of stdout ("null" when there is none).
+Example: wirecall call tcp://127.0.0.1:4000 add '{"a":1,"b":2}'   prints   3
+${ENDPOINT_HELP}
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (endpoint: string, method: string, json: string | undefined, flags: CallFlags) => {
+      const params = parseJsonParams(json);
+      const result = await withConnection(endpoint, flags, (connection, _endpoint, signal) => {
+        const options: CallOptions = { signal };
+        if (flags.timeout !== undefined) options.timeout = flags.timeout;
+        return connection.call(method, params, options);
+      });
+      process.stdout.write(toJsonLine(result) + '\n');
+    });
+}
+
+export function notifyCommand(): Command {
+  return clientFlags(
+    new Command('notify')
+      .description('send a notification (no reply) and exit once it has been flushed')
+      .argument('<endpoint>', 'server endpoint, e.g. tcp://127.0.0.1:4000 or unix:/tmp/app.sock')
+      .argument('<method>', 'method name')
+      .argument('[json-params]', 'params as JSON; omitted: no params'),
+  )
+    .addHelpText(
+      'after',
+      `
+Prints nothing. Exit code 0 means the notification was written and the connection
+closed cleanly, not that the server handled it.
+${ENDPOINT_HELP}
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (endpoint: string, method: string, json: string | undefined, flags: ClientFlags) => {
+      const params = parseJsonParams(json);
+      // close() (in withConnection) drains: the frame is flushed before the connection ends.
+      await withConnection(endpoint, flags, async (connection) => connection.notify(method, params));
+    });
+}

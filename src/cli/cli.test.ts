@@ -1,0 +1,518 @@
+/**
+ * End-to-end tests of the `wirecall` CLI and the demo: real child processes running the
+ * compiled JavaScript (built once in beforeAll), talking over real sockets.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+const DEMO = path.join(ROOT, 'dist/examples/demo.js');
+const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Every child we start; afterEach kills the per-test ones, afterAll all of them. */
+const children = new Map<ChildProcess, { persistent: boolean }>();
+
+function track(child: ChildProcess, persistent = false): ChildProcess {
+  children.set(child, { persistent });
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+async function killAll(includePersistent: boolean): Promise<void> {
+  const waits: Promise<unknown>[] = [];
+  for (const [child, { persistent }] of children) {
+    if (persistent && !includePersistent) continue;
+    if (child.exitCode === null && child.signalCode === null) {
+      waits.push(new Promise((resolve) => child.once('exit', resolve)));
+      child.kill('SIGKILL');
+    }
+    children.delete(child);
+  }
+  await Promise.all(waits);
+}
+
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Runs `node <script> ...args` to completion (killed after `timeoutMs`). */
+function runNode(script: string, args: string[], options: { timeoutMs?: number; onSpawn?: (child: ChildProcess) => void } = {}): Promise<Result> {
+  const child = track(spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  options.onSpawn?.(child);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    // 'close': the exit status and every byte of output are in.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const cli = (...args: string[]): Promise<Result> => runNode(CLI, args);
+
+interface Served {
+  child: ChildProcess;
+  endpoint: string;
+  /** Everything the server wrote to stderr so far (its -v log). */
+  stderr(): string;
+  /** Resolves once stderr matches. */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** The lines it printed on stdout, the first one included. */
+  stdoutLines: string[];
+}
+
+/** Starts `wirecall serve ...args` and waits for its first stdout line. */
+async function serve(args: string[], persistent = false): Promise<Served> {
+  const child = track(spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), persistent);
+  let stderr = '';
+  const stderrWaiters = new Set<() => void>();
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    for (const check of stderrWaiters) check();
+  });
+  const stdoutLines: string[] = [];
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve printed nothing in 10 s; stderr: ${stderr}`)), 10_000);
+    lines.on('line', (line) => {
+      stdoutLines.push(line);
+      if (stdoutLines.length === 1) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code ?? signal}) before listening; stderr: ${stderr}`));
+    });
+  });
+  const match = /^listening on (\S+)$/.exec(first);
+  if (match === null) throw new Error(`unexpected first line: ${JSON.stringify(first)}`);
+  return {
+    child,
+    endpoint: match[1]!,
+    stdoutLines,
+    stderr: () => stderr,
+    waitForStderr: (pattern, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          stderrWaiters.delete(check);
+          reject(new Error(`server stderr never matched ${pattern}; got: ${stderr}`));
+        }, timeoutMs);
+        const check = (): void => {
+          if (pattern.test(stderr)) {
+            clearTimeout(timer);
+            stderrWaiters.delete(check);
+            resolve();
+          }
+        };
+        stderrWaiters.add(check);
+        check();
+      }),
+  };
+}
+
+/** A TCP port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A TCP server that accepts and then says nothing: a handshake that never finishes. */
+async function silentServer(): Promise<{ endpoint: string; nextAccept(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    endpoint: `tcp://127.0.0.1:${port}`,
+    nextAccept: () => new Promise<void>((resolve) => server.once('connection', () => resolve())),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const tempDirs: string[] = [];
+function tempDir(): string {
+  // Short: Unix socket paths are limited to ~107 bytes.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wc-cli-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+let tcp: Served;
+
+/** Newest modification time of the sources the build reads (tests excluded). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
+    newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ unless the CLI and demo there are newer than every source. */
+async function buildIfStale(): Promise<void> {
+  const outputs = [CLI, DEMO];
+  if (outputs.every((f) => existsSync(f))) {
+    const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
+    const inputs = [
+      newestSource(path.join(ROOT, 'src')),
+      newestSource(path.join(ROOT, 'examples')),
+      ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
+    ];
+    if (Math.max(...inputs) < built) return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: ROOT }, (err, stdout, stderr) => {
+      if (err === null) return resolve();
+      // Type errors elsewhere in the repo still emit JavaScript; only missing output is fatal.
+      if (outputs.every((f) => existsSync(f))) {
+        console.warn(`tsc reported errors (continuing with the emitted files):\n${stdout}${stderr}`);
+        return resolve();
+      }
+      reject(new Error(`build failed:\n${stdout}${stderr}`));
+    });
+  });
+}
+
+beforeAll(async () => {
+  await buildIfStale();
+  tcp = await serve(['tcp://127.0.0.1:0', '--name', 'test-server'], true);
+}, 60_000);
+
+afterEach(async () => {
+  await killAll(false);
+});
+
+afterAll(async () => {
+  await killAll(true);
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('wirecall --help and --version', () => {
+  it('prints the package version', async () => {
+    const r = await cli('--version');
+    expect(r).toMatchObject({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+  });
+
+  it.each([[[]], [['serve']], [['call']], [['notify']], [['ping']]])('--help works for %j', async (cmd) => {
+    const r = await cli(...cmd, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`Usage: wirecall${cmd.length ? ` ${cmd[0]}` : ''}`);
+    expect(r.stdout).toContain('Exit codes:');
+    expect(r.stdout).toMatch(/3 +transport failure/);
+  });
+
+  it('help <command> works too', async () => {
+    const r = await cli('help', 'ping');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: wirecall ping');
+  });
+
+  it('no command is a usage error (exit 2)', async () => {
+    const r = await cli();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Usage: wirecall');
+  });
+});
+
+describe('wirecall serve', () => {
+  it('prints exactly "listening on <tcp endpoint>" first', () => {
+    expect(tcp.stdoutLines[0]).toMatch(/^listening on tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(tcp.endpoint).not.toMatch(/:0$/);
+  });
+
+  it('serves on a Unix socket path, and SIGTERM exits 0 and removes the socket file', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 's.sock');
+    const s = await serve([`unix:${file}`, '--socket-mode', '660']);
+    expect(s.stdoutLines[0]).toBe(`listening on unix:${file}`);
+    expect(statSync(file).mode & 0o777).toBe(0o660);
+    // Any spelling of the endpoint grammar reaches it.
+    for (const ep of [s.endpoint, file]) {
+      const r = await cli('call', ep, 'add', '{"a":20,"b":22}');
+      expect(r).toMatchObject({ code: 0, stdout: '42\n', stderr: '' });
+    }
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('defaults to a fresh private Unix socket; SIGINT exits 0 and removes it', async () => {
+    const s = await serve([]);
+    const m = /^unix:(\/.+\.sock)$/.exec(s.endpoint);
+    expect(m).not.toBeNull();
+    const file = m![1]!;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await cli('call', s.endpoint, 'echo', '"hi"')).stdout).toBe('"hi"\n');
+    s.child.kill('SIGINT');
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(path.dirname(file))).toBe(false);
+  });
+
+  it('SIGTERM lets an in-flight call finish before exiting 0', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '-v']);
+    const call = cli('call', s.endpoint, 'sleep', '{"ms":700}');
+    await s.waitForStderr(/^call sleep \{"ms":700\} from /m);
+    s.child.kill('SIGTERM');
+    const r = await call;
+    expect(r).toMatchObject({ code: 0, stdout: '{"slept":700}\n', stderr: '' });
+    expect(await exited(s.child)).toEqual({ code: 0, signal: null });
+  });
+
+  it('a second signal exits at once', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '-v', '--drain-timeout', '10000']);
+    const call = cli('call', s.endpoint, 'sleep', '{"ms":8000}');
+    await s.waitForStderr(/^call sleep /m);
+    s.child.kill('SIGTERM');
+    await s.waitForStderr(/SIGTERM: closing/);
+    const t0 = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toEqual({ code: 143, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const r = await call;
+    expect(r.code).toBe(3); // the connection went away under the call
+    expect(r.stderr).toMatch(/^error: ERR_CONNECTION_\w+: /);
+  });
+
+  it('--token: clients without the right token are rejected (exit 3)', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '--token', 's3cret']);
+    const none = await cli('call', s.endpoint, 'echo', '1');
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/^error: ERR_HANDSHAKE_REJECTED: .*UNAUTHENTICATED/);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    const wrong = await cli('call', s.endpoint, 'echo', '1', '--token', 'nope');
+    expect(wrong.code).toBe(3);
+    const right = await cli('call', s.endpoint, 'echo', '1', '--token', 's3cret');
+    expect(right).toMatchObject({ code: 0, stdout: '1\n' });
+  });
+
+  it('an address in use is a transport failure (exit 3)', async () => {
+    const r = await cli('serve', tcp.endpoint);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: ERR_ADDRESS_IN_USE: /);
+  });
+
+  it('bad endpoints and options are usage errors (exit 2)', async () => {
+    const bad = await cli('serve', 'tcp://nohost');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: ERR_INVALID_ENDPOINT: /);
+    const mode = await cli('serve', '--socket-mode', '644');
+    expect(mode.code).toBe(2);
+    expect(mode.stderr).toContain('600 or 660');
+  });
+});
+
+describe('wirecall call', () => {
+  it('prints the result as one line of JSON', async () => {
+    expect(await cli('call', tcp.endpoint, 'add', '{"a":2,"b":3}')).toEqual({ code: 0, signal: null, stdout: '5\n', stderr: '' });
+    const value = { s: 'x', n: [1, 2.5, null], o: { deep: true } };
+    expect((await cli('call', tcp.endpoint, 'echo', JSON.stringify(value))).stdout).toBe(`${JSON.stringify(value)}\n`);
+  });
+
+  it('prints null when there is no result', async () => {
+    expect(await cli('call', tcp.endpoint, 'echo')).toMatchObject({ code: 0, stdout: 'null\n' });
+  });
+
+  it('methods and whoami', async () => {
+    const methods = JSON.parse((await cli('call', tcp.endpoint, 'methods')).stdout) as string[];
+    expect(methods).toEqual(expect.arrayContaining(['add', 'countdown', 'echo', 'fail', 'methods', 'sleep']));
+    const me = JSON.parse((await cli('call', tcp.endpoint, 'whoami')).stdout) as { name: string };
+    expect(me.name).toBe('wirecall-cli');
+  });
+
+  it('remote errors exit 1 with one line on stderr', async () => {
+    const nope = await cli('call', tcp.endpoint, 'nope');
+    expect(nope).toEqual({ code: 1, signal: null, stdout: '', stderr: 'error: METHOD_NOT_FOUND: method not found: nope\n' });
+    const fail = await cli('call', tcp.endpoint, 'fail', '{"message":"boom\\nsecond line"}');
+    expect(fail).toMatchObject({ code: 1, stderr: 'error: METHOD_ERROR: boom\\nsecond line\n' });
+    const add = await cli('call', tcp.endpoint, 'add', '{"a":"x","b":1}');
+    expect(add.code).toBe(1);
+    expect(add.stderr).toMatch(/^error: INVALID_ARGUMENT: add needs/);
+  });
+
+  it('countdown without a countdown.tick handler explains what is missing', async () => {
+    const r = await cli('call', tcp.endpoint, 'countdown', '{"from":2}');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: METHOD_ERROR: countdown calls countdown.tick back on the caller/);
+  });
+
+  it('params that are not JSON are a usage error (exit 2)', async () => {
+    const r = await cli('call', tcp.endpoint, 'add', '{a:1}');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: params are not valid JSON: /);
+  });
+
+  it('bad endpoints, missing arguments and unknown options are usage errors (exit 2)', async () => {
+    const cases = [
+      ['call', 'nonsense', 'add'],
+      ['call', 'ftp://x:1', 'add'],
+      ['call', tcp.endpoint],
+      ['call', tcp.endpoint, 'add', '{}', '--bogus'],
+      ['call', tcp.endpoint, 'add', '{}', 'extra'],
+      ['call', tcp.endpoint, 'add', '--timeout', 'soon'],
+      ['frobnicate'],
+    ];
+    const results = await Promise.all(cases.map((args) => cli(...args)));
+    cases.forEach((args, i) => {
+      const r = results[i]!;
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(/^error: /);
+      expect(r.stdout).toBe('');
+    });
+  });
+
+  it('cannot connect: exit 3 (closed TCP port, missing Unix socket)', async () => {
+    const port = await closedPort();
+    const refused = await cli('call', `tcp://127.0.0.1:${port}`, 'echo');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/^error: ERR_CONNECTION_FAILED: connection refused/);
+    const missing = await cli('call', `unix:${path.join(tempDir(), 'none.sock')}`, 'echo');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/^error: ERR_CONNECTION_FAILED: /);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a handshake that never finishes: --connect-timeout gives up (exit 3), SIGINT cancels (exit 5)', async () => {
+    const silent = await silentServer();
+    try {
+      const timedOut = await cli('call', silent.endpoint, 'echo', '--connect-timeout', '300');
+      expect(timedOut.code).toBe(3);
+      expect(timedOut.stderr).toMatch(/^error: ERR_HANDSHAKE_TIMEOUT: /);
+      let child!: ChildProcess;
+      const t0 = Date.now();
+      const accepted = silent.nextAccept();
+      const call = runNode(CLI, ['call', silent.endpoint, 'echo'], { onSpawn: (c) => (child = c) });
+      await accepted;
+      child.kill('SIGINT');
+      const r = await call;
+      expect(r.code).toBe(5);
+      expect(r.stderr).toBe('error: ERR_CANCELLED: interrupted by SIGINT\n');
+      expect(Date.now() - t0).toBeLessThan(5000); // not the 10 s handshake timeout
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('--timeout: a call past its deadline exits 4', async () => {
+    const t0 = Date.now();
+    const r = await cli('call', tcp.endpoint, 'sleep', '{"ms":5000}', '--timeout', '50');
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: ERR_DEADLINE_EXCEEDED: /);
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it('SIGINT during a call cancels it: exit 5', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '-v']);
+    let child!: ChildProcess;
+    const call = runNode(CLI, ['call', s.endpoint, 'sleep', '{"ms":10000}'], { onSpawn: (c) => (child = c) });
+    await s.waitForStderr(/^call sleep /m);
+    child.kill('SIGINT');
+    const r = await call;
+    expect(r).toMatchObject({ code: 5, stdout: '' });
+    expect(r.stderr).toMatch(/^error: ERR_CANCELLED: /);
+  });
+});
+
+describe('wirecall ping', () => {
+  it('prints one line per pong and a summary', async () => {
+    const r = await cli('ping', tcp.endpoint, '--count', '3', '--interval', '10');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    for (const line of lines.slice(0, 3)) {
+      expect(line).toMatch(new RegExp(`^pong from ${tcp.endpoint.replace(/[.]/g, '\\.')}: time=\\d+\\.\\d{3} ms$`));
+    }
+    expect(lines[3]).toMatch(/^min\/avg\/max = \d+\.\d{3}\/\d+\.\d{3}\/\d+\.\d{3} ms$/);
+  });
+
+  it('one ping: no summary', async () => {
+    const r = await cli('ping', tcp.endpoint);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^pong from tcp:\/\/127\.0\.0\.1:\d+: time=\d+\.\d{3} ms\n$/);
+  });
+
+  it('exit codes: 3 when nothing listens, 2 for a bad count', async () => {
+    const r = await cli('ping', `127.0.0.1:${await closedPort()}`);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^error: ERR_CONNECTION_FAILED: /);
+    expect((await cli('ping', tcp.endpoint, '--count', '0')).code).toBe(2);
+  });
+});
+
+describe('wirecall notify', () => {
+  it('sends a notification and exits 0 once it is flushed', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '-v']);
+    const r = await cli('notify', s.endpoint, 'note', '{"text":"hello"}');
+    expect(r).toEqual({ code: 0, signal: null, stdout: '', stderr: '' });
+    await s.waitForStderr(/^notification note \{"text":"hello"\}$/m);
+    // The demo server keeps notes; a later call on another connection sees it.
+    expect((await cli('call', s.endpoint, 'notes')).stdout).toBe('[{"text":"hello"}]\n');
+    // -v logs go to stderr: stdout still holds just the "listening on" line.
+    expect(s.stdoutLines).toEqual([`listening on ${s.endpoint}`]);
+  });
+
+  it('exit codes: 2 for bad JSON, 3 when nothing listens', async () => {
+    expect((await cli('notify', tcp.endpoint, 'note', '{nope')).code).toBe(2);
+    expect((await cli('notify', `tcp://127.0.0.1:${await closedPort()}`, 'note')).code).toBe(3);
+  });
+});
+
+describe('demo', () => {
+  it('runs to completion and exits 0 by itself', async () => {
+    const r = await runNode(DEMO, []);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const label of ['unix', 'tcp']) {
+      expect(r.stdout).toContain(`[${label}] call add({a: 2, b: 3}) -> 5`);
+      expect(r.stdout).toContain(`[${label}]   client handles countdown.tick(1) called by the server`);
+      expect(r.stdout).toContain(`[server] got notification note({"text":"hello over ${label}"})`);
+      expect(r.stdout).toContain(`[${label}] call nope() -> RemoteError METHOD_NOT_FOUND: method not found: nope`);
+      expect(r.stdout).toMatch(new RegExp(`\\[${label}\\] call sleep.* -> DeadlineExceeded`));
+      expect(r.stdout).toMatch(new RegExp(`\\[${label}\\] call sleep.* -> CallCancelled`));
+      expect(r.stdout).toMatch(new RegExp(`\\[${label}\\] ping -> \\d+\\.\\d{3} ms`));
+    }
+    expect(r.stdout).toMatch(/\[server\] listening on unix:\//);
+    expect(r.stdout).toMatch(/\[server\] listening on tcp:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stdout).toContain('unix socket file removed: yes');
+    expect(r.stdout.trim().split('\n').at(-1)).toBe('demo done');
+  });
+});

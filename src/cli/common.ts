@@ -1,0 +1,207 @@
+/**
+ * What every CLI command shares: exit codes, mapping errors to them, one-line error
+ * output, argument parsers and the package version. No RPC logic lives here.
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import {
+  CallCancelled,
+  DeadlineExceeded,
+  InvalidArgument,
+  InvalidEndpoint,
+  RemoteError,
+  TransportError,
+  WirecallError,
+  formatEndpoint,
+  parseEndpoint,
+} from '../index.js';
+
+export const ExitCode = {
+  OK: 0,
+  /** The server answered with an error status (RemoteError). */
+  REMOTE_ERROR: 1,
+  /** Bad arguments, bad endpoint grammar, params that are not JSON. */
+  USAGE: 2,
+  /** The connection failed: refused, timed out, lost, closed, protocol, handshake rejected. */
+  TRANSPORT: 3,
+  /** The call's deadline passed (DeadlineExceeded). */
+  DEADLINE: 4,
+  /** The call was cancelled, e.g. by SIGINT (CallCancelled). */
+  CANCELLED: 5,
+  /** A bug in the CLI or the library: an error that fits none of the above. */
+  INTERNAL: 70,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0   ok
+  1   remote error: the server answered with an error status (RemoteError)
+  2   usage error: bad arguments, bad endpoint, params that are not valid JSON
+  3   transport failure: connection failed, timed out, lost or closed, protocol
+      error, handshake rejected (e.g. wrong --token)
+  4   deadline exceeded (--timeout passed)
+  5   cancelled (e.g. SIGINT during a call)
+  70  internal error (a bug)
+
+Errors are printed as one line on stderr: "error: <CODE>: <message>", where CODE is
+the status name for remote errors (e.g. METHOD_NOT_FOUND) and the error code
+otherwise (e.g. ERR_CONNECTION_FAILED).`;
+
+export const ENDPOINT_HELP = `
+Endpoints:
+  tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name`;
+
+/** A usage error found after commander's own parsing (bad JSON, say). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof UsageError || err instanceof InvalidEndpoint || err instanceof InvalidArgument) return ExitCode.USAGE;
+  if (err instanceof RemoteError) return ExitCode.REMOTE_ERROR;
+  if (err instanceof DeadlineExceeded) return ExitCode.DEADLINE;
+  if (err instanceof CallCancelled) return ExitCode.CANCELLED;
+  if (err instanceof TransportError) return ExitCode.TRANSPORT;
+  return ExitCode.INTERNAL;
+}
+
+/** `error: METHOD_NOT_FOUND: method not found: nope` — always exactly one line. */
+export function formatError(err: unknown): string {
+  let text: string;
+  if (err instanceof RemoteError) text = `${err.statusName}: ${err.message}`;
+  else if (err instanceof WirecallError) text = `${err.code}: ${err.message}`;
+  else if (err instanceof UsageError) text = err.message;
+  else if (err instanceof Error) text = `${err.name}: ${err.message}`;
+  else text = String(err);
+  return `error: ${oneLine(text)}`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, '\\n');
+}
+
+/** Print the error line and set the exit code for it. */
+export function reportError(err: unknown): ExitCode {
+  const code = exitCodeFor(err);
+  process.stderr.write(formatError(err) + '\n');
+  if (code === ExitCode.INTERNAL && err instanceof Error && process.env['WIRECALL_DEBUG']) {
+    process.stderr.write(`${err.stack ?? ''}\n`);
+  }
+  return code;
+}
+
+/** Optional JSON params argument; absent means "no params". */
+export function parseJsonParams(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new UsageError(`params are not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Validates the endpoint grammar up front (usage error, exit 2) and returns its canonical form. */
+export function canonicalEndpoint(text: string): string {
+  return formatEndpoint(parseEndpoint(text));
+}
+
+/** The result as one line of JSON; `undefined` prints `null`. */
+export function toJsonLine(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value, jsonReplacer) ?? 'null';
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  if (value === undefined) return null;
+  return value;
+}
+
+// ---------------------------------------------------------------- option parsers (commander)
+
+export function parseMs(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of milliseconds >= 0');
+  return n;
+}
+
+export function parsePositiveMs(text: string): number {
+  const n = parseMs(text);
+  if (n <= 0) throw new InvalidArgumentError('expected a number of milliseconds > 0');
+  return n;
+}
+
+export function parseCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected an integer >= 1');
+  return n;
+}
+
+export function parseSocketMode(text: string): 0o600 | 0o660 {
+  const t = text.trim().replace(/^0o?/, '');
+  if (t === '600') return 0o600;
+  if (t === '660') return 0o660;
+  throw new InvalidArgumentError('expected 600 or 660');
+}
+
+// ---------------------------------------------------------------- version
+
+let cachedVersion: string | undefined;
+
+/**
+ * The package version. The compiled CLI is dist/src/cli/main.js, so package.json is
+ * three levels up; we walk up a few levels and check the name so running from the
+ * sources (src/cli) works too.
+ */
+export function packageVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  for (const rel of ['../../../package.json', '../../package.json', '../../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'wirecall' && typeof pkg.version === 'string') return (cachedVersion = pkg.version);
+    } catch {
+      // Not there: try the next level.
+    }
+  }
+  return (cachedVersion = '0.0.0-unknown');
+}
+
+// ---------------------------------------------------------------- signals
+
+/**
+ * Runs `onSignal` on the first SIGINT/SIGTERM; a second one exits at once with
+ * 128 + signal number. Returns a function that removes the handlers.
+ */
+export function onInterrupt(onSignal: (signal: NodeJS.Signals) => void): () => void {
+  let seen = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (seen) process.exit(signal === 'SIGINT' ? 130 : 143);
+    seen = true;
+    onSignal(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+/** Connection options shared by call, ping and notify. */
+export interface ClientFlags {
+  token?: string;
+  connectTimeout?: number;
+}
+
+export function clientOptions(flags: ClientFlags, signal: AbortSignal) {
+  return {
+    name: 'wirecall-cli',
+    version: packageVersion(),
+    signal,
+    ...(flags.token === undefined ? {} : { token: flags.token }),
+    ...(flags.connectTimeout === undefined ? {} : { connectTimeout: flags.connectTimeout, handshakeTimeout: flags.connectTimeout }),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The demo methods served by `wirecall serve` and examples/demo.ts. Small on purpose:
+ * each one shows one feature of the library (results, chosen error statuses, thrown
+ * errors, deadlines and cancellation, calling the client back).
+ */
+import { RemoteError, Status, type CallContext, type Implementation, type PeerInfo, type Server } from '../index.js';
+
+/** What the demo server serves. */
+export interface DemoService {
+  /** Returns its params unchanged. */
+  echo(params?: unknown): unknown;
+  /** `a + b`; anything but two numbers answers INVALID_ARGUMENT. */
+  add(params: { a: number; b: number }): number;
+  /** Waits `ms`, then answers `{ slept: ms }`; stops early when cancelled or past the deadline. */
+  sleep(params: { ms: number }): { slept: number };
+  /** Throws an Error: the caller gets a METHOD_ERROR RemoteError with this message. */
+  fail(params?: { message?: string }): never;
+  /** Every method this connection serves. */
+  methods(): string[];
+  /** Who is calling, as the server sees it. */
+  whoami(): PeerInfo;
+  /**
+   * Calls the client's `countdown.tick` for n = from…1 while handling this call, and
+   * answers with what the client replied to each tick.
+   */
+  countdown(params: { from: number }): { from: number; acks: unknown[] };
+  /** Meant as a notification: keeps its params (the last 100) for `notes`. */
+  note(params?: unknown): void;
+  /** The params of the notes received so far by this server, oldest first. */
+  notes(): unknown[];
+}
+
+/** What the demo server calls on its clients. */
+export interface DemoClient {
+  'countdown.tick'(params: { n: number }): unknown;
+}
+
+const MAX_COUNTDOWN = 1000;
+const MAX_NOTES = 100;
+
+function invalid(message: string): RemoteError {
+  return new RemoteError(Status.INVALID_ARGUMENT, message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A fresh set of demo handlers; `note`/`notes` state is shared by the connections of one server. */
+export function createDemoMethods(): Implementation<DemoService, DemoClient> {
+  const notes: unknown[] = [];
+  return {
+    echo(params) {
+      return params;
+    },
+
+    add(params) {
+      const { a, b } = (isRecord(params) ? params : {}) as { a?: unknown; b?: unknown };
+      if (typeof a !== 'number' || typeof b !== 'number') {
+        throw invalid(`add needs {"a": number, "b": number}, got ${JSON.stringify(params) ?? 'nothing'}`);
+      }
+      return a + b;
+    },
+
+    sleep(params, ctx) {
+      const ms = isRecord(params) ? params['ms'] : undefined;
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+        throw invalid(`sleep needs {"ms": number >= 0}, got ${JSON.stringify(params) ?? 'nothing'}`);
+      }
+      const signal = ctx.signal;
+      return new Promise<{ slept: number }>((resolve, reject) => {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve({ slept: ms });
+        }, ms);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+
+    fail(params) {
+      const message = isRecord(params) && typeof params['message'] === 'string' ? params['message'] : 'failed on purpose';
+      throw new Error(message);
+    },
+
+    methods(_params, ctx) {
+      return ctx.connection.registry.methods();
+    },
+
+    whoami(_params, ctx) {
+      return { ...ctx.peer };
+    },
+
+    async countdown(params, ctx) {
+      const from = isRecord(params) ? params['from'] : undefined;
+      if (typeof from !== 'number' || !Number.isInteger(from) || from < 0 || from > MAX_COUNTDOWN) {
+        throw invalid(`countdown needs {"from": integer 0..${MAX_COUNTDOWN}}, got ${JSON.stringify(params) ?? 'nothing'}`);
+      }
+      const acks: unknown[] = [];
+      for (let n = from; n >= 1; n--) {
+        try {
+          acks.push(await ctx.connection.call('countdown.tick', { n }, { signal: ctx.signal }));
+        } catch (err) {
+          if (err instanceof RemoteError && err.status === Status.METHOD_NOT_FOUND) {
+            // Say what is missing rather than a bare "method not found" for a method that exists.
+            throw new RemoteError(
+              Status.METHOD_ERROR,
+              `countdown calls countdown.tick back on the caller, which does not serve it (${err.message})`,
+            );
+          }
+          throw err;
+        }
+      }
+      return { from, acks };
+    },
+
+    note(params) {
+      notes.push(params ?? null);
+      if (notes.length > MAX_NOTES) notes.splice(0, notes.length - MAX_NOTES);
+    },
+
+    notes() {
+      return [...notes];
+    },
+  };
+}
+
+export interface DemoOptions {
+  /** Called before each handler runs (calls and notifications alike), e.g. to log. */
+  onCall?: (method: string, params: unknown, ctx: CallContext<DemoClient>) => void;
+}
+
+type AnyDemoHandler = (params: unknown, ctx: CallContext<DemoClient>) => unknown;
+
+/** Registers the demo methods on `server`. Returns the server for chaining. */
+export function registerDemoMethods<S extends Pick<Server<DemoService, DemoClient>, 'implement'>>(
+  server: S,
+  options: DemoOptions = {},
+): S {
+  const methods = createDemoMethods();
+  const { onCall } = options;
+  if (onCall !== undefined) {
+    const handlers = methods as unknown as Record<string, AnyDemoHandler>;
+    for (const [method, handler] of Object.entries(handlers)) {
+      handlers[method] = (params, ctx) => {
+        onCall(method, params, ctx);
+        return handler(params, ctx);
+      };
+    }
+  }
+  server.implement(methods);
+  return server;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * The `wirecall` command: serve the demo methods, call, notify and ping servers.
+ * Argument parsing and printing only; everything else comes from the library.
+ */
+import { Command, CommanderError } from 'commander';
+import { callCommand, notifyCommand } from './call.js';
+import { abandonedConnection } from './client.js';
+import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError } from './common.js';
+import { pingCommand } from './ping.js';
+import { serveCommand } from './serve.js';
+
+export function createProgram(): Command {
+  const program = new Command('wirecall')
+    .description('wirecall: RPC over TCP, Unix sockets and named pipes')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .addHelpText('after', `${ENDPOINT_HELP}\n${EXIT_CODES_HELP}`);
+  // Subcommands added with addCommand do not inherit settings: configure each one.
+  const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand()];
+  for (const cmd of [program, ...commands]) {
+    cmd.exitOverride().helpOption('-h, --help', 'show help');
+    if (cmd !== program) program.addCommand(cmd);
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  // `wirecall --help | head -1`: a reader that goes away is not our error (EPIPE).
+  process.stdout.on('error', () => {});
+  try {
+    await createProgram().parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and --version "exit" with 0; every other commander error is a usage error.
+      // Commander has already printed its message.
+      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      return;
+    }
+    process.exitCode = reportError(err);
+    if (abandonedConnection()) {
+      // Interrupted mid-handshake: that socket would keep us alive until the handshake
+      // times out. Exit once stderr has been written.
+      process.stderr.write('', () => process.exit());
+    }
+  }
+}
+
+await main();

@@ -1,0 +1,85 @@
+/** `wirecall serve [endpoint]`: run the demo server until SIGINT/SIGTERM. */
+import { Command } from 'commander';
+import { createServer, type ServerOptions } from '../index.js';
+import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
+import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
+
+interface ServeFlags {
+  token?: string;
+  name?: string;
+  socketMode?: 0o600 | 0o660;
+  drainTimeout?: number;
+  verbose?: boolean;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .summary('serve the demo methods until SIGINT/SIGTERM')
+    .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes) until SIGINT/SIGTERM')
+    .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket')
+    .option('--token <token>', 'require this token in every client handshake')
+    .option('--name <name>', 'server name announced in the handshake', 'wirecall-demo')
+    .option('--socket-mode <mode>', 'Unix socket permissions: 600 (owner only, default) or 660 (owner and group)', parseSocketMode)
+    .option('--drain-timeout <ms>', 'on shutdown, let in-flight calls finish for up to this long', parsePositiveMs)
+    .option('-v, --verbose', 'log connections, calls and notifications to stderr')
+    .addHelpText(
+      'after',
+      `
+The first line on stdout is exactly "listening on <endpoint>" with the endpoint actually
+bound (e.g. "listening on tcp://127.0.0.1:40123"); nothing is printed before it.
+SIGINT/SIGTERM close the server gracefully and exit 0; a second signal exits at once.
+${ENDPOINT_HELP}
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (endpoint: string | undefined, flags: ServeFlags) => {
+      process.exitCode = await serve(endpoint, flags);
+    });
+}
+
+async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<number> {
+  const options: ServerOptions = { name: flags.name ?? 'wirecall-demo', version: packageVersion() };
+  if (flags.token !== undefined) options.token = flags.token;
+  if (flags.socketMode !== undefined) options.socketMode = flags.socketMode;
+  if (flags.drainTimeout !== undefined) options.drainTimeout = flags.drainTimeout;
+  const log = flags.verbose ? (line: string) => process.stderr.write(line + '\n') : undefined;
+  const server = registerDemoMethods(
+    createServer<DemoService, DemoClient>(options),
+    log === undefined
+      ? {}
+      : {
+          onCall: (method, params, ctx) => {
+            if (!ctx.isNotification) log(`call ${method} ${toJsonLine(params)} from ${ctx.peer.address}`);
+          },
+        },
+  );
+  if (log !== undefined) {
+    server.on('connection', (c) => {
+      const address = c.peer?.address ?? 'unknown';
+      log(`connected ${address} (${c.peer?.name ?? '?'} ${c.peer?.version ?? '?'})`);
+      c.on('notification', (method, params) => log(`notification ${method} ${toJsonLine(params)}`));
+      c.once('close', (error) => log(`disconnected ${address}${error ? ` (${error.code}: ${error.message})` : ''}`));
+    });
+    server.on('connectionError', (error, address) => log(`handshake failed from ${address}: ${error.code}: ${error.message}`));
+  }
+
+  // Installed before listening, so a signal during startup also ends in a clean close.
+  let stopped!: () => void;
+  const stop = new Promise<void>((resolve) => (stopped = resolve));
+  const removeHandlers = onInterrupt((signal) => {
+    log?.(`${signal}: closing`);
+    stopped();
+  });
+  try {
+    const url = await server.listen(endpoint);
+    process.stdout.write(`listening on ${url}\n`);
+  } catch (err) {
+    removeHandlers();
+    await server.close();
+    return reportError(err);
+  }
+  await stop;
+  await server.close();
+  log?.('closed');
+  // Everything is closed; exit now rather than wait on anything a handler left behind.
+  process.exit(0);
+}
