@@ -5,7 +5,7 @@ import type { Contract } from './contract.js';
 export interface ConnectOptions extends ClientConnectionOptions {
   /** Milliseconds to establish the socket. Default 10 000. The handshake has its own `handshakeTimeout`. */
   connectTimeout?: number;
-  /** Abort the connection attempt. */
+  /** Abort the connection attempt (socket connect and handshake); rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
@@ -22,5 +22,26 @@ export async function connect<Remote = Contract, Local = Contract>(
     ...(options.connectTimeout === undefined ? {} : { timeout: options.connectTimeout }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
-  return Connection.client<Remote, Local>(socket, { ...options, address: formatEndpoint(target) });
+  const ready = Connection.client<Remote, Local>(socket, { ...options, address: formatEndpoint(target) });
+  const signal = options.signal;
+  if (signal === undefined) return ready;
+  // The signal covers the handshake too: abort hangs up and rejects with its reason.
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      socket.destroy();
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    ready.then(
+      (connection) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(connection);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

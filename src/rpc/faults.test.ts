@@ -239,3 +239,17 @@ describe('client side', () => {
     expect(conn.state).toBe('connected');
   });
 });
+
+describe('connect abort', () => {
+  it('aborts a handshake that hangs, with the signal reason', async () => {
+    const raw = await rawServer();
+    const ac = new AbortController();
+    const pending = connect(`unix:${raw.path}`, { signal: ac.signal, handshakeTimeout: 10_000 }).catch((e: unknown) => e);
+    const peer = await raw.accepted();
+    await peer.next(); // the HELLO, never answered
+    const reason = new Error('user gave up');
+    ac.abort(reason);
+    expect(await pending).toBe(reason);
+    await peer.waitClosed();
+  });
+});
