@@ -106,6 +106,9 @@ const HANDSHAKE_FRAME_LIMIT = 64 * 1024;
 /** After the final write of a close, wait this long for the peer to hang up. */
 const LINGER_MS = 2000;
 
+const PAUSE_WRITE_PRESSURE = 1;
+const PAUSE_NOTIFICATIONS = 2;
+
 const stateChannel = channel('wirecall:connection:state');
 const errorChannel = channel('wirecall:connection:error');
 
@@ -218,7 +221,10 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private helloSeen = false;
   private receivedSinceTick = false;
   private lastHeard = Date.now();
-  private readingPaused = false;
+  /** Why reading from the socket is paused: a bit per reason (see PAUSE_*). */
+  private pausedFor = 0;
+  /** Notification handlers still running (they returned a promise). */
+  private activeNotifications = 0;
   private pingNonce = 0;
   private readonly pings = new Map<number, { start: number; resolve: (ms: number) => void; reject: (e: unknown) => void }>();
   private closeController: AbortController | undefined;
@@ -763,12 +769,28 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     const handler = this.registry.get(method);
     if (handler === undefined) return;
     const ctx = new IncomingCall(this as Connection<Contract>, 0, method, undefined, true);
+    let result: unknown;
     try {
-      const result = handler(params, ctx);
-      if (isThenable(result)) result.then(undefined, (err: unknown) => this.reportHandlerError(err, method));
+      result = handler(params, ctx);
     } catch (err) {
       this.reportHandlerError(err, method);
+      return;
     }
+    if (!isThenable(result)) return;
+    // Notifications have no reply to refuse, so too many running handlers slow the
+    // reader down instead: nothing is dropped and memory stays bounded.
+    if (++this.activeNotifications === this.options.maxConcurrentCalls) this.pauseReading(PAUSE_NOTIFICATIONS, true);
+    result.then(
+      () => this.notificationDone(),
+      (err: unknown) => {
+        this.notificationDone();
+        this.reportHandlerError(err, method);
+      },
+    );
+  }
+
+  private notificationDone(): void {
+    if (this.activeNotifications-- === this.options.maxConcurrentCalls) this.pauseReading(PAUSE_NOTIFICATIONS, false);
   }
 
   private reportHandlerError(err: unknown, method: string): void {
@@ -784,7 +806,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private readonly onHeartbeat = (): void => {
     const now = Date.now();
-    if (this.receivedSinceTick || this.readingPaused) {
+    if (this.receivedSinceTick || this.pausedFor !== 0) {
       this.receivedSinceTick = false;
       this.lastHeard = now;
     } else {
@@ -801,10 +823,15 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   /** Stop reading while our replies pile up unsent: a peer that never reads cannot grow our memory. */
   private readonly onWritePressure = (high: boolean): void => {
-    this.readingPaused = high;
-    if (high) this.socket.pause();
-    else this.socket.resume();
+    this.pauseReading(PAUSE_WRITE_PRESSURE, high);
   };
+
+  private pauseReading(reason: number, on: boolean): void {
+    const before = this.pausedFor;
+    this.pausedFor = on ? before | reason : before & ~reason;
+    if (before === 0 && this.pausedFor !== 0) this.socket.pause();
+    else if (before !== 0 && this.pausedFor === 0 && !this.socket.destroyed) this.socket.resume();
+  }
 
   // ---------------------------------------------------------------- closing
 

@@ -385,3 +385,31 @@ describe('ping', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('notification backpressure', () => {
+  it('slows the reader when too many notification handlers run, and loses nothing', async () => {
+    const { server, url } = await startServer({ maxConcurrentCalls: 4 });
+    let running = 0;
+    let maxRunning = 0;
+    const seen: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    server.register('work', async (n: number) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await gate;
+      seen.push(n);
+      running--;
+    });
+    const c = await client(url);
+    for (let i = 0; i < 30; i++) {
+      c.notify('work', i);
+      await new Promise((r) => setImmediate(r)); // one frame per socket read
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(maxRunning).toBeLessThanOrEqual(6);
+    release();
+    await expect.poll(() => seen.length).toBe(30);
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+});
