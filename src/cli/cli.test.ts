@@ -516,3 +516,28 @@ describe('demo', () => {
     expect(r.stdout.trim().split('\n').at(-1)).toBe('demo done');
   });
 });
+
+describe('a server process that dies', () => {
+  it('fails the calls in flight with ConnectionLost, and a new server on the same path takes over', async () => {
+    const { connect, ConnectionLost } = await import('../index.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wc-kill-'));
+    try {
+      const sock = path.join(dir, 's.sock');
+      const first = await serve([`unix:${sock}`]);
+      const conn = await connect(first.endpoint, { heartbeatInterval: 0 });
+      const inflight = conn.call('sleep', { ms: 10_000 }).catch((e: unknown) => e);
+      expect(await conn.call('add', { a: 1, b: 2 })).toBe(3);
+      first.child.kill('SIGKILL');
+      expect(await inflight).toBeInstanceOf(ConnectionLost);
+      await expect(conn.call('add', { a: 1, b: 2 })).rejects.toBeInstanceOf(ConnectionLost);
+      // SIGKILL left the socket file behind: the next server finds it stale and binds.
+      expect(existsSync(sock)).toBe(true);
+      const second = await serve([`unix:${sock}`]);
+      const again = await connect(second.endpoint, { heartbeatInterval: 0 });
+      expect(await again.call('add', { a: 2, b: 2 })).toBe(4);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
