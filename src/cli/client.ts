@@ -17,7 +17,8 @@ export async function withConnection<T>(
   const controller = new AbortController();
   const removeHandlers = onInterrupt((signal) => controller.abort(new CallCancelled(`interrupted by ${signal}`)));
   try {
-    const connection = await connectAbortably(endpoint, flags, controller.signal);
+    // The signal covers connecting and the handshake.
+    const connection = await connect(endpoint, clientOptions(flags, controller.signal));
     try {
       return await use(connection, endpoint, controller.signal);
     } finally {
@@ -26,43 +27,6 @@ export async function withConnection<T>(
   } finally {
     removeHandlers();
   }
-}
-
-let abandoned = false;
-
-/**
- * True once a connection attempt was given up in the middle of its handshake: its
- * socket is out of our reach until the handshake ends, so the caller should exit
- * explicitly instead of waiting for the event loop to drain.
- */
-export function abandonedConnection(): boolean {
-  return abandoned;
-}
-
-/**
- * connect() honours `signal` while the socket connects, not during the handshake; stop
- * waiting for the handshake too, and close the connection if it still completes.
- */
-function connectAbortably(endpoint: string, flags: ClientFlags, signal: AbortSignal): Promise<Connection> {
-  const connecting = connect(endpoint, clientOptions(flags, signal));
-  return new Promise<Connection>((resolve, reject) => {
-    const onAbort = (): void => {
-      abandoned = true;
-      connecting.then((c) => c.destroy(), () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    connecting.then(
-      (c) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(c);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** The connection options of call, ping and notify. */

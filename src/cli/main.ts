@@ -5,7 +5,6 @@
  */
 import { Command, CommanderError } from 'commander';
 import { callCommand, notifyCommand } from './call.js';
-import { abandonedConnection } from './client.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError } from './common.js';
 import { pingCommand } from './ping.js';
 import { serveCommand } from './serve.js';
@@ -38,11 +37,6 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
       return;
     }
     process.exitCode = reportError(err);
-    if (abandonedConnection()) {
-      // Interrupted mid-handshake: that socket would keep us alive until the handshake
-      // times out. Exit once stderr has been written.
-      process.stderr.write('', () => process.exit());
-    }
   }
 }
 

@@ -33,7 +33,7 @@ ${EXIT_CODES_HELP}`,
         await withConnection(endpointText, flags, async (connection, endpoint, signal) => {
           for (let i = 0; i < flags.count; i++) {
             if (i > 0) await sleep(flags.interval, signal);
-            const ms = await raceAbort(connection.ping(flags.timeout === undefined ? {} : { timeout: flags.timeout }), signal);
+            const ms = await connection.ping(flags.timeout === undefined ? { signal } : { timeout: flags.timeout, signal });
             times.push(ms);
             process.stdout.write(`pong from ${endpoint}: time=${ms.toFixed(3)} ms\n`);
           }
@@ -65,21 +65,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** ping() takes no signal: stop waiting for it on SIGINT (the pong, if any, is dropped). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}

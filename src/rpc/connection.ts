@@ -372,24 +372,39 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     return this.registry.unregister(method);
   }
 
-  /** Round-trip time to the peer in ms, measured with a PING/PONG pair. */
-  ping(options: { timeout?: number } = {}): Promise<number> {
+  /**
+   * Round-trip time to the peer in ms, measured with a PING/PONG pair. Rejects with
+   * DeadlineExceeded after `timeout` (default 10 s) or the signal's reason on abort.
+   */
+  ping(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<number> {
     if (this._state !== 'connected') return Promise.reject(this.notOpenError());
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const nonce = (this.pingNonce = this.pingNonce >= MAX_CALL_ID ? 1 : this.pingNonce + 1);
     return new Promise<number>((resolve, reject) => {
       const timeout = options.timeout ?? 10_000;
-      const timer = setTimeout(() => {
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         this.pings.delete(nonce);
+      };
+      const onAbort = (): void => {
+        settle();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        settle();
         reject(new DeadlineExceeded(`no pong within ${timeout} ms`));
       }, timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.pings.set(nonce, {
         start: performance.now(),
         resolve: (ms) => {
-          clearTimeout(timer);
+          settle();
           resolve(ms);
         },
         reject: (e) => {
-          clearTimeout(timer);
+          settle();
           reject(e);
         },
       });
