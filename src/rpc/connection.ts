@@ -555,8 +555,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     }
   };
 
-  private readonly onFrame = (payload: Buffer): void => {
-    const m = nativeDialect.decode(payload);
+  private readonly onFrame = (source: Buffer, start: number, end: number): void => {
+    const m = nativeDialect.decode(source, start, end);
     if (this._state === 'connected' || this._state === 'closing') {
       this.dispatch(m);
     } else if (this._state === 'pending') {

@@ -8,6 +8,6 @@ export interface Dialect<M> {
   readonly name: string;
   /** One message as a complete frame, length prefix included. */
   encode(message: M): Buffer;
-  /** One frame payload as a message; throws ProtocolError when it is not one. */
-  decode(payload: Buffer): M;
+  /** The frame payload `source[start, end)` as a message; throws ProtocolError when it is not one. */
+  decode(source: Buffer, start?: number, end?: number): M;
 }

@@ -50,7 +50,7 @@ function oneByteChunks(stream: Buffer): Buffer[] {
 
 function decodeAll(chunks: readonly Buffer[], maxFrameSize?: number): { frames: Buffer[]; decoder: FrameDecoder } {
   const frames: Buffer[] = [];
-  const decoder = new FrameDecoder((p) => frames.push(p), maxFrameSize === undefined ? {} : { maxFrameSize });
+  const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p), maxFrameSize === undefined ? {} : { maxFrameSize });
   for (const c of chunks) decoder.push(c);
   return { frames, decoder };
 }
@@ -110,7 +110,7 @@ describe('FrameDecoder reassembly', () => {
         const payloads = specs.map((s) => makePayload(s.size, s.seed));
         const stream = encodeFrames(payloads);
         const frames: Buffer[] = [];
-        const decoder = new FrameDecoder((p) => frames.push(p));
+        const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
         let bytes = 0;
         for (const c of oneByteChunks(stream)) {
           decoder.push(c);
@@ -166,7 +166,7 @@ describe('FrameDecoder reassembly', () => {
 
   it('reports the bytes of an incomplete frame in bufferedBytes', () => {
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     const stream = encodeFrames([makePayload(10, 1)]);
     decoder.push(stream.subarray(0, 2));
     expect(decoder.bufferedBytes).toBe(2);
@@ -239,7 +239,7 @@ describe('FrameDecoder size limit', () => {
 
   it('delivers the frames in front of an oversized one, then throws', () => {
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p), { maxFrameSize: 100 });
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p), { maxFrameSize: 100 });
     const good = [makePayload(100, 1), makePayload(0, 2)];
     const chunk = Buffer.concat([encodeFrames(good), header(101), makePayload(101, 3)]);
     expectTooLarge(() => decoder.push(chunk), 101, 100);
@@ -254,7 +254,7 @@ describe('FrameDecoder size limit', () => {
 
   it('throws ProtocolError on every push after FrameTooLarge', () => {
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p), { maxFrameSize: 10 });
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p), { maxFrameSize: 10 });
     expectTooLarge(() => decoder.push(header(11)), 11, 10);
     for (const next of [encodeFrames([makePayload(1, 1)]), Buffer.alloc(0), Buffer.from([0])]) {
       let caught: unknown;
@@ -272,7 +272,7 @@ describe('FrameDecoder size limit', () => {
 
   it('honours maxFrameSize changed between pushes', () => {
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p), { maxFrameSize: 16 });
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p), { maxFrameSize: 16 });
     decoder.push(encodeFrames([makePayload(16, 1)]));
     expect(frames).toHaveLength(1);
 
@@ -310,7 +310,7 @@ describe('FrameDecoder size limit', () => {
           const payloads = specs.map((s) => makePayload(s.size, s.seed));
           const stream = Buffer.concat([encodeFrames(payloads), header(bad), makePayload(Math.min(bad, 300), 9)]);
           const frames: Buffer[] = [];
-          const decoder = new FrameDecoder((p) => frames.push(p), { maxFrameSize: 200 });
+          const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p), { maxFrameSize: 200 });
           let caught: unknown;
           for (const c of splitAt(stream, cuts)) {
             try {
@@ -339,7 +339,7 @@ describe('FrameDecoder memory behaviour', () => {
     const payloads = [makePayload(10, 1), makePayload(0, 2), makePayload(5000, 3), makePayload(3, 4)];
     const chunk = encodeFrames(payloads);
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     decoder.push(chunk);
     expectSamePayloads(frames, payloads);
     let offset = 0;
@@ -360,7 +360,7 @@ describe('FrameDecoder memory behaviour', () => {
     const first = stream.subarray(0, 2);
     const second = Buffer.from(stream.subarray(2)); // its own memory
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     decoder.push(first);
     decoder.push(second);
     expect(frames).toHaveLength(1);
@@ -385,7 +385,7 @@ describe('FrameDecoder memory behaviour', () => {
     expect(chunks.length).toBeGreaterThan(100);
 
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     // Counting spies that call the real functions: observation only.
     const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
     const alloc = vi.spyOn(Buffer, 'alloc');
@@ -411,7 +411,7 @@ describe('FrameDecoder memory behaviour', () => {
     const payloads = Array.from({ length: 50 }, (_, i) => makePayload(i * 37, i));
     const chunk = encodeFrames(payloads);
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe');
     const alloc = vi.spyOn(Buffer, 'alloc');
     const concat = vi.spyOn(Buffer, 'concat');
@@ -429,7 +429,7 @@ describe('FrameDecoder stop()', () => {
   it('stop() inside onFrame stops delivery of the rest of the chunk', () => {
     const payloads = Array.from({ length: 5 }, (_, i) => makePayload(10 + i, i));
     const frames: Buffer[] = [];
-    const decoder: FrameDecoder = new FrameDecoder((p) => {
+    const decoder: FrameDecoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => {
       frames.push(p);
       if (frames.length === 2) decoder.stop();
     });
@@ -443,7 +443,7 @@ describe('FrameDecoder stop()', () => {
     const payloads = [makePayload(1000, 1), makePayload(20, 2), makePayload(30, 3)];
     const stream = encodeFrames(payloads);
     const frames: Buffer[] = [];
-    const decoder: FrameDecoder = new FrameDecoder((p) => {
+    const decoder: FrameDecoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => {
       frames.push(p);
       decoder.stop();
     });
@@ -454,7 +454,7 @@ describe('FrameDecoder stop()', () => {
 
   it('stop() from outside makes the next push throw ProtocolError', () => {
     const frames: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => frames.push(p));
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => frames.push(p));
     decoder.push(encodeFrames([makePayload(5, 1)]));
     decoder.stop();
     expect(() => decoder.push(encodeFrames([makePayload(5, 2)]))).toThrow(ProtocolError);
@@ -484,7 +484,7 @@ describe('FrameDecoder stop()', () => {
           const payloads = specs.map((s) => makePayload(s.size, s.seed));
           const k = (k0 % payloads.length) + 1;
           const frames: Buffer[] = [];
-          const decoder: FrameDecoder = new FrameDecoder((p) => {
+          const decoder: FrameDecoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => {
             frames.push(p);
             if (frames.length === k) decoder.stop();
           });

@@ -6,10 +6,17 @@ export const HEADER_SIZE = 4;
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 
 /**
+ * Receives one frame's payload as `source[start, end)`. A frame that arrived whole is
+ * passed in place, inside the socket chunk: no view object per frame, and the
+ * MessagePack decoder can work on the chunk directly. Copy what must outlive the call.
+ */
+export type FrameHandler = (source: Buffer, start: number, end: number) => void;
+
+/**
  * Splits a byte stream into frame payloads: `[u32 BE length][payload]`.
  *
  * A small explicit state machine that never touches a socket. A frame that arrives
- * whole inside one chunk is handed out as a zero-copy view of that chunk; a frame split
+ * whole inside one chunk is handed out in place (zero copy); a frame split
  * across chunks is copied once into a buffer allocated at its final size, so large
  * frames cost linear time. The length is checked against `maxFrameSize` as soon as the
  * 4 prefix bytes are in, before any payload byte is buffered.
@@ -17,14 +24,14 @@ export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 export class FrameDecoder {
   /** Largest payload accepted; may be changed between pushes (e.g. after a handshake). */
   maxFrameSize: number;
-  private readonly onFrame: (payload: Buffer) => void;
+  private readonly onFrame: FrameHandler;
   private readonly header = Buffer.alloc(HEADER_SIZE);
   private headerFill = 0;
   private payload: Buffer | null = null;
   private payloadFill = 0;
   private stopped = false;
 
-  constructor(onFrame: (payload: Buffer) => void, options: { maxFrameSize?: number } = {}) {
+  constructor(onFrame: FrameHandler, options: { maxFrameSize?: number } = {}) {
     this.onFrame = onFrame;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   }
@@ -61,7 +68,7 @@ export class FrameDecoder {
         if (this.payloadFill === payload.length) {
           this.payload = null;
           this.payloadFill = 0;
-          this.onFrame(payload);
+          this.onFrame(payload, 0, payload.length);
         }
         continue;
       }
@@ -83,7 +90,7 @@ export class FrameDecoder {
         throw new FrameTooLarge(length, this.maxFrameSize);
       }
       if (end - offset >= length) {
-        this.onFrame(chunk.subarray(offset, offset + length));
+        this.onFrame(chunk, offset, offset + length);
         offset += length;
       } else {
         this.payload = Buffer.allocUnsafe(length);

@@ -71,7 +71,7 @@ async function socketPair(): Promise<Pair> {
   });
   const received: Buffer[] = [];
   let bytes = 0;
-  const decoder = new FrameDecoder((p) => received.push(Buffer.from(p)), { maxFrameSize: 64 * 1024 * 1024 });
+  const decoder = new FrameDecoder((s, a, b) => received.push(Buffer.from(s.subarray(a, b))), { maxFrameSize: 64 * 1024 * 1024 });
   peer.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     decoder.push(chunk);

@@ -21,8 +21,8 @@ export interface FrameWriterOptions {
 }
 
 /**
- * Coalesces every frame written during one turn of the event loop into a single socket
- * write, and holds frames back while the socket asks for a drain, so a slow reader
+ * Coalesces every frame written during one tick (the current callback and the
+ * microtasks it queues) into a single socket write, and holds frames back while the socket asks for a drain, so a slow reader
  * costs one growing queue here rather than many small writes into a congested socket.
  */
 export class FrameWriter {
@@ -67,7 +67,7 @@ export class FrameWriter {
     this.queuedBytes += frame.length;
     if (!this.scheduled && !this.waitingForDrain) {
       this.scheduled = true;
-      setImmediate(this.flushCallback);
+      process.nextTick(this.flushCallback);
     }
     if (this.onPressure !== undefined && !this.pressure && this.bufferedBytes > this.highWaterMark) {
       this.pressure = true;

@@ -295,3 +295,41 @@ describe('maps with a __proto__ key', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 });
+
+describe('decoding in place', () => {
+  it('decodes payloads inside a larger buffer and finds 0xC1 only in its own range', () => {
+    const parts = [
+      Buffer.from([0x92, 0x01, 0x02]), // [1, 2]
+      Buffer.from([0xc4, 0x02, 0xc1, 0xc1]), // bin holding 0xc1 bytes: valid
+      Buffer.from([0x91, 0xc1]), // [<reserved byte>]: invalid
+      Buffer.from([0xa1, 0x78]), // "x"
+    ];
+    const source = Buffer.concat(parts);
+    const ranges: Array<[number, number]> = [];
+    let offset = 0;
+    for (const p of parts) {
+      ranges.push([offset, offset + p.length]);
+      offset += p.length;
+    }
+    const decodeAll = (order: number[]): unknown[] =>
+      order.map((i) => {
+        try {
+          return unpackPayload(source, ranges[i]![0], ranges[i]![1]);
+        } catch (err) {
+          return err;
+        }
+      });
+    for (const order of [
+      [0, 1, 2, 3],
+      [3, 2, 1, 0],
+      [2, 0, 3, 1],
+    ]) {
+      const out = decodeAll(order);
+      const byIndex = new Map(order.map((i, k) => [i, out[k]]));
+      expect(byIndex.get(0)).toEqual([1, 2]);
+      expect(byIndex.get(1)).toEqual(Buffer.from([0xc1, 0xc1]));
+      expect(byIndex.get(2)).toBeInstanceOf(ProtocolError);
+      expect(byIndex.get(3)).toBe('x');
+    }
+  });
+});

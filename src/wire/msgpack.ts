@@ -15,28 +15,20 @@ const unpackr = new Unpackr({ useRecords: false, int64AsType: 'auto' as 'number'
  * msgpackr (2.1.3) writes a typed array other than Uint8Array as `bin` by copying
  * element values into bytes: values are truncated and the rest of the `bin` is
  * uninitialised memory sent to the peer. Encode their raw bytes instead, as plain
- * `bin`, which every MessagePack reader understands. This registration is
- * process-wide for msgpackr; an extension without a `type` adds no extension type.
+ * `bin`, which every MessagePack reader understands. One extension matches them all
+ * (a class per type would put eleven `instanceof` checks in front of every Buffer).
+ * The registration is process-wide for msgpackr; an extension without a `type` adds no
+ * extension type to the wire.
  */
-const VIEW_CLASSES = [
-  Int8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-];
-for (const Class of VIEW_CLASSES) {
-  addExtension({
-    Class,
-    write: (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength),
-  } as unknown as Parameters<typeof addExtension>[0]);
+class NonByteView {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return ArrayBuffer.isView(value) && !(value instanceof Uint8Array);
+  }
 }
+addExtension({
+  Class: NonByteView,
+  write: (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength),
+} as unknown as Parameters<typeof addExtension>[0]);
 
 /** Space reserved in front of the encoding for the length prefix: no copy per frame. */
 const RESERVE_PREFIX = RESERVE_START_SPACE | HEADER_SIZE;
@@ -48,19 +40,43 @@ export function packFrame(value: unknown): Buffer {
   return frame;
 }
 
-/** Decode one payload holding exactly one MessagePack value. */
-export function unpackPayload(payload: Buffer): unknown {
-  if (payload.length === 0) throw new ProtocolError('empty frame');
+/**
+ * Decode `source[start, end)`, which must hold exactly one MessagePack value. Decoding
+ * in place (rather than from a view per frame) lets msgpackr reuse its DataView for
+ * every frame of a socket chunk.
+ */
+export function unpackPayload(source: Buffer, start = 0, end = source.length): unknown {
+  if (end <= start) throw new ProtocolError('empty frame');
   let value: unknown;
   try {
-    value = unpackr.unpack(payload);
+    value = unpackr.unpack(source, { start, end });
   } catch (err) {
     throw new ProtocolError(`undecodable MessagePack payload: ${(err as Error).message}`, { cause: err });
   }
   // msgpackr decodes the never-used byte 0xC1 to a marker object instead of failing.
-  // Only a payload holding that byte at all can contain it, and memchr is cheap.
-  if (payload.includes(0xc1) && containsC1(value, 0)) throw new ProtocolError('undecodable MessagePack payload: reserved byte 0xc1');
+  // Only a payload holding that byte at all can contain it.
+  if (holdsC1(source, start, end) && containsC1(value, 0)) throw new ProtocolError('undecodable MessagePack payload: reserved byte 0xc1');
   return value;
+}
+
+/**
+ * A search for 0xC1 in `c1Source` from `c1From` found it at `c1Next` (-1: nowhere
+ * after). Frames of one chunk are decoded in order, so one search usually serves them
+ * all and scanning stays linear in the chunk rather than once per frame. Sources are
+ * not expected to change between calls (socket chunks and frame buffers never do).
+ */
+let c1Source: Buffer | undefined;
+let c1From = 0;
+let c1Next = -1;
+
+function holdsC1(source: Buffer, start: number, end: number): boolean {
+  const known = source === c1Source && start >= c1From && (c1Next === -1 || c1Next >= start);
+  if (!known) {
+    c1Source = source;
+    c1From = start;
+    c1Next = source.indexOf(0xc1, start);
+  }
+  return c1Next !== -1 && c1Next < end;
 }
 
 function containsC1(value: unknown, depth: number): boolean {

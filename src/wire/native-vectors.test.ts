@@ -193,7 +193,7 @@ describe('docs/PROTOCOL.md hex vectors', () => {
     const stream = Buffer.concat(conversation.map((v) => v.bytes));
     for (const chunkSize of [1, 3, 7, stream.length]) {
       const got: NativeMessage[] = [];
-      const decoder = new FrameDecoder((payload) => got.push(nativeDialect.decode(payload)), { maxFrameSize: 64 * 1024 });
+      const decoder = new FrameDecoder((s, a, b, payload = s.subarray(a, b)) => got.push(nativeDialect.decode(payload)), { maxFrameSize: 64 * 1024 });
       for (let i = 0; i < stream.length; i += chunkSize) decoder.push(stream.subarray(i, i + chunkSize));
       expect(decoder.bufferedBytes).toBe(0);
       expect(got).toEqual(conversation.map((v) => EXPECTED[v.name]));
@@ -382,14 +382,14 @@ describe('decoding accepts any encoding width up to 32 bits', () => {
 describe('framing promises of PROTOCOL.md', () => {
   it('hands a length-0 frame on as an empty payload, which the dialect rejects', () => {
     const payloads: Buffer[] = [];
-    new FrameDecoder((p) => payloads.push(p)).push(Buffer.from([0, 0, 0, 0]));
+    new FrameDecoder((s, a, b, p = s.subarray(a, b)) => payloads.push(p)).push(Buffer.from([0, 0, 0, 0]));
     expect(payloads).toHaveLength(1);
     expect(() => nativeDialect.decode(payloads[0]!)).toThrow(ProtocolError);
   });
 
   it('accepts a payload of exactly the limit and refuses one byte more from the prefix alone', () => {
     const ok: Buffer[] = [];
-    const decoder = new FrameDecoder((p) => ok.push(p), { maxFrameSize: 3 });
+    const decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => ok.push(p), { maxFrameSize: 3 });
     decoder.push(Buffer.from('0000000392 3000'.replace(/\s/g, ''), 'hex'));
     expect(ok.map((p) => nativeDialect.decode(p))).toEqual([[48, 0]]);
     const strict = new FrameDecoder(() => {}, { maxFrameSize: 3 });

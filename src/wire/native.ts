@@ -200,7 +200,7 @@ export function validateNativeMessage(m: unknown): NativeMessage {
 export const nativeDialect: Dialect<NativeMessage> = {
   name: 'wirecall/1',
   encode: packFrame,
-  decode(payload: Buffer): NativeMessage {
-    return validateNativeMessage(unpackPayload(payload));
+  decode(source: Buffer, start?: number, end?: number): NativeMessage {
+    return validateNativeMessage(unpackPayload(source, start, end));
   },
 };

@@ -13,7 +13,7 @@ export class RawPeer {
   readonly frames: unknown[] = [];
   closed = false;
   private waiters: Array<() => void> = [];
-  private readonly decoder = new FrameDecoder((p) => {
+  private readonly decoder = new FrameDecoder((s, a, b, p = s.subarray(a, b)) => {
     this.frames.push(unpackPayload(p));
     this.wake();
   }, { maxFrameSize: 1 << 30 });
