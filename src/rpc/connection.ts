@@ -550,7 +550,13 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     try {
       this.decoder.push(chunk);
     } catch (err) {
-      const error = err instanceof TransportError ? err : new ProtocolError(String(err), { cause: err });
+      let error = err instanceof TransportError ? err : new ProtocolError(String(err), { cause: err });
+      if (this._state === 'pending' && err instanceof FrameTooLarge) {
+        // A huge "length" in the very first bytes: most likely not a wirecall peer at all
+        // (an HTTP server, a wrong port). Say so, with the bytes, rather than "too large".
+        const text = chunk.subarray(0, 24).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+        error = new ProtocolError(`peer does not speak the wirecall protocol (its first bytes: "${text}")`, { cause: err });
+      }
       this.terminate(error, true);
     }
   };

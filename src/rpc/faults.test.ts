@@ -253,3 +253,17 @@ describe('connect abort', () => {
     await peer.waitClosed();
   });
 });
+
+describe('talking to something that is not wirecall', () => {
+  it('says so when the first bytes are not a frame (an HTTP server, say)', async () => {
+    const raw = await rawServer();
+    const pending = connect(`unix:${raw.path}`, { heartbeatInterval: 0 }).catch((e: unknown) => e);
+    const peer = await raw.accepted();
+    await peer.next();
+    peer.sendBytes(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    const err = (await pending) as ProtocolError;
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err.message).toContain('does not speak the wirecall protocol');
+    expect(err.message).toContain('HTTP/1.1 400');
+  });
+});
