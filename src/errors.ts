@@ -12,12 +12,25 @@
  *   │   ├── AddressInUse                listen: something is already serving there
  *   │   ├── FrameTooLarge               a frame over the negotiated size limit
  *   │   ├── ProtocolError               the peer sent bytes we cannot understand
- *   │   └── HandshakeRejected           the peer refused our handshake (version, token)
- *   └── CallError                       one call failed; the connection is fine
- *       ├── RemoteError                 the peer answered with an error status
- *       ├── DeadlineExceeded            the call's deadline passed
- *       ├── CallCancelled               the caller aborted the call
- *       └── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
+ *   │   ├── HandshakeRejected           the peer refused our handshake (version, token)
+ *   │   └── ReconnectionFailed          a session gave up reconnecting (retries exhausted)
+ *   ├── CallError                       one call failed; the connection is fine
+ *   │   ├── RemoteError                 the peer answered with an error status
+ *   │   ├── DeadlineExceeded            the call's deadline passed
+ *   │   ├── CallCancelled               the caller aborted the call
+ *   │   └── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
+ *   └── ManagerError                    TransportManager: registry, sessions, pool
+ *       ├── ServiceNotFound             no live instance matches
+ *       ├── ServiceAlreadyRegistered    (dcc_type, instance_id) is taken
+ *       ├── PoolExhausted               every connection is leased and waiting is not allowed
+ *       ├── AcquireTimeout              waited acquireTimeout for a pooled connection
+ *       ├── SessionNotFound             no session with that id
+ *       ├── InvalidSessionState         a transition the session state machine forbids
+ *       ├── ShutdownError               the manager was shut down
+ *       ├── RegistryFileError           services.json could not be read, locked or written
+ *       ├── SerializationError          a value could not be encoded or decoded
+ *       ├── IoError                     an operating-system I/O failure
+ *       └── InternalError               a bug: an invariant did not hold
  *
  * Every class carries a stable `code` string. `instanceof` works across two copies of
  * the package (a plugin bundling its own wirecall, say): each instance is branded with
@@ -129,6 +142,11 @@ export class HandshakeRejected extends TransportError {
   }
 }
 
+export class ReconnectionFailed extends TransportError {
+  static override readonly kind: string = 'ReconnectionFailed';
+  static override readonly code: string = 'ERR_RECONNECTION_FAILED';
+}
+
 export class CallError extends WirecallError {
   static override readonly kind: string = 'CallError';
   static override readonly code: string = 'ERR_CALL';
@@ -190,4 +208,53 @@ export class InvalidArgument extends CallError {
   static override readonly kind: string = 'InvalidArgument';
   static override readonly code: string = 'ERR_INVALID_ARGUMENT';
   override readonly status: Status = Status.INVALID_ARGUMENT;
+}
+
+export class ManagerError extends WirecallError {
+  static override readonly kind: string = 'ManagerError';
+  static override readonly code: string = 'ERR_MANAGER';
+}
+export class ServiceNotFound extends ManagerError {
+  static override readonly kind: string = 'ServiceNotFound';
+  static override readonly code: string = 'ERR_SERVICE_NOT_FOUND';
+}
+export class ServiceAlreadyRegistered extends ManagerError {
+  static override readonly kind: string = 'ServiceAlreadyRegistered';
+  static override readonly code: string = 'ERR_SERVICE_ALREADY_REGISTERED';
+}
+export class PoolExhausted extends ManagerError {
+  static override readonly kind: string = 'PoolExhausted';
+  static override readonly code: string = 'ERR_POOL_EXHAUSTED';
+}
+export class AcquireTimeout extends ManagerError {
+  static override readonly kind: string = 'AcquireTimeout';
+  static override readonly code: string = 'ERR_ACQUIRE_TIMEOUT';
+}
+export class SessionNotFound extends ManagerError {
+  static override readonly kind: string = 'SessionNotFound';
+  static override readonly code: string = 'ERR_SESSION_NOT_FOUND';
+}
+export class InvalidSessionState extends ManagerError {
+  static override readonly kind: string = 'InvalidSessionState';
+  static override readonly code: string = 'ERR_INVALID_SESSION_STATE';
+}
+export class ShutdownError extends ManagerError {
+  static override readonly kind: string = 'ShutdownError';
+  static override readonly code: string = 'ERR_SHUTDOWN';
+}
+export class RegistryFileError extends ManagerError {
+  static override readonly kind: string = 'RegistryFileError';
+  static override readonly code: string = 'ERR_REGISTRY_FILE';
+}
+export class SerializationError extends ManagerError {
+  static override readonly kind: string = 'SerializationError';
+  static override readonly code: string = 'ERR_SERIALIZATION';
+}
+export class IoError extends ManagerError {
+  static override readonly kind: string = 'IoError';
+  static override readonly code: string = 'ERR_IO';
+}
+export class InternalError extends ManagerError {
+  static override readonly kind: string = 'InternalError';
+  static override readonly code: string = 'ERR_INTERNAL';
 }

@@ -1,0 +1,76 @@
+/**
+ * Endpoint <-> registry address. The registry speaks dcc-mcp-core's vocabulary
+ * (transport_address + host/port); the rest of wirecall speaks Endpoint.
+ */
+import os from 'node:os';
+import { InvalidEndpoint } from '../../errors.js';
+import { parseEndpoint, pipePath, type Endpoint } from '../../transport/endpoint.js';
+import type { ServiceEntry, TransportAddress } from './types.js';
+
+/** IPC rows carry these in host/port, as dcc-mcp-core writes them. */
+export const IPC_HOST = '127.0.0.1';
+export const IPC_PORT = 0;
+
+/**
+ * The address to advertise for an endpoint we listen on. A pipe on POSIX is really a
+ * Unix socket in our private runtime dir: advertise that path, so any peer (Python
+ * included) can connect to it without knowing wirecall's pipe mapping.
+ */
+export function addressOf(endpoint: Endpoint): { host: string; port: number; transportAddress: TransportAddress } {
+  switch (endpoint.kind) {
+    case 'tcp':
+      return {
+        host: endpoint.host,
+        port: endpoint.port,
+        transportAddress: { type: 'tcp', host: endpoint.host, port: endpoint.port },
+      };
+    case 'unix':
+      return { host: IPC_HOST, port: IPC_PORT, transportAddress: { type: 'unix_socket', path: endpoint.path } };
+    case 'pipe': {
+      const where = pipePath(endpoint.name);
+      return process.platform === 'win32'
+        ? { host: IPC_HOST, port: IPC_PORT, transportAddress: { type: 'named_pipe', path: where } }
+        : { host: IPC_HOST, port: IPC_PORT, transportAddress: { type: 'unix_socket', path: where } };
+    }
+  }
+}
+
+/** Where to connect to reach a registered instance. Throws InvalidEndpoint for unusable rows. */
+export function endpointOf(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportAddress'>): Endpoint {
+  const a = entry.transportAddress;
+  if (a === undefined) {
+    const host = entry.host.includes(':') ? `[${entry.host}]` : entry.host;
+    return parseEndpoint(`tcp://${host}:${entry.port}`);
+  }
+  switch (a.type) {
+    case 'tcp': {
+      const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+      return parseEndpoint(`tcp://${host}:${a.port}`);
+    }
+    case 'unix_socket':
+      return parseEndpoint(`unix:${a.path}`);
+    case 'named_pipe':
+      return parseEndpoint(a.path);
+    default:
+      throw new InvalidEndpoint(JSON.stringify(a), 'unknown transport_address type');
+  }
+}
+
+/** Transport preference for routing: IPC (0) before local TCP (1) before remote TCP (2). */
+export function locality(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportAddress'>): 0 | 1 | 2 {
+  const type = entry.transportAddress?.type ?? 'tcp';
+  if (type === 'unix_socket' || type === 'named_pipe') return 0;
+  const host = entry.transportAddress?.type === 'tcp' ? entry.transportAddress.host : entry.host;
+  return isLocalHost(host) ? 1 : 2;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::']);
+
+export function isLocalHost(host: string): boolean {
+  if (LOOPBACK.has(host.toLowerCase()) || host.startsWith('127.')) return true;
+  if (host.toLowerCase() === os.hostname().toLowerCase()) return true;
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.address === host) return true;
+  }
+  return false;
+}
