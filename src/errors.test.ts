@@ -49,6 +49,7 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'DeadlineExceeded', code: 'ERR_DEADLINE_EXCEEDED', parent: 'CallError' },
   { name: 'CallCancelled', code: 'ERR_CANCELLED', parent: 'CallError' },
   { name: 'InvalidArgument', code: 'ERR_INVALID_ARGUMENT', parent: 'CallError' },
+  { name: 'StreamClosed', code: 'ERR_STREAM_CLOSED', parent: 'CallError' },
   { name: 'ManagerError', code: 'ERR_MANAGER', parent: 'WirecallError' },
   { name: 'ServiceNotFound', code: 'ERR_SERVICE_NOT_FOUND', parent: 'ManagerError' },
   { name: 'ServiceAlreadyRegistered', code: 'ERR_SERVICE_ALREADY_REGISTERED', parent: 'ManagerError' },

@@ -18,7 +18,8 @@
  *   │   ├── RemoteError                 the peer answered with an error status
  *   │   ├── DeadlineExceeded            the call's deadline passed
  *   │   ├── CallCancelled               the caller aborted the call
- *   │   └── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
+ *   │   ├── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
+ *   │   └── StreamClosed                a write to a stream whose sending side is closed
  *   └── ManagerError                    TransportManager: registry, sessions, pool
  *       ├── ServiceNotFound             no live instance matches
  *       ├── ServiceAlreadyRegistered    (dcc_type, instance_id) is taken
@@ -208,6 +209,12 @@ export class InvalidArgument extends CallError {
   static override readonly kind: string = 'InvalidArgument';
   static override readonly code: string = 'ERR_INVALID_ARGUMENT';
   override readonly status: Status = Status.INVALID_ARGUMENT;
+}
+
+/** A write to a stream after `end()`, or after the other side finished the stream. */
+export class StreamClosed extends CallError {
+  static override readonly kind: string = 'StreamClosed';
+  static override readonly code: string = 'ERR_STREAM_CLOSED';
 }
 
 export class ManagerError extends WirecallError {

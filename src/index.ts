@@ -17,5 +17,13 @@ export type {
   MethodName,
   ParamsOf,
   ResultOf,
+  StreamOut,
+  StreamIn,
+  StreamParams,
+  MessageStream,
+  ServerStreamHandler,
+  ClientStreamHandler,
+  BidiStreamHandler,
 } from './rpc/contract.js';
-export { HandlerRegistry } from './rpc/registry.js';
+export type { ServerStream, ClientStream, BidiStream, StreamOptions, StreamState, StreamWindow } from './rpc/stream.js';
+export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/registry.js';

@@ -26,6 +26,8 @@ import {
   PROTOCOL_NAME,
   RejectReason,
   SUPPORTED_VERSIONS,
+  DEFAULT_STREAM_WINDOW,
+  StreamKind,
   nativeDialect,
   type ErrorBody,
   type Hello,
@@ -38,12 +40,33 @@ import type {
   CallArgs,
   CallOptions,
   Contract,
+  BidiStreamHandler,
+  ClientStreamHandler,
   Handler,
   MethodName,
   NotifyArgs,
+  ParamsOf,
   ResultOf,
+  ServerStreamHandler,
+  StreamArgs,
+  StreamIn,
+  StreamOut,
+  StreamParams,
 } from './contract.js';
-import { HandlerRegistry } from './registry.js';
+import type { Window } from './flow.js';
+import { HandlerRegistry, type MethodKind } from './registry.js';
+import {
+  IncomingStream,
+  OutgoingStream,
+  failedStream,
+  type BidiStream,
+  type CallerLink,
+  type ClientStream,
+  type HandlerLink,
+  type ServerStream,
+  type StreamHandler,
+  type StreamOptions,
+} from './stream.js';
 import { TimerQueue, type Timed } from './timer-queue.js';
 
 /** NEW → PENDING (handshake) → CONNECTED → CLOSING (draining) → CLOSED. */
@@ -70,6 +93,12 @@ export interface ConnectionOptions {
   defaultTimeout?: number;
   /** Outgoing bytes buffered before we stop reading from the peer. Default 8 MiB. */
   highWaterMark?: number;
+  /**
+   * Credit each stream grants the peer for the messages it sends us: at most this many
+   * messages and bytes per stream are in flight or buffered unread. Announced in the
+   * handshake; a caller may choose another window per stream. Default 1024 messages, 256 KiB.
+   */
+  streamWindow?: Partial<Window>;
   /**
    * Handlers for calls from the peer, registered before the handshake so that a call
    * arriving right behind it finds them. More can be added later with `register`.
@@ -203,12 +232,23 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readonly role: Role;
   private readonly socket: Duplex;
   private readonly address: string;
-  private readonly options: Required<Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers'>> &
+  private readonly options: Required<
+    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow'>
+  > &
     ServerConnectionOptions;
   private readonly decoder: FrameDecoder;
   private readonly writer: FrameWriter;
   private readonly pending = new Map<number, OutgoingCall>();
   private readonly incoming = new Map<number, IncomingCall>();
+  /** Streams we opened, by our id (shared with `pending`: one id space per direction). */
+  private readonly outgoingStreams = new Map<number, OutgoingStream>();
+  /** Streams the peer opened, by its id. */
+  private readonly incomingStreams = new Map<number, IncomingStream>();
+  /** Credit we grant per stream, and what the peer grants us (from its handshake). */
+  private readonly streamWindow: Window;
+  private peerStreamWindow: Window = { ...DEFAULT_STREAM_WINDOW };
+  private readonly callerLink: CallerLink;
+  private readonly handlerLink: HandlerLink;
   private readonly deadlines = new TimerQueue();
   private nextId = 0;
   private peerMaxFrameSize = HANDSHAKE_FRAME_LIMIT;
@@ -219,6 +259,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private helloSeen = false;
+  /** Payload size of the frame being dispatched (stream credit is counted in these bytes). */
+  private frameSize = 0;
   private receivedSinceTick = false;
   private lastHeard = Date.now();
   /** Why reading from the socket is paused: a bit per reason (see PAUSE_*). */
@@ -249,6 +291,33 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       maxConcurrentCalls: options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls,
       exposeStack: options.exposeStack ?? false,
       highWaterMark: options.highWaterMark ?? DEFAULTS.highWaterMark,
+    };
+    this.streamWindow = checkWindow(
+      { ...DEFAULT_STREAM_WINDOW, ...definedOnly(options.streamWindow) },
+      'streamWindow',
+    );
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.callerLink = {
+      write: (frame) => this.writer.write(frame),
+      get peerMaxFrameSize() {
+        return self.peerMaxFrameSize;
+      },
+      finished: (stream) => this.forgetOutgoingStream(stream),
+    };
+    this.handlerLink = {
+      write: (frame) => this.writer.write(frame),
+      get peerMaxFrameSize() {
+        return self.peerMaxFrameSize;
+      },
+      finished: (stream) => this.forgetIncomingStream(stream),
+      sendResult: (id, method, value) => this.sendResult(id, method, value),
+      sendFailure: (id, error) => {
+        const [status, body] = errorToBody(error, this.options.exposeStack);
+        this.sendError(id, status, body);
+      },
+      sendDeadline: (id, method) =>
+        this.sendError(id, Status.DEADLINE_EXCEEDED, { name: 'DeadlineExceeded', message: `deadline of ${method} passed` }),
     };
     this.registry = new HandlerRegistry(options.registry);
     for (const [method, handler] of Object.entries(options.handlers ?? {})) this.registry.register(method, handler);
@@ -303,6 +372,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     return this.incoming.size;
   }
 
+  /** Streams open on this connection, in both directions. */
+  get openStreams(): number {
+    return this.outgoingStreams.size + this.incomingStreams.size;
+  }
+
   // ---------------------------------------------------------------- public API
 
   /**
@@ -317,10 +391,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     let timeout = options?.timeout ?? this.options.defaultTimeout;
     if (timeout !== undefined && !(timeout >= 0)) return Promise.reject(new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`));
     if (timeout === Infinity) timeout = undefined;
-    let id = this.nextId;
-    do id = id >= MAX_CALL_ID ? 1 : id + 1;
-    while (this.pending.has(id));
-    this.nextId = id;
+    const id = this.allocateId();
     let frame: Buffer;
     try {
       // The wire field is a uint32 (about 49 days); a longer timeout is sent as that.
@@ -332,7 +403,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       return Promise.reject(new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing'));
     }
     return new Promise((resolve, reject) => {
-      const call = new OutgoingCall(this as Connection<Contract>, id, resolve, reject);
+      const call = new OutgoingCall(this as unknown as Connection<Contract>, id, resolve, reject);
       this.pending.set(id, call);
       this.writer.write(frame);
       if (timeout !== undefined) {
@@ -344,6 +415,92 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         signal.addEventListener('abort', call, { once: true });
       }
     });
+  }
+
+  /**
+   * Open a server stream: the peer's handler sends many messages, read them with
+   * `for await`. Leaving the loop early, aborting the signal or passing the timeout
+   * cancels the stream on both sides.
+   */
+  stream<M extends MethodName<Remote>>(
+    method: M,
+    ...args: StreamArgs<Remote, M, ParamsOf<Remote, M>>
+  ): ServerStream<StreamOut<Remote, M>>;
+  stream(method: string, params?: unknown, options?: StreamOptions): ServerStream<unknown> {
+    return this.openStream(StreamKind.SERVER, method, params, options);
+  }
+
+  /** Open a client stream: write messages, `end()`, then await `result`. */
+  clientStream<M extends MethodName<Remote>>(
+    method: M,
+    ...args: StreamArgs<Remote, M, StreamParams<Remote, M>>
+  ): ClientStream<StreamIn<Remote, M>, ResultOf<Remote, M>>;
+  clientStream(method: string, params?: unknown, options?: StreamOptions): ClientStream<unknown, unknown> {
+    return this.openStream(StreamKind.CLIENT, method, params, options);
+  }
+
+  /** Open a bidirectional stream: write and `end()` like a client stream, iterate like a server stream. */
+  bidiStream<M extends MethodName<Remote>>(
+    method: M,
+    ...args: StreamArgs<Remote, M, StreamParams<Remote, M>>
+  ): BidiStream<StreamIn<Remote, M>, StreamOut<Remote, M>>;
+  bidiStream(method: string, params?: unknown, options?: StreamOptions): BidiStream<unknown, unknown> {
+    return this.openStream(StreamKind.BIDI, method, params, options);
+  }
+
+  private openStream(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined): OutgoingStream {
+    if (this._state !== 'connected') return failedStream(method, kind, this.notOpenError());
+    const signal = options?.signal;
+    if (signal?.aborted) return failedStream(method, kind, new CallCancelled('stream cancelled before it was opened', { cause: signal.reason }));
+    let timeout = options?.timeout ?? this.options.defaultTimeout;
+    if (timeout !== undefined && !(timeout >= 0)) return failedStream(method, kind, new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`));
+    if (timeout === Infinity) timeout = undefined;
+    let window: Window;
+    try {
+      window = checkWindow({ ...this.streamWindow, ...definedOnly(options?.window) }, 'window');
+    } catch (err) {
+      return failedStream(method, kind, err);
+    }
+    const id = this.allocateId();
+    let frame: Buffer;
+    try {
+      frame = packFrame([
+        MessageType.STREAM_OPEN,
+        id,
+        method,
+        params,
+        timeout === undefined ? null : Math.min(MAX_CALL_ID, Math.ceil(timeout)),
+        kind,
+        window.messages,
+        window.bytes,
+      ]);
+    } catch (err) {
+      return failedStream(method, kind, new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
+    }
+    if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
+      return failedStream(method, kind, new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing'));
+    }
+    const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerStreamWindow);
+    this.outgoingStreams.set(id, stream);
+    this.writer.write(frame);
+    if (timeout !== undefined) {
+      stream.dueAt = Date.now() + timeout;
+      this.deadlines.add(stream);
+    }
+    if (signal !== undefined) {
+      stream.signal = signal;
+      signal.addEventListener('abort', stream, { once: true });
+    }
+    return stream;
+  }
+
+  /** Our next call or stream id: unique among those still running in this direction. */
+  private allocateId(): number {
+    let id = this.nextId;
+    do id = id >= MAX_CALL_ID ? 1 : id + 1;
+    while (this.pending.has(id) || this.outgoingStreams.has(id));
+    this.nextId = id;
+    return id;
   }
 
   /** Send a notification: no reply, no delivery guarantee beyond the socket's. */
@@ -365,6 +522,26 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   /** Let the peer call `method` on this connection. */
   register<M extends MethodName<Local>>(method: M, handler: Handler<Local, M, Remote>): this {
     this.registry.register(method, handler as unknown as AnyHandler);
+    return this;
+  }
+
+  /** Let the peer open a server stream `method` here: the handler is usually an async generator. */
+  registerStream<M extends MethodName<Local>>(method: M, handler: ServerStreamHandler<Local, M, Remote>): this {
+    return this.registerKind(method, handler, 'server-stream');
+  }
+
+  /** Let the peer open a client stream: the handler reads `messages` and returns the result. */
+  registerClientStream<M extends MethodName<Local>>(method: M, handler: ClientStreamHandler<Local, M, Remote>): this {
+    return this.registerKind(method, handler, 'client-stream');
+  }
+
+  /** Let the peer open a bidirectional stream: the handler reads `messages` and yields replies. */
+  registerBidiStream<M extends MethodName<Local>>(method: M, handler: BidiStreamHandler<Local, M, Remote>): this {
+    return this.registerKind(method, handler, 'bidi-stream');
+  }
+
+  private registerKind(method: string, handler: unknown, kind: MethodKind): this {
+    this.registry.register(method, handler as AnyHandler, kind);
     return this;
   }
 
@@ -454,6 +631,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         peerVersion: this.options.version,
         maxFrameSize: this.options.maxFrameSize,
         heartbeatMs: this.options.heartbeatInterval,
+        streamWindowMessages: this.streamWindow.messages,
+        streamWindowBytes: this.streamWindow.bytes,
       };
       if (this.options.token !== undefined) hello.token = this.options.token;
       this.writer.write(packFrame([MessageType.HELLO, hello]));
@@ -492,7 +671,10 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       connectionId: randomUUID(),
       maxFrameSize: this.options.maxFrameSize,
       heartbeatMs: this.options.heartbeatInterval,
+      streamWindowMessages: this.streamWindow.messages,
+      streamWindowBytes: this.streamWindow.bytes,
     };
+    this.peerStreamWindow = peerWindow(hello);
     this.writer.write(packFrame([MessageType.WELCOME, welcome]));
     this.established({
       name: hello.peerName,
@@ -510,6 +692,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       this.terminate(new ProtocolError(`server chose unsupported protocol ${welcome.protocol}/${welcome.version}`), true);
       return;
     }
+    this.peerStreamWindow = peerWindow(welcome);
     this.established({
       name: welcome.peerName,
       version: welcome.peerVersion,
@@ -563,6 +746,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private readonly onFrame = (source: Buffer, start: number, end: number): void => {
     const m = nativeDialect.decode(source, start, end);
+    this.frameSize = end - start;
     if (this._state === 'connected' || this._state === 'closing') {
       this.dispatch(m);
     } else if (this._state === 'pending') {
@@ -596,6 +780,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         if (call !== undefined) {
           call.resolve(m[2]);
           if (this._state === 'closing') this.checkDrained();
+        } else {
+          this.outgoingStreams.get(m[1])?.onResult(m[2]);
         }
         break;
       }
@@ -604,6 +790,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         if (call !== undefined) {
           call.reject(errorFromBody(m[2], m[3]));
           if (this._state === 'closing') this.checkDrained();
+        } else {
+          this.outgoingStreams.get(m[1])?.onError(errorFromBody(m[2], m[3]));
         }
         break;
       }
@@ -613,9 +801,34 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
           this.forgetIncoming(incoming);
           incoming.abort(new CallCancelled('cancelled by the caller'));
           if (this._state === 'closing') this.checkDrained();
+        } else {
+          this.incomingStreams.get(m[1])?.abort(new CallCancelled('cancelled by the caller'));
         }
         break;
       }
+      case MessageType.STREAM_OPEN:
+        this.onStreamOpen(m[1], m[2], m[3], m[4], m[5], { messages: m[6], bytes: m[7] });
+        break;
+      case MessageType.CALLER_MESSAGE: {
+        // Unknown ids are streams that already ended here: their late messages are dropped.
+        const stream = this.incomingStreams.get(m[1]);
+        if (stream !== undefined && !stream.onMessage(m[2], this.frameSize)) this.creditViolation(m[1]);
+        break;
+      }
+      case MessageType.HANDLER_MESSAGE: {
+        const stream = this.outgoingStreams.get(m[1]);
+        if (stream !== undefined && !stream.onMessage(m[2], this.frameSize)) this.creditViolation(m[1]);
+        break;
+      }
+      case MessageType.CALLER_END:
+        this.incomingStreams.get(m[1])?.onEnd();
+        break;
+      case MessageType.CALLER_CREDIT:
+        this.incomingStreams.get(m[1])?.onCredit(m[2], m[3]);
+        break;
+      case MessageType.HANDLER_CREDIT:
+        this.outgoingStreams.get(m[1])?.onCredit(m[2], m[3]);
+        break;
       case MessageType.NOTIFY:
         this.onNotify(m[1], m[2]);
         break;
@@ -670,7 +883,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   // ---------------------------------------------------------------- incoming calls
 
   private onCall(id: number, method: string, params: unknown, timeoutMs: number | null): void {
-    if (this.incoming.has(id)) {
+    if (this.incoming.has(id) || this.incomingStreams.has(id)) {
       this.terminate(new ProtocolError(`peer reused call id ${id} while that call was still running`), true);
       return;
     }
@@ -678,20 +891,21 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       this.sendError(id, Status.UNAVAILABLE, { name: 'Unavailable', message: 'connection is shutting down' });
       return;
     }
-    if (this.incoming.size >= this.options.maxConcurrentCalls) {
+    if (this.incoming.size + this.incomingStreams.size >= this.options.maxConcurrentCalls) {
       this.sendError(id, Status.RESOURCE_EXHAUSTED, {
         name: 'ResourceExhausted',
         message: `too many concurrent calls (limit ${this.options.maxConcurrentCalls})`,
       });
       return;
     }
-    const handler = this.registry.get(method);
-    if (handler === undefined) {
-      this.sendError(id, Status.METHOD_NOT_FOUND, { name: 'MethodNotFound', message: `method not found: ${method}` });
+    const entry = this.registry.get(method);
+    if (entry === undefined || entry.kind !== 'unary') {
+      this.sendError(id, Status.METHOD_NOT_FOUND, notFoundBody(method, entry?.kind, 'unary'));
       return;
     }
+    const handler = entry.handler;
     const deadline = timeoutMs === null ? undefined : Date.now() + timeoutMs;
-    const call = new IncomingCall(this as Connection<Contract>, id, method, deadline, false);
+    const call = new IncomingCall(this as unknown as Connection<Contract>, id, method, deadline, false);
     this.incoming.set(id, call);
     if (deadline !== undefined) {
       call.dueAt = deadline;
@@ -714,6 +928,66 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     }
   }
 
+  private onStreamOpen(id: number, method: string, params: unknown, timeoutMs: number | null, kind: StreamKind, callerWindow: Window): void {
+    if (this.incoming.has(id) || this.incomingStreams.has(id)) {
+      this.terminate(new ProtocolError(`peer reused id ${id} while that call or stream was still running`), true);
+      return;
+    }
+    if (this._state !== 'connected') {
+      this.sendError(id, Status.UNAVAILABLE, { name: 'Unavailable', message: 'connection is shutting down' });
+      return;
+    }
+    if (this.incoming.size + this.incomingStreams.size >= this.options.maxConcurrentCalls) {
+      this.sendError(id, Status.RESOURCE_EXHAUSTED, {
+        name: 'ResourceExhausted',
+        message: `too many concurrent calls and streams (limit ${this.options.maxConcurrentCalls})`,
+      });
+      return;
+    }
+    const wanted: MethodKind = kind === StreamKind.SERVER ? 'server-stream' : kind === StreamKind.CLIENT ? 'client-stream' : 'bidi-stream';
+    const entry = this.registry.get(method);
+    if (entry === undefined || entry.kind !== wanted) {
+      this.sendError(id, Status.METHOD_NOT_FOUND, notFoundBody(method, entry?.kind, wanted));
+      return;
+    }
+    const deadline = timeoutMs === null ? undefined : Date.now() + timeoutMs;
+    const stream = new IncomingStream(
+      this as unknown as Connection<Contract>,
+      this.handlerLink,
+      id,
+      method,
+      kind,
+      deadline,
+      callerWindow,
+      this.streamWindow,
+    );
+    this.incomingStreams.set(id, stream);
+    if (deadline !== undefined) {
+      stream.dueAt = deadline;
+      this.deadlines.add(stream);
+    }
+    stream.start(entry.handler as StreamHandler, params);
+  }
+
+  private forgetIncomingStream(stream: IncomingStream): void {
+    if (this.incomingStreams.get(stream.id) !== stream) return;
+    this.incomingStreams.delete(stream.id);
+    if (stream.heapIndex >= 0) this.deadlines.remove(stream);
+    if (this._state === 'closing') this.checkDrained();
+  }
+
+  private forgetOutgoingStream(stream: OutgoingStream): void {
+    if (this.outgoingStreams.get(stream.id) !== stream) return;
+    this.outgoingStreams.delete(stream.id);
+    if (stream.heapIndex >= 0) this.deadlines.remove(stream);
+    if (this._state === 'closing') this.checkDrained();
+  }
+
+  /** The peer sent a stream message without credit: it ignores flow control, so we cannot bound memory. */
+  private creditViolation(id: number): void {
+    this.terminate(new ProtocolError(`peer sent a message on stream ${id} beyond the credit it was granted`), true);
+  }
+
   private forgetIncoming(call: IncomingCall): void {
     call.done = true;
     this.incoming.delete(call.id);
@@ -723,25 +997,26 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private completeIncoming(call: IncomingCall, value: unknown): void {
     if (call.done) return; // cancelled, expired, or the connection went away: drop quietly
     this.forgetIncoming(call);
-    this.sendResult(call, value);
+    this.sendResult(call.id, call.method, value);
     if (this._state === 'closing') this.checkDrained();
   }
 
-  private sendResult(call: IncomingCall, value: unknown): void {
+  private sendResult(id: number, method: string, value: unknown): void {
+    if (this._state === 'closed') return;
     let frame: Buffer;
     try {
-      frame = packFrame([MessageType.RESULT, call.id, value]);
+      frame = packFrame([MessageType.RESULT, id, value]);
     } catch (err) {
-      this.sendError(call.id, Status.SERVER_ERROR, {
+      this.sendError(id, Status.SERVER_ERROR, {
         name: 'EncodeError',
-        message: `result of ${call.method} cannot be encoded: ${(err as Error).message}`,
+        message: `result of ${method} cannot be encoded: ${(err as Error).message}`,
       });
       return;
     }
     if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
-      this.sendError(call.id, Status.RESOURCE_EXHAUSTED, {
+      this.sendError(id, Status.RESOURCE_EXHAUSTED, {
         name: 'FrameTooLarge',
-        message: `result of ${call.method} is ${frame.length - HEADER_SIZE} bytes, over the caller's limit of ${this.peerMaxFrameSize}`,
+        message: `result of ${method} is ${frame.length - HEADER_SIZE} bytes, over the caller's limit of ${this.peerMaxFrameSize}`,
       });
       return;
     }
@@ -787,9 +1062,10 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         this.reportHandlerError(err, method);
       }
     }
-    const handler = this.registry.get(method);
-    if (handler === undefined) return;
-    const ctx = new IncomingCall(this as Connection<Contract>, 0, method, undefined, true);
+    const entry = this.registry.get(method);
+    if (entry === undefined || entry.kind !== 'unary') return;
+    const handler = entry.handler;
+    const ctx = new IncomingCall(this as unknown as Connection<Contract>, 0, method, undefined, true);
     let result: unknown;
     try {
       result = handler(params, ctx);
@@ -878,7 +1154,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   }
 
   private checkDrained(): void {
-    if (this.pending.size === 0 && this.incoming.size === 0) {
+    if (this.pending.size === 0 && this.incoming.size === 0 && this.outgoingStreams.size === 0 && this.incomingStreams.size === 0) {
       this.finishWith(new ConnectionClosed('connection closed'));
     }
   }
@@ -952,6 +1228,16 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       const calls = [...this.incoming.values()];
       this.incoming.clear();
       for (const call of calls) call.abort(error);
+    }
+    if (this.outgoingStreams.size > 0) {
+      const streams = [...this.outgoingStreams.values()];
+      this.outgoingStreams.clear();
+      for (const stream of streams) stream.lost(error);
+    }
+    if (this.incomingStreams.size > 0) {
+      const streams = [...this.incomingStreams.values()];
+      this.incomingStreams.clear();
+      for (const stream of streams) stream.abort(error);
     }
     for (const waiter of this.pings.values()) waiter.reject(error);
     this.pings.clear();
@@ -1036,4 +1322,44 @@ function errorToBody(err: unknown, exposeStack: boolean): [number, ErrorBody] {
     return [status, body];
   }
   return [Status.METHOD_ERROR, { name: 'Error', message: String(err) }];
+}
+
+function definedOnly(w: Partial<Window> | undefined): Partial<Window> {
+  const out: Partial<Window> = {};
+  if (w?.messages !== undefined) out.messages = w.messages;
+  if (w?.bytes !== undefined) out.bytes = w.bytes;
+  return out;
+}
+
+function checkWindow(w: Window, what: string): Window {
+  for (const key of ['messages', 'bytes'] as const) {
+    const v = w[key];
+    if (!Number.isInteger(v) || v < 1 || v > MAX_CALL_ID) {
+      throw new InvalidArgument(`${what}.${key} must be an integer from 1 to ${MAX_CALL_ID}, got ${v}`);
+    }
+  }
+  return w;
+}
+
+/** The credit the peer grants our streams, from its handshake. */
+function peerWindow(h: { streamWindowMessages?: number; streamWindowBytes?: number }): Window {
+  return {
+    messages: h.streamWindowMessages ?? DEFAULT_STREAM_WINDOW.messages,
+    bytes: h.streamWindowBytes ?? DEFAULT_STREAM_WINDOW.bytes,
+  };
+}
+
+const KIND_HINT: Record<MethodKind, string> = {
+  unary: 'call()',
+  'server-stream': 'stream()',
+  'client-stream': 'clientStream()',
+  'bidi-stream': 'bidiStream()',
+};
+
+function notFoundBody(method: string, found: MethodKind | undefined, wanted: MethodKind): ErrorBody {
+  if (found === undefined) return { name: 'MethodNotFound', message: `method not found: ${method}` };
+  return {
+    name: 'MethodNotFound',
+    message: `${method} is a ${found} method, not a ${wanted} one; open it with ${KIND_HINT[found]}`,
+  };
 }

@@ -10,6 +10,7 @@
  *   const sum = await conn.call('add', { a: 1, b: 2 }); // sum: number
  */
 import type { CallContext } from './call-context.js';
+import type { StreamOptions } from './stream.js';
 
 // Method signatures in a contract are usually written with `any` params.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -75,3 +76,80 @@ export type AnyHandler = (params: unknown, ctx: CallContext<Contract>) => unknow
 export type Implementation<Local, Remote = Contract> = {
   [M in MethodName<Local>]: Handler<Local, M, Remote>;
 };
+
+// ------------------------------------------------------------------ streams
+//
+// Stream methods in a contract are written as what they do:
+//
+//   interface Numbers {
+//     count(p: { n: number }): AsyncIterable<number>;                           // server stream
+//     sum(messages: AsyncIterable<number>): number;                             // client stream
+//     chat(messages: AsyncIterable<string>, p: { room: string }): AsyncIterable<string>; // bidi
+//   }
+
+type IsAny<T> = 0 extends 1 & T ? true : false;
+
+/** Messages a stream method sends to its caller. */
+export type StreamOut<C, M extends keyof C> = C[M] extends (...args: never[]) => infer R
+  ? IsAny<R> extends true
+    ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      any
+    : R extends AsyncIterable<infer T> | Iterable<infer T>
+      ? T
+      : unknown
+  : never;
+
+/** Messages a client or bidi stream method reads from its caller. */
+export type StreamIn<C, M extends keyof C> = C[M] extends (messages: infer A, ...rest: never[]) => unknown
+  ? IsAny<A> extends true
+    ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      any
+    : A extends AsyncIterable<infer T>
+      ? T
+      : unknown
+  : never;
+
+/** Params of a client or bidi stream method (its second argument). */
+export type StreamParams<C, M extends keyof C> = C[M] extends (...args: infer A) => unknown
+  ? A extends [unknown, infer P, ...unknown[]]
+    ? P
+    : A extends [unknown, (infer P)?]
+      ? P | undefined
+      : IsAny<A[0]> extends true
+        ? // An untyped contract: params are whatever the caller passes.
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any
+          any
+        : undefined
+  : never;
+
+/** The argument list of `stream(method, ...)` and friends. */
+export type StreamArgs<C, M extends keyof C, P> = C[M] extends AnyFunction
+  ? undefined extends P
+    ? [params?: P, options?: StreamOptions]
+    : [params: P, options?: StreamOptions]
+  : never;
+
+/** What a client or bidi stream handler reads: the caller's messages, with `for await`. */
+export type MessageStream<T> = AsyncIterableIterator<T>;
+
+type Produces<T> = AsyncIterable<T> | Iterable<T>;
+
+/** A server stream handler: usually an async generator `async function* (params, ctx) { yield … }`. */
+export type ServerStreamHandler<Local, M extends keyof Local, Remote = Contract> = (
+  params: ParamsOf<Local, M>,
+  ctx: CallContext<Remote>,
+) => Produces<StreamOut<Local, M>>;
+
+/** A client stream handler: reads every message, returns the one result. */
+export type ClientStreamHandler<Local, M extends keyof Local, Remote = Contract> = (
+  messages: MessageStream<StreamIn<Local, M>>,
+  params: StreamParams<Local, M>,
+  ctx: CallContext<Remote>,
+) => ResultOf<Local, M> | Promise<ResultOf<Local, M>>;
+
+/** A bidirectional stream handler: reads messages and yields replies. */
+export type BidiStreamHandler<Local, M extends keyof Local, Remote = Contract> = (
+  messages: MessageStream<StreamIn<Local, M>>,
+  params: StreamParams<Local, M>,
+  ctx: CallContext<Remote>,
+) => Produces<StreamOut<Local, M>>;

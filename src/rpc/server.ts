@@ -3,7 +3,16 @@ import type { Socket } from 'node:net';
 import { listen, type Endpoint, type Listener } from '../transport/index.js';
 import type { TransportError } from '../errors.js';
 import { Connection, type ServerConnectionOptions } from './connection.js';
-import type { AnyHandler, Contract, Handler, Implementation, MethodName } from './contract.js';
+import type {
+  AnyHandler,
+  BidiStreamHandler,
+  ClientStreamHandler,
+  Contract,
+  Handler,
+  Implementation,
+  MethodName,
+  ServerStreamHandler,
+} from './contract.js';
 import { HandlerRegistry } from './registry.js';
 
 export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' | 'handlers'> {
@@ -39,6 +48,28 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   /** Serve `method`. The handler gets `(params, ctx)` and returns a value or a Promise. */
   register<M extends MethodName<Local>>(method: M, handler: Handler<Local, M, Remote>): this {
     this.registry.register(method, handler as unknown as AnyHandler);
+    return this;
+  }
+
+  /**
+   * Serve a server stream: the handler gets `(params, ctx)` and returns an async
+   * iterable, usually by being an async generator. It is resumed only while the caller
+   * has credit; `ctx.signal` fires and its `finally` blocks run if the caller cancels.
+   */
+  registerStream<M extends MethodName<Local>>(method: M, handler: ServerStreamHandler<Local, M, Remote>): this {
+    this.registry.register(method, handler as unknown as AnyHandler, 'server-stream');
+    return this;
+  }
+
+  /** Serve a client stream: the handler gets `(messages, params, ctx)` and returns the result. */
+  registerClientStream<M extends MethodName<Local>>(method: M, handler: ClientStreamHandler<Local, M, Remote>): this {
+    this.registry.register(method, handler as unknown as AnyHandler, 'client-stream');
+    return this;
+  }
+
+  /** Serve a bidirectional stream: the handler gets `(messages, params, ctx)` and yields replies. */
+  registerBidiStream<M extends MethodName<Local>>(method: M, handler: BidiStreamHandler<Local, M, Remote>): this {
+    this.registry.register(method, handler as unknown as AnyHandler, 'bidi-stream');
     return this;
   }
 

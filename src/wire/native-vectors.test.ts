@@ -294,9 +294,17 @@ const MALFORMED: Array<[string, unknown]> = [
   ['type 0', [0]],
   ['type 4 (unassigned)', [4, 1]],
   ['type 21 (unassigned)', [21, 1]],
-  ['stream type 32', [32, 1]],
-  ['stream type 40', [40, 1, 'x']],
-  ['stream type 47', [47, 1]],
+  ['STREAM_OPEN without its window', [32, 1, 'count', null, null, 1]],
+  ['STREAM_OPEN of kind 4', [32, 1, 'count', null, null, 4, 16, 1024]],
+  ['STREAM_OPEN with a zero message window', [32, 1, 'count', null, null, 1, 0, 1024]],
+  ['STREAM_OPEN with a zero byte window', [32, 1, 'count', null, null, 1, 16, 0]],
+  ['CALLER_MESSAGE without a value', [33, 1]],
+  ['CALLER_END with a string id', [34, 'x']],
+  ['CALLER_CREDIT with a negative grant', [35, 1, -1, 10]],
+  ['HANDLER_MESSAGE with a string id', [36, 'x', 1]],
+  ['HANDLER_CREDIT without bytes', [37, 1, 1]],
+  ['reserved stream type 38', [38, 1]],
+  ['reserved stream type 47', [47, 1]],
   ['type 51 (unassigned)', [51, null]],
   ['type 99', [99]],
   ['type -1', [-1]],
@@ -310,7 +318,8 @@ describe('malformed messages throw ProtocolError', () => {
 
   it('names the problem: arity, stream types, unknown types', () => {
     expect(() => decodeValue([16, 1, 'add', {}])).toThrow(/malformed CALL message/);
-    expect(() => decodeValue([32, 1])).toThrow(/stream message type 32 is not supported/);
+    expect(() => decodeValue([32, 1])).toThrow(/malformed STREAM_OPEN message/);
+    expect(() => decodeValue([40, 1])).toThrow(/stream message type 40 is reserved/);
     expect(() => decodeValue([99])).toThrow(/unknown message type 99/);
     expect(() => decodeValue({})).toThrow(/not a wirecall message/);
   });

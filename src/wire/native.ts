@@ -22,7 +22,15 @@ export const MessageType = {
   ERROR: 18,
   CANCEL: 19,
   NOTIFY: 20,
-  // 32–47 are reserved for streams.
+  // Streams (32–47; 38–47 reserved). "Caller" frames go from the side that opened the
+  // stream to the side running its handler; "handler" frames go the other way. Both
+  // carry the caller's id. The handler side ends with RESULT or ERROR; CANCEL cancels.
+  STREAM_OPEN: 32,
+  CALLER_MESSAGE: 33,
+  CALLER_END: 34,
+  CALLER_CREDIT: 35,
+  HANDLER_MESSAGE: 36,
+  HANDLER_CREDIT: 37,
   PING: 48,
   PONG: 49,
   SHUTDOWN: 50,
@@ -38,6 +46,9 @@ export interface Hello {
   token?: string;
   maxFrameSize: number;
   heartbeatMs: number;
+  /** Initial credit of every stream for messages we receive (absent: DEFAULT_STREAM_WINDOW). */
+  streamWindowMessages?: number;
+  streamWindowBytes?: number;
 }
 
 /** Server → client, first frame when the hello is accepted. */
@@ -49,7 +60,23 @@ export interface Welcome {
   connectionId: string;
   maxFrameSize: number;
   heartbeatMs: number;
+  streamWindowMessages?: number;
+  streamWindowBytes?: number;
 }
+
+/** What a stream is for; the caller chooses it in STREAM_OPEN. */
+export const StreamKind = {
+  /** The handler sends many messages (the caller sends only the params). */
+  SERVER: 1,
+  /** The caller sends many messages, the handler answers with one result. */
+  CLIENT: 2,
+  /** Both sides send many messages. */
+  BIDI: 3,
+} as const;
+export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
+
+/** Credit a receiver grants each new stream unless the handshake or STREAM_OPEN says otherwise. */
+export const DEFAULT_STREAM_WINDOW = { messages: 1024, bytes: 256 * 1024 } as const;
 
 /** Why a handshake was refused; travels as a string. */
 export const RejectReason = {
@@ -80,6 +107,11 @@ export type NotifyMessage = [typeof MessageType.NOTIFY, string, unknown];
 export type PingMessage = [typeof MessageType.PING, number];
 export type PongMessage = [typeof MessageType.PONG, number];
 export type ShutdownMessage = [typeof MessageType.SHUTDOWN, string | null];
+/** [type, id, method, params, timeoutMs | nil, kind, windowMessages, windowBytes] */
+export type StreamOpenMessage = [typeof MessageType.STREAM_OPEN, number, string, unknown, number | null, StreamKind, number, number];
+export type StreamDataMessage = [typeof MessageType.CALLER_MESSAGE | typeof MessageType.HANDLER_MESSAGE, number, unknown];
+export type CallerEndMessage = [typeof MessageType.CALLER_END, number];
+export type StreamCreditMessage = [typeof MessageType.CALLER_CREDIT | typeof MessageType.HANDLER_CREDIT, number, number, number];
 
 export type NativeMessage =
   | HelloMessage
@@ -92,7 +124,11 @@ export type NativeMessage =
   | NotifyMessage
   | PingMessage
   | PongMessage
-  | ShutdownMessage;
+  | ShutdownMessage
+  | StreamOpenMessage
+  | StreamDataMessage
+  | CallerEndMessage
+  | StreamCreditMessage;
 
 /** Largest call id; ids wrap to 1 after it and always fit a MessagePack uint32. */
 export const MAX_CALL_ID = 0xffff_ffff;
@@ -119,7 +155,8 @@ function checkHello(h: unknown): Hello {
     typeof h.peerVersion !== 'string' ||
     (h.token !== undefined && h.token !== null && typeof h.token !== 'string') ||
     !isId(h.maxFrameSize) ||
-    !isId(h.heartbeatMs)
+    !isId(h.heartbeatMs) ||
+    !optionalWindow(h)
   ) {
     bad('HELLO');
   }
@@ -135,11 +172,17 @@ function checkWelcome(w: unknown): Welcome {
     typeof w.peerVersion !== 'string' ||
     typeof w.connectionId !== 'string' ||
     !isId(w.maxFrameSize) ||
-    !isId(w.heartbeatMs)
+    !isId(w.heartbeatMs) ||
+    !optionalWindow(w)
   ) {
     bad('WELCOME');
   }
   return w as unknown as Welcome;
+}
+
+function optionalWindow(m: Record<string, unknown>): boolean {
+  const { streamWindowMessages: messages, streamWindowBytes: bytes } = m;
+  return (messages === undefined || (isId(messages) && messages > 0)) && (bytes === undefined || (isId(bytes) && bytes > 0));
 }
 
 function checkErrorBody(e: unknown): boolean {
@@ -180,6 +223,34 @@ export function validateNativeMessage(m: unknown): NativeMessage {
     case MessageType.SHUTDOWN:
       if (m.length !== 2 || !(m[1] === null || typeof m[1] === 'string')) bad('SHUTDOWN');
       return m as ShutdownMessage;
+    case MessageType.STREAM_OPEN:
+      if (
+        m.length !== 8 ||
+        !isId(m[1]) ||
+        typeof m[2] !== 'string' ||
+        !(m[4] === null || isId(m[4])) ||
+        !(m[5] === StreamKind.SERVER || m[5] === StreamKind.CLIENT || m[5] === StreamKind.BIDI) ||
+        !isId(m[6]) ||
+        m[6] === 0 ||
+        !isId(m[7]) ||
+        m[7] === 0
+      ) {
+        bad('STREAM_OPEN');
+      }
+      return m as StreamOpenMessage;
+    case MessageType.CALLER_MESSAGE:
+    case MessageType.HANDLER_MESSAGE:
+      if (m.length !== 3 || !isId(m[1])) bad(m[0] === MessageType.CALLER_MESSAGE ? 'CALLER_MESSAGE' : 'HANDLER_MESSAGE');
+      return m as StreamDataMessage;
+    case MessageType.CALLER_END:
+      if (m.length !== 2 || !isId(m[1])) bad('CALLER_END');
+      return m as CallerEndMessage;
+    case MessageType.CALLER_CREDIT:
+    case MessageType.HANDLER_CREDIT:
+      if (m.length !== 4 || !isId(m[1]) || !isId(m[2]) || !isId(m[3])) {
+        bad(m[0] === MessageType.CALLER_CREDIT ? 'CALLER_CREDIT' : 'HANDLER_CREDIT');
+      }
+      return m as StreamCreditMessage;
     case MessageType.HELLO:
       if (m.length !== 2) bad('HELLO');
       checkHello(m[1]);
@@ -192,7 +263,7 @@ export function validateNativeMessage(m: unknown): NativeMessage {
       if (m.length !== 3 || typeof m[1] !== 'string' || typeof m[2] !== 'string') bad('REJECT');
       return m as RejectMessage;
     default:
-      if (m[0] >= 32 && m[0] <= 47) throw new ProtocolError(`stream message type ${m[0]} is not supported by this peer`);
+      if (m[0] >= 32 && m[0] <= 47) throw new ProtocolError(`stream message type ${m[0]} is reserved and not supported by this peer`);
       throw new ProtocolError(`unknown message type ${m[0]}`);
   }
 }

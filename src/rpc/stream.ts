@@ -1,0 +1,418 @@
+/**
+ * Streaming calls: the caller's side (OutgoingStream) and the handler's side
+ * (IncomingStream). The connection owns the socket and the id tables; a stream only
+ * sees the narrow links below, so its state machine can be read on its own.
+ *
+ * States, per stream: OPEN (both directions may carry messages) → CLOSING (one
+ * direction is done: the caller half-closed, or the stream is a server stream, whose
+ * caller sends nothing after the params) → CLOSED (the handler finished with a result
+ * or an error, or the stream was cancelled, expired or lost with its connection).
+ */
+import { CallCancelled, DeadlineExceeded, FrameTooLarge, InvalidArgument, StreamClosed } from '../errors.js';
+import { HEADER_SIZE } from '../wire/frame-decoder.js';
+import { packFrame } from '../wire/msgpack.js';
+import { MessageType, StreamKind } from '../wire/native.js';
+import type { CallContext, PeerInfo } from './call-context.js';
+import type { Connection } from './connection.js';
+import type { CallOptions, Contract } from './contract.js';
+import { InboundQueue, SendCredit, type Window } from './flow.js';
+import type { Timed } from './timer-queue.js';
+
+export type StreamState = 'open' | 'closing' | 'closed';
+export type { Window as StreamWindow } from './flow.js';
+
+export interface StreamOptions extends CallOptions {
+  /**
+   * Credit granted to the handler for the messages it sends us: at most this many
+   * messages and bytes are in flight or buffered unread. Default: the connection's
+   * `streamWindow` (1024 messages, 256 KiB).
+   */
+  window?: Partial<Window>;
+}
+
+/** A server stream as the caller sees it: iterate it with `for await`. */
+export interface ServerStream<Out> extends AsyncIterable<Out> {
+  readonly id: number;
+  readonly state: StreamState;
+  /** Stop the stream: the handler's signal fires, iteration ends with CallCancelled. */
+  cancel(reason?: unknown): void;
+  /** What the handler returned (an async generator's `return` value) once the stream is done. */
+  readonly result: Promise<unknown>;
+}
+
+/** A client stream as the caller sees it: write messages, `end()`, await `result`. */
+export interface ClientStream<In, Out> {
+  readonly id: number;
+  readonly state: StreamState;
+  /** Resolves once the message is handed to the socket; waits while the handler's credit is used up. */
+  write(message: In): Promise<void>;
+  /** No more messages (half-close). Writes queued before it still go first. */
+  end(): void;
+  /** The handler's answer. */
+  readonly result: Promise<Out>;
+  cancel(reason?: unknown): void;
+}
+
+/** A bidirectional stream: write and end like a client stream, iterate like a server stream. */
+export interface BidiStream<In, Out> extends AsyncIterable<Out> {
+  readonly id: number;
+  readonly state: StreamState;
+  write(message: In): Promise<void>;
+  end(): void;
+  readonly result: Promise<unknown>;
+  cancel(reason?: unknown): void;
+}
+
+/** What an OutgoingStream needs from its connection. */
+export interface CallerLink {
+  write(frame: Buffer): void;
+  readonly peerMaxFrameSize: number;
+  /** The stream is over: drop it from the tables and the deadline queue. */
+  finished(stream: OutgoingStream): void;
+}
+
+/** What an IncomingStream needs from its connection. */
+export interface HandlerLink {
+  write(frame: Buffer): void;
+  readonly peerMaxFrameSize: number;
+  finished(stream: IncomingStream): void;
+  sendResult(id: number, method: string, value: unknown): void;
+  sendFailure(id: number, error: unknown): void;
+  sendDeadline(id: number, method: string): void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+function kindName(kind: StreamKind): string {
+  return kind === StreamKind.SERVER ? 'server stream' : kind === StreamKind.CLIENT ? 'client stream' : 'bidirectional stream';
+}
+
+/** The caller's side of one stream. Implements all three public shapes; the API narrows it. */
+export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStream<unknown, unknown>, BidiStream<unknown, unknown> {
+  dueAt = 0;
+  heapIndex = -1;
+  signal: AbortSignal | undefined = undefined;
+  private readonly inbound: InboundQueue<unknown> | undefined;
+  private readonly credit: SendCredit | undefined;
+  private outcome: Outcome | undefined = undefined;
+  private resultPromise: Promise<unknown> | undefined = undefined;
+  private settleResult: ((o: Outcome) => void) | undefined = undefined;
+  private localEnded: boolean;
+
+  constructor(
+    private readonly link: CallerLink,
+    readonly id: number,
+    readonly kind: StreamKind,
+    readonly method: string,
+    window: Window,
+    peerWindow: Window,
+  ) {
+    this.localEnded = kind === StreamKind.SERVER;
+    if (kind !== StreamKind.CLIENT) {
+      this.inbound = new InboundQueue(window, {
+        grant: (messages, bytes) => {
+          if (this.outcome === undefined) this.link.write(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
+        },
+        abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
+      });
+    }
+    if (kind !== StreamKind.SERVER) this.credit = new SendCredit(peerWindow, (frame) => this.link.write(frame));
+  }
+
+  get state(): StreamState {
+    return this.outcome !== undefined ? 'closed' : this.localEnded ? 'closing' : 'open';
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    if (this.inbound === undefined) throw new TypeError(`a ${kindName(this.kind)} has no messages to iterate; await its result`);
+    return this.inbound;
+  }
+
+  write(message: unknown): Promise<void> {
+    if (this.credit === undefined) return Promise.reject(new TypeError(`a ${kindName(this.kind)} takes no messages from the caller`));
+    if (this.outcome !== undefined && !this.outcome.ok) return Promise.reject(this.outcome.error);
+    if (this.localEnded || this.outcome !== undefined) {
+      return Promise.reject(new StreamClosed(this.localEnded ? 'write after end()' : `${this.method}: the handler has finished the stream`));
+    }
+    let frame: Buffer;
+    try {
+      frame = packFrame([MessageType.CALLER_MESSAGE, this.id, message]);
+    } catch (err) {
+      return Promise.reject(new InvalidArgument(`message for ${this.method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
+    }
+    const size = frame.length - HEADER_SIZE;
+    if (size > this.link.peerMaxFrameSize) return Promise.reject(new FrameTooLarge(size, this.link.peerMaxFrameSize, 'outgoing'));
+    return this.credit.send(frame, size);
+  }
+
+  end(): void {
+    if (this.localEnded || this.credit === undefined) return;
+    this.localEnded = true;
+    if (this.outcome === undefined) this.credit.sendLast(packFrame([MessageType.CALLER_END, this.id]));
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.outcome !== undefined) return;
+    this.link.write(packFrame([MessageType.CANCEL, this.id]));
+    this.finish({ ok: false, error: new CallCancelled(`${this.method}: stream cancelled`, { cause: reason }) });
+  }
+
+  get result(): Promise<unknown> {
+    if (this.resultPromise === undefined) {
+      if (this.outcome !== undefined) {
+        this.resultPromise = this.outcome.ok ? Promise.resolve(this.outcome.value) : Promise.reject(this.outcome.error);
+      } else {
+        this.resultPromise = new Promise((resolve, reject) => {
+          this.settleResult = (o) => (o.ok ? resolve(o.value) : reject(o.error));
+        });
+      }
+    }
+    return this.resultPromise;
+  }
+
+  // ------------------------------------------------------------ from the connection
+
+  /** A HANDLER_MESSAGE; false if it broke the protocol (no credit, or a client stream). */
+  onMessage(value: unknown, size: number): boolean {
+    if (this.inbound === undefined) return false;
+    return this.inbound.push(value, size);
+  }
+
+  onCredit(messages: number, bytes: number): void {
+    this.credit?.grant(messages, bytes);
+  }
+
+  onResult(value: unknown): void {
+    this.finish({ ok: true, value });
+  }
+
+  onError(error: unknown): void {
+    this.finish({ ok: false, error });
+  }
+
+  /** The connection failed or closed: no frames, just the error. */
+  lost(error: unknown): void {
+    this.finish({ ok: false, error });
+  }
+
+  /** The deadline passed (TimerQueue). */
+  fire(): void {
+    if (this.outcome !== undefined) return;
+    this.link.write(packFrame([MessageType.CANCEL, this.id]));
+    this.finish({ ok: false, error: new DeadlineExceeded(`${this.method}: stream exceeded its deadline`) });
+  }
+
+  /** The caller's AbortSignal fired. */
+  handleEvent(): void {
+    this.cancel(this.signal?.reason);
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = outcome;
+    this.signal?.removeEventListener('abort', this);
+    this.link.finished(this);
+    if (outcome.ok) {
+      this.inbound?.end();
+      this.credit?.fail(new StreamClosed(`${this.method}: the handler has finished the stream`));
+    } else {
+      this.inbound?.fail(outcome.error);
+      this.credit?.fail(outcome.error);
+    }
+    this.settleResult?.(outcome);
+  }
+}
+
+/** A stream that failed before it was opened (connection not open, params not encodable…). */
+export function failedStream(method: string, kind: StreamKind, error: unknown): OutgoingStream {
+  const none: CallerLink = { write() {}, peerMaxFrameSize: 0, finished() {} };
+  const stream = new OutgoingStream(none, 0, kind, method, { messages: 1, bytes: 1 }, { messages: 1, bytes: 1 });
+  stream.lost(error);
+  return stream;
+}
+
+export type StreamHandler = (...args: unknown[]) => unknown;
+
+/** The handler's side of one stream; it is also the handler's `ctx`. */
+export class IncomingStream implements Timed, CallContext<Contract> {
+  dueAt = 0;
+  heapIndex = -1;
+  done = false;
+  readonly isNotification = false;
+  private controller: AbortController | undefined = undefined;
+  private readonly inbound: InboundQueue<unknown> | undefined;
+  private readonly credit: SendCredit | undefined;
+  private iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
+
+  constructor(
+    readonly connection: Connection<Contract>,
+    private readonly link: HandlerLink,
+    readonly id: number,
+    readonly method: string,
+    readonly kind: StreamKind,
+    readonly deadline: number | undefined,
+    /** Credit the caller granted for our messages. */
+    callerWindow: Window,
+    /** Credit we grant the caller for its messages. */
+    ourWindow: Window,
+  ) {
+    if (kind !== StreamKind.SERVER) {
+      this.inbound = new InboundQueue(ourWindow, {
+        grant: (messages, bytes) => {
+          if (!this.done) this.link.write(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
+        },
+        // The handler stopped reading: what the caller still sends is dropped (with its credit returned).
+        abandon: () => {},
+      });
+    }
+    if (kind !== StreamKind.CLIENT) this.credit = new SendCredit(callerWindow, (frame) => this.link.write(frame));
+  }
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  get peer(): PeerInfo {
+    return this.connection.peer!;
+  }
+
+  /** Run the handler: `(params, ctx)` for server streams, `(messages, params, ctx)` otherwise. */
+  start(handler: StreamHandler, params: unknown): void {
+    let out: unknown;
+    try {
+      out = this.kind === StreamKind.SERVER ? handler(params, this) : handler(this.inbound, params, this);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.kind === StreamKind.CLIENT) {
+      if (isThenable(out)) out.then((v) => this.complete(v), (e: unknown) => this.fail(e));
+      else this.complete(out);
+      return;
+    }
+    const iterator = iteratorOf(out);
+    if (iterator === undefined) {
+      this.fail(new TypeError(`handler of ${this.method} must return an async iterable (write it as an async generator)`));
+      return;
+    }
+    this.iterator = iterator;
+    void this.pump(iterator);
+  }
+
+  /** Move the handler's messages to the caller, resuming the generator only while credit lasts. */
+  private async pump(iterator: Iterator<unknown> | AsyncIterator<unknown>): Promise<void> {
+    const credit = this.credit!;
+    try {
+      for (;;) {
+        if (!credit.canSend) await credit.ready();
+        if (this.done) return;
+        const r = await iterator.next();
+        if (this.done) return;
+        if (r.done === true) {
+          this.complete(r.value);
+          return;
+        }
+        let frame: Buffer;
+        try {
+          frame = packFrame([MessageType.HANDLER_MESSAGE, this.id, r.value]);
+        } catch (err) {
+          throw new InvalidArgument(`a message of ${this.method} cannot be encoded: ${(err as Error).message}`, { cause: err });
+        }
+        const size = frame.length - HEADER_SIZE;
+        if (size > this.link.peerMaxFrameSize) throw new FrameTooLarge(size, this.link.peerMaxFrameSize, 'outgoing');
+        void credit.send(frame, size);
+      }
+    } catch (err) {
+      if (!this.done) {
+        this.fail(err);
+        this.closeIterator();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ from the connection
+
+  /** A CALLER_MESSAGE; false if it broke the protocol. */
+  onMessage(value: unknown, size: number): boolean {
+    if (this.inbound === undefined) return false;
+    return this.inbound.push(value, size);
+  }
+
+  onEnd(): void {
+    this.inbound?.end();
+  }
+
+  onCredit(messages: number, bytes: number): void {
+    this.credit?.grant(messages, bytes);
+  }
+
+  /** CANCEL from the caller, or the connection went away: stop, say nothing. */
+  abort(reason: unknown): void {
+    if (this.done) return;
+    this.stop(reason);
+  }
+
+  /** The deadline passed (TimerQueue). */
+  fire(): void {
+    if (this.done) return;
+    // The answer goes out before the stream is forgotten: forgetting the last stream of
+    // a closing connection ends the connection.
+    this.link.sendDeadline(this.id, this.method);
+    this.stop(new DeadlineExceeded(`deadline of ${this.method} passed`));
+  }
+
+  private stop(reason: unknown): void {
+    this.done = true;
+    this.link.finished(this);
+    this.controller?.abort(reason);
+    this.inbound?.fail(reason);
+    this.inbound?.discard();
+    this.credit?.fail(reason);
+    this.closeIterator();
+  }
+
+  private complete(value: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.link.sendResult(this.id, this.method, value);
+    this.inbound?.discard();
+    this.link.finished(this);
+  }
+
+  private fail(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.link.sendFailure(this.id, error);
+    this.inbound?.discard();
+    this.credit?.fail(error);
+    this.link.finished(this);
+  }
+
+  /** Ask the generator to finish, so its `finally` blocks run. */
+  private closeIterator(): void {
+    const it = this.iterator;
+    this.iterator = undefined;
+    if (it?.return === undefined) return;
+    try {
+      const r = it.return(undefined);
+      if (isThenable(r)) r.then(undefined, () => {});
+    } catch {
+      // The handler's cleanup threw; the stream is over either way.
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function iteratorOf(value: unknown): Iterator<unknown> | AsyncIterator<unknown> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+  const asyncIterable = v[Symbol.asyncIterator];
+  if (typeof asyncIterable === 'function') return asyncIterable.call(v);
+  const iterable = v[Symbol.iterator];
+  if (typeof iterable === 'function') return iterable.call(v);
+  return undefined;
+}
