@@ -35,25 +35,38 @@ export function addressOf(endpoint: Endpoint): { host: string; port: number; tra
   }
 }
 
-/** Where to connect to reach a registered instance. Throws InvalidEndpoint for unusable rows. */
+/**
+ * Where to connect to reach a registered instance. Throws InvalidEndpoint for unusable
+ * rows: TCP port 0 (an IPC row without its transport_address), a named pipe on a
+ * system without named pipes, an unknown transport_address type.
+ */
 export function endpointOf(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportAddress'>): Endpoint {
   const a = entry.transportAddress;
-  if (a === undefined) {
-    const host = entry.host.includes(':') ? `[${entry.host}]` : entry.host;
-    return parseEndpoint(`tcp://${host}:${entry.port}`);
-  }
+  if (a === undefined) return tcpEndpointOf(entry.host, entry.port);
   switch (a.type) {
-    case 'tcp': {
-      const host = a.host.includes(':') ? `[${a.host}]` : a.host;
-      return parseEndpoint(`tcp://${host}:${a.port}`);
-    }
+    case 'tcp':
+      return tcpEndpointOf(a.host, a.port);
     case 'unix_socket':
       return parseEndpoint(`unix:${a.path}`);
-    case 'named_pipe':
-      return parseEndpoint(a.path);
+    case 'named_pipe': {
+      // On POSIX a pipe:// endpoint maps to *our* private socket dir, which is not where
+      // a foreign named_pipe row points: refuse rather than connect somewhere else.
+      if (process.platform !== 'win32') {
+        throw new InvalidEndpoint(a.path, 'named pipes exist only on Windows');
+      }
+      const endpoint = parseEndpoint(a.path);
+      if (endpoint.kind !== 'pipe') throw new InvalidEndpoint(a.path, String.raw`a named_pipe path must look like \\.\pipe\name`);
+      return endpoint;
+    }
     default:
       throw new InvalidEndpoint(JSON.stringify(a), 'unknown transport_address type');
   }
+}
+
+function tcpEndpointOf(host: string, port: number): Endpoint {
+  const text = host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
+  if (port === 0) throw new InvalidEndpoint(text, 'port 0 cannot be connected to');
+  return parseEndpoint(text);
 }
 
 /** Transport preference for routing: IPC (0) before local TCP (1) before remote TCP (2). */
@@ -66,11 +79,13 @@ export function locality(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportA
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '0.0.0.0', '::']);
 
+/** True when `host` names this machine (loopback, any-address, our host name or one of our interface addresses). */
 export function isLocalHost(host: string): boolean {
-  if (LOOPBACK.has(host.toLowerCase()) || host.startsWith('127.')) return true;
-  if (host.toLowerCase() === os.hostname().toLowerCase()) return true;
+  const h = host.toLowerCase().replace(/^::ffff:/, ''); // IPv4-mapped IPv6
+  if (LOOPBACK.has(h) || h.startsWith('127.')) return true;
+  if (h === os.hostname().toLowerCase()) return true;
   for (const addrs of Object.values(os.networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.address === host) return true;
+    for (const a of addrs ?? []) if (a.address.toLowerCase() === h) return true;
   }
   return false;
 }

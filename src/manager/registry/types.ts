@@ -58,6 +58,11 @@ export interface RegisterOptions {
   status?: ServiceStatus;
   /** Defaults to process.pid. */
   pid?: number;
+  /**
+   * Extra top-level fields written verbatim into the row (dcc-mcp-core's display_name,
+   * documents, extras…). Must be JSON values; keys that name a known field are ignored.
+   */
+  extra?: Record<string, unknown>;
 }
 
 /** What a registry needs to know about liveness. */
@@ -75,9 +80,9 @@ export interface ServiceRegistry {
   listInstances(dccType: string): Promise<ServiceEntry[]>;
   /** Every live row. */
   listAll(): Promise<ServiceEntry[]>;
-  /** One row, live or not; undefined if absent. */
+  /** One row, live or not (stale or dead-pid included); undefined if absent. */
   get(dccType: string, instanceId: string): Promise<ServiceEntry | undefined>;
-  /** Refreshes last_heartbeat; false if the row is gone. */
+  /** Refreshes last_heartbeat (a stale row becomes live again); false if the row is gone. */
   heartbeat(dccType: string, instanceId: string): Promise<boolean>;
   /** false if the row is gone. */
   setStatus(dccType: string, instanceId: string, status: ServiceStatus): Promise<boolean>;

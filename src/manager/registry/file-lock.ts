@@ -1,0 +1,104 @@
+/**
+ * The exclusive lock around every read-modify-write of services.json.
+ *
+ * Across processes: proper-lockfile, i.e. an atomic mkdir of a lock directory whose
+ * mtime the holder refreshes; a lock whose mtime is older than `staleMs` belongs to a
+ * crashed holder and is taken over. We wait for it with jittered backoff up to a
+ * deadline, never forever.
+ *
+ * The lock is `services.json.lock`, not dcc-mcp-core's `services.lock`: dcc-mcp-core
+ * takes flock(2) on a regular file of that name, which Node cannot do without a native
+ * addon. A mkdir lock under the same name would make its open() fail with EISDIR (or
+ * ours fail with EEXIST on its file forever), and would not exclude it anyway, since
+ * the two kinds of lock do not see each other.
+ *
+ * Within one process: a promise chain per lock path, so this process never contends
+ * with itself (proper-lockfile keeps one record per locked file per process).
+ */
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { RegistryFileError } from '../../errors.js';
+import { errorCode, errorMessage } from '../../transport/errno.js';
+
+export interface FileLockOptions {
+  /** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 2000). */
+  staleMs: number;
+  /** Give up waiting for the lock after this long. */
+  timeoutMs: number;
+  onWarning: (message: string) => void;
+}
+
+const MAX_PAUSE_MS = 50;
+
+const chains = new Map<string, Promise<void>>();
+
+/** Runs `fn` while holding the lock `lockPath` that guards `target`. */
+export function withFileLock<T>(target: string, lockPath: string, options: FileLockOptions, fn: () => Promise<T>): Promise<T> {
+  const key = path.resolve(lockPath);
+  const previous = chains.get(key) ?? Promise.resolve();
+  const run = previous.then(() => runLocked(target, key, options, fn));
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  chains.set(key, tail);
+  void tail.then(() => {
+    if (chains.get(key) === tail) chains.delete(key);
+  });
+  return run;
+}
+
+async function runLocked<T>(target: string, lockPath: string, options: FileLockOptions, fn: () => Promise<T>): Promise<T> {
+  let lost: Error | undefined;
+  const release = await acquire(target, lockPath, options, (err) => {
+    lost = err;
+  });
+  try {
+    return await fn();
+  } finally {
+    if (lost !== undefined) {
+      // Only when we held it longer than staleMs (a blocked event loop): someone took it over.
+      options.onWarning(`registry lock ${lockPath} was lost while held (${lost.message}); a concurrent write may have been overwritten`);
+    } else {
+      await release().catch((err: unknown) => options.onWarning(`could not release registry lock ${lockPath}: ${errorMessage(err)}`));
+    }
+  }
+}
+
+async function acquire(
+  target: string,
+  lockPath: string,
+  options: FileLockOptions,
+  onCompromised: (err: Error) => void,
+): Promise<() => Promise<void>> {
+  const deadline = Date.now() + options.timeoutMs;
+  let pause = 2;
+  for (;;) {
+    try {
+      return await lockfile.lock(target, {
+        lockfilePath: lockPath,
+        realpath: false, // services.json may not exist yet
+        stale: options.staleMs,
+        retries: 0, // we retry ourselves, against a deadline
+        onCompromised, // the default throws from a timer, i.e. crashes the process
+      });
+    } catch (err) {
+      if (errorCode(err) !== 'ELOCKED') {
+        throw new RegistryFileError(`cannot take the registry lock ${lockPath}: ${errorMessage(err)}`, { cause: err });
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new RegistryFileError(
+          `timed out after ${options.timeoutMs} ms waiting for the registry lock ${lockPath} (held by another process)`,
+          { cause: err },
+        );
+      }
+      await sleep(Math.min(left, pause * (0.5 + Math.random())));
+      pause = Math.min(pause * 2, MAX_PAUSE_MS);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
