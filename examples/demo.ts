@@ -79,7 +79,28 @@ async function tour(label: string, endpoint: string): Promise<Connection<DemoSer
   const cancelled = await failure(client.call('sleep', { ms: 5000 }, { signal: controller.signal }));
   say(`${p} call sleep({ms: 5000}), aborted after 50 ms -> ${cancelled} (after ${Math.round(performance.now() - t0)} ms)`);
 
-  // 7. Round-trip time.
+  // 7. Streams: a server stream read with for-await, a client stream, a bidi stream.
+  const counted: number[] = [];
+  for await (const n of client.stream('count', { n: 5 })) counted.push(n);
+  say(`${p} stream count({n: 5}) -> ${counted.join(', ')}`);
+  const adding = client.clientStream('sum');
+  for (const n of [10, 20, 30]) await adding.write(n);
+  adding.end();
+  say(`${p} clientStream sum <- 10, 20, 30 -> ${await adding.result}`);
+  const chat = client.bidiStream('chat');
+  const replies = (async () => {
+    const got: unknown[] = [];
+    for await (const m of chat) got.push(m);
+    return got;
+  })();
+  for (const m of ['hi', 'there']) await chat.write(m);
+  chat.end();
+  say(`${p} bidiStream chat <- "hi", "there" -> ${JSON.stringify(await replies)}`);
+  let seen = 0;
+  for await (const _ of client.stream('count', { n: 1_000_000 })) if (++seen === 3) break;
+  say(`${p} stream count({n: 1000000}), left the loop after 3 -> cancelled on both sides`);
+
+  // 8. Round-trip time.
   const rtt = await client.ping();
   say(`${p} ping -> ${rtt.toFixed(3)} ms`);
   return client;

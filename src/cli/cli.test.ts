@@ -451,6 +451,50 @@ describe('wirecall call', () => {
   });
 });
 
+describe('wirecall call --stream', () => {
+  it('prints one JSON line per message of a server stream, then exits 0', async () => {
+    expect(await cli('call', '--stream', tcp.endpoint, 'count', '{"n":3}')).toEqual({ code: 0, signal: null, stdout: '0\n1\n2\n', stderr: '' });
+    expect(await cli('call', '--stream', tcp.endpoint, 'count', '{"n":0}')).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  it('pipes 200,000 messages complete and in order', async () => {
+    const r = await cli('call', '--stream', tcp.endpoint, 'count', '{"n":200000}');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines).toHaveLength(200_001); // the last line ends with a newline too
+    expect(lines[199_999]).toBe('199999');
+    expect(lines.every((l, i) => i === 200_000 ? l === '' : l === String(i))).toBe(true);
+  });
+
+  it('a reader that goes away early (head) ends the stream quietly', async () => {
+    const child = track(spawn(`"${process.execPath}" "${CLI}" call --stream ${tcp.endpoint} count '{"n":100000000}' | head -3`, { shell: true, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const { code } = await exited(child);
+    expect(code).toBe(0);
+    expect(out).toBe('0\n1\n2\n');
+  });
+
+  it('remote errors and a wrong method kind exit 1', async () => {
+    const bad = await cli('call', '--stream', tcp.endpoint, 'count', '{"n":-1}');
+    expect(bad).toMatchObject({ code: 1, stdout: '' });
+    expect(bad.stderr).toMatch(/^error: INVALID_ARGUMENT: count needs/);
+    const unary = await cli('call', '--stream', tcp.endpoint, 'echo', '1');
+    expect(unary.code).toBe(1);
+    expect(unary.stderr).toMatch(/echo is a unary method/);
+    const plain = await cli('call', tcp.endpoint, 'count', '{"n":1}');
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/count is a server-stream method.*--stream|count is a server-stream method/);
+  });
+
+  it('--timeout bounds the whole stream (exit 4 after the lines delivered)', async () => {
+    const r = await cli('call', '--stream', '--timeout', '300', tcp.endpoint, 'count', '{"n":1000000000}');
+    expect(r.code).toBe(4);
+    expect(r.stdout.startsWith('0\n1\n2\n')).toBe(true);
+    expect(r.stderr).toMatch(/^error: /);
+  });
+});
+
 describe('wirecall ping', () => {
   it('prints one line per pong and a summary', async () => {
     const r = await cli('ping', tcp.endpoint, '--count', '3', '--interval', '10');

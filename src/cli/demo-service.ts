@@ -3,10 +3,18 @@
  * each one shows one feature of the library (results, chosen error statuses, thrown
  * errors, deadlines and cancellation, calling the client back).
  */
-import { RemoteError, Status, type CallContext, type Implementation, type PeerInfo, type Server } from '../index.js';
+import {
+  RemoteError,
+  Status,
+  type CallContext,
+  type Implementation,
+  type MessageStream,
+  type PeerInfo,
+  type Server,
+} from '../index.js';
 
-/** What the demo server serves. */
-export interface DemoService {
+/** The demo's plain calls. */
+export interface DemoCalls {
   /** Returns its params unchanged. */
   echo(params?: unknown): unknown;
   /** `a + b`; anything but two numbers answers INVALID_ARGUMENT. */
@@ -30,12 +38,26 @@ export interface DemoService {
   notes(): unknown[];
 }
 
+/** The demo's streams. */
+export interface DemoStreams {
+  /** Server stream: the integers 0 … n-1. */
+  count(params: { n: number }): AsyncIterable<number>;
+  /** Client stream: the sum of the numbers written. */
+  sum(messages: AsyncIterable<number>): number;
+  /** Bidirectional stream: every message echoed back as it arrives. */
+  chat(messages: AsyncIterable<unknown>): AsyncIterable<unknown>;
+}
+
+/** What the demo server serves. */
+export type DemoService = DemoCalls & DemoStreams;
+
 /** What the demo server calls on its clients. */
 export interface DemoClient {
   'countdown.tick'(params: { n: number }): unknown;
 }
 
 const MAX_COUNTDOWN = 1000;
+const MAX_COUNT = 1_000_000_000;
 const MAX_NOTES = 100;
 
 function invalid(message: string): RemoteError {
@@ -47,7 +69,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** A fresh set of demo handlers; `note`/`notes` state is shared by the connections of one server. */
-export function createDemoMethods(): Implementation<DemoService, DemoClient> {
+export function createDemoMethods(): Implementation<DemoCalls, DemoClient> {
   const notes: unknown[] = [];
   return {
     echo(params) {
@@ -139,6 +161,30 @@ export interface DemoOptions {
 
 type AnyDemoHandler = (params: unknown, ctx: CallContext<DemoClient>) => unknown;
 
+/** count: 0 … n-1, one message each; paused by flow control, stopped by cancellation. */
+async function* count(params: unknown, ctx: CallContext<DemoClient>): AsyncGenerator<number> {
+  const n = isRecord(params) ? params['n'] : undefined;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_COUNT) {
+    throw invalid(`count needs {"n": integer 0..${MAX_COUNT}}, got ${JSON.stringify(params) ?? 'nothing'}`);
+  }
+  for (let i = 0; i < n && !ctx.signal.aborted; i++) yield i;
+}
+
+async function sum(messages: MessageStream<unknown>): Promise<number> {
+  let total = 0;
+  for await (const m of messages) {
+    if (typeof m !== 'number') throw invalid(`sum adds numbers, got ${JSON.stringify(m) ?? 'undefined'}`);
+    total += m;
+  }
+  return total;
+}
+
+async function* chat(messages: MessageStream<unknown>): AsyncGenerator<unknown> {
+  for await (const m of messages) yield m;
+}
+
+type StreamRegistrar = Pick<Server, 'implement' | 'registerStream' | 'registerClientStream' | 'registerBidiStream'>;
+
 /** Registers the demo methods on `server`. Returns the server for chaining. */
 export function registerDemoMethods<S extends Pick<Server<DemoService, DemoClient>, 'implement'>>(
   server: S,
@@ -155,6 +201,17 @@ export function registerDemoMethods<S extends Pick<Server<DemoService, DemoClien
       };
     }
   }
-  server.implement(methods);
+  const target = server as unknown as StreamRegistrar;
+  target.implement(methods as never);
+  const wrap = <F extends (...args: never[]) => unknown>(method: string, handler: F, paramsAt: number): F =>
+    onCall === undefined
+      ? handler
+      : (((...args: Parameters<F>) => {
+          onCall(method, args[paramsAt], args[args.length - 1] as CallContext<DemoClient>);
+          return handler(...args);
+        }) as F);
+  target.registerStream('count', wrap('count', count, 0) as never);
+  target.registerClientStream('sum', wrap('sum', sum, 1) as never);
+  target.registerBidiStream('chat', wrap('chat', chat, 1) as never);
   return server;
 }

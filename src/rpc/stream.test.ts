@@ -495,3 +495,36 @@ describe('protocol violations on streams', () => {
     expect(ProtocolError).toBeDefined();
   });
 });
+
+describe('backpressure across processes', () => {
+  it('a producer process facing a consumer that reads every 10 ms stays within a window of memory', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const sock = tempSocket();
+    cleanups.push(sock.cleanup);
+    const script = fileURLToPath(new URL('./test-util/stream-producer.mjs', import.meta.url));
+    const child = spawn(process.execPath, ['--expose-gc', script, sock.path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(/listening on (\S+)/.exec(d.toString())![1]!));
+      child.once('exit', (code) => reject(new Error(`producer exited with ${code}`)));
+    });
+    const c = await client(url);
+    type Stats = { produced: number; heapUsed: number; external: number; arrayBuffers: number };
+    const before = (await c.call('stats')) as Stats;
+    const chunk = 64 * 1024;
+    const s = c.stream('flood', { size: chunk }); // default window: 256 KiB
+    let read = 0;
+    for await (const m of s) {
+      expect((m as Buffer).length).toBe(chunk);
+      if (++read === 100) break;
+      await sleep(10);
+    }
+    const after = (await c.call('stats')) as Stats;
+    // Unbounded, the producer would have made hundreds of MB in the second this took.
+    // Bounded: what was read, plus one window (4 chunks of 64 KiB) and a generator step or two.
+    expect(after.produced).toBeLessThanOrEqual(read + 4 + 2);
+    const grown = after.heapUsed + after.external - (before.heapUsed + before.external);
+    expect(grown).toBeLessThan(16 * 1024 * 1024);
+  }, 30_000);
+});
