@@ -419,6 +419,44 @@ describe('connection loss and both directions', () => {
     expect(await c.call('pullFromClient', { n: 10 })).toBe(55);
   });
 
+  it('a stream the server opened to the client is cancelled from either side', async () => {
+    const { url, server } = await startServer();
+    server.register('takeThree', async (_p, ctx) => {
+      const got: unknown[] = [];
+      for await (const m of ctx.connection.stream('ticks')) if (got.push(m) === 3) break;
+      return got;
+    });
+    const c = await client(url);
+    let finallyRan = 0;
+    let aborted: unknown;
+    c.registerStream('ticks', async function* (_p, ctx) {
+      ctx.signal.addEventListener('abort', () => (aborted = ctx.signal.reason));
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        finallyRan++;
+      }
+    });
+    expect(await c.call('takeThree')).toEqual([0, 1, 2]);
+    await until(() => finallyRan === 1);
+    expect(aborted).toBeInstanceOf(CallCancelled);
+    // And the handler side (here the client) failing ends the server's iteration with a RemoteError.
+    c.registerStream('broken', async function* () {
+      yield 1;
+      throw new Error('client handler broke');
+    });
+    server.register('readBroken', async (_p, ctx) => {
+      const got: unknown[] = [];
+      try {
+        for await (const m of ctx.connection.stream('broken')) got.push(m);
+      } catch (err) {
+        return { got, error: (err as RemoteError).message, status: (err as RemoteError).status };
+      }
+      return { got };
+    });
+    expect(await c.call('readBroken')).toEqual({ got: [1], error: 'client handler broke', status: Status.METHOD_ERROR });
+  });
+
   it('100 concurrent streams of every kind, in both directions, on one connection', async () => {
     const { url, server } = await startServer();
     server.register('openOnClient', async (p: { i: number }, ctx) => {
