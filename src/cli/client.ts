@@ -1,19 +1,41 @@
-/** Connecting for call, ping and notify: one place for signals, options and closing. */
+/** Connecting for call, ping and notify: one place for targets, signals, options and closing. */
 import type { Command } from 'commander';
-import { CallCancelled, connect, type Connection } from '../index.js';
-import { canonicalEndpoint, clientOptions, onInterrupt, parsePositiveMs, type ClientFlags } from './common.js';
+import { CallCancelled, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
+import { FileRegistry, Router, endpointOf } from '../manager/index.js';
+import { canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
 
 /**
- * Connects to `endpointText`, runs `use`, then closes the connection gracefully.
- * The first SIGINT/SIGTERM aborts `signal` with CallCancelled (while connecting too);
- * a second one exits at once.
+ * Resolves a command-line target to an endpoint. A bare word (no ':' or '/') is a DCC
+ * type: the service registry picks a live instance of it (IPC before TCP, available
+ * before busy; `--instance` pins one by id or id prefix). Anything else is an endpoint.
+ */
+export async function resolveTarget(target: string, flags: ClientFlags): Promise<string> {
+  if (!isServiceName(target)) return canonicalEndpoint(target);
+  const dir = registryDirOf(flags);
+  const registry = new FileRegistry({ dir, onWarning: (message) => process.stderr.write(`warning: ${message}\n`) });
+  try {
+    const live = await registry.listInstances(target);
+    const entry = new Router().pick(target, live, flags.instance === undefined ? {} : { instanceId: flags.instance });
+    return formatEndpoint(endpointOf(entry));
+  } catch (err) {
+    if (err instanceof ServiceNotFound) throw new ServiceNotFound(`${err.message} (registry ${dir})`);
+    throw err;
+  } finally {
+    await registry.close();
+  }
+}
+
+/**
+ * Connects to `target` (an endpoint or a DCC type), runs `use`, then closes the
+ * connection gracefully. The first SIGINT/SIGTERM aborts `signal` with CallCancelled
+ * (while connecting too); a second one exits at once.
  */
 export async function withConnection<T>(
-  endpointText: string,
+  target: string,
   flags: ClientFlags,
   use: (connection: Connection, endpoint: string, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const endpoint = canonicalEndpoint(endpointText);
+  const endpoint = await resolveTarget(target, flags);
   const controller = new AbortController();
   const removeHandlers = onInterrupt((signal) => controller.abort(new CallCancelled(`interrupted by ${signal}`)));
   try {
@@ -31,7 +53,13 @@ export async function withConnection<T>(
 
 /** The connection options of call, ping and notify. */
 export function clientFlags<C extends Command>(command: C): C {
-  return command
+  return registryFlag(command)
+    .option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)')
     .option('--token <token>', 'token for the handshake, if the server requires one')
     .option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs);
+}
+
+/** `--registry-dir`, for every command that reads or writes the service registry. */
+export function registryFlag<C extends Command>(command: C): C {
+  return command.option('--registry-dir <dir>', 'service registry directory (default $WIRECALL_REGISTRY_DIR, else a per-user temp dir)');
 }

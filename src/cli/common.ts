@@ -9,20 +9,24 @@ import {
   DeadlineExceeded,
   InvalidArgument,
   InvalidEndpoint,
+  IoError,
+  RegistryFileError,
   RemoteError,
+  ServiceNotFound,
   TransportError,
   WirecallError,
   formatEndpoint,
   parseEndpoint,
 } from '../index.js';
+import { defaultRegistryDir } from '../manager/index.js';
 
 export const ExitCode = {
   OK: 0,
   /** The server answered with an error status (RemoteError). */
   REMOTE_ERROR: 1,
-  /** Bad arguments, bad endpoint grammar, params that are not JSON. */
+  /** Bad arguments, bad endpoint grammar, params that are not JSON, no live instance of a DCC type. */
   USAGE: 2,
-  /** The connection failed: refused, timed out, lost, closed, protocol, handshake rejected. */
+  /** The connection failed (refused, timed out, lost, closed, protocol, handshake rejected), or the service registry could not be read or written. */
   TRANSPORT: 3,
   /** The call's deadline passed (DeadlineExceeded). */
   DEADLINE: 4,
@@ -37,9 +41,10 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0   ok
   1   remote error: the server answered with an error status (RemoteError)
-  2   usage error: bad arguments, bad endpoint, params that are not valid JSON
+  2   usage error: bad arguments, bad endpoint, params that are not valid JSON,
+      no live instance of the DCC type named as target
   3   transport failure: connection failed, timed out, lost or closed, protocol
-      error, handshake rejected (e.g. wrong --token)
+      error, handshake rejected (e.g. wrong --token); service registry unusable
   4   deadline exceeded (--timeout passed)
   5   cancelled (e.g. SIGINT during a call)
   70  internal error (a bug)
@@ -50,7 +55,9 @@ otherwise (e.g. ERR_CONNECTION_FAILED).`;
 
 export const ENDPOINT_HELP = `
 Endpoints:
-  tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name`;
+  tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name
+  A bare word (no ':' or '/'), e.g. maya, is a DCC type: a live instance of it is
+  looked up in the service registry ($WIRECALL_REGISTRY_DIR or --registry-dir).`;
 
 /** A usage error found after commander's own parsing (bad JSON, say). */
 export class UsageError extends Error {
@@ -58,11 +65,13 @@ export class UsageError extends Error {
 }
 
 export function exitCodeFor(err: unknown): ExitCode {
-  if (err instanceof UsageError || err instanceof InvalidEndpoint || err instanceof InvalidArgument) return ExitCode.USAGE;
+  if (err instanceof UsageError || err instanceof InvalidEndpoint || err instanceof InvalidArgument || err instanceof ServiceNotFound) {
+    return ExitCode.USAGE;
+  }
   if (err instanceof RemoteError) return ExitCode.REMOTE_ERROR;
   if (err instanceof DeadlineExceeded) return ExitCode.DEADLINE;
   if (err instanceof CallCancelled) return ExitCode.CANCELLED;
-  if (err instanceof TransportError) return ExitCode.TRANSPORT;
+  if (err instanceof TransportError || err instanceof RegistryFileError || err instanceof IoError) return ExitCode.TRANSPORT;
   return ExitCode.INTERNAL;
 }
 
@@ -99,6 +108,16 @@ export function parseJsonParams(text: string | undefined): unknown {
   } catch (err) {
     throw new UsageError(`params are not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** A bare word (no ':', '/' or '\\') names a DCC type in the service registry, not an endpoint. */
+export function isServiceName(target: string): boolean {
+  return /^[^:/\\\s]+$/.test(target);
+}
+
+/** The registry directory of a command: --registry-dir, else $WIRECALL_REGISTRY_DIR, else the per-user default. */
+export function registryDirOf(flags: { registryDir?: string }): string {
+  return flags.registryDir ?? defaultRegistryDir();
 }
 
 /** Validates the endpoint grammar up front (usage error, exit 2) and returns its canonical form. */
@@ -194,6 +213,9 @@ export function onInterrupt(onSignal: (signal: NodeJS.Signals) => void): () => v
 export interface ClientFlags {
   token?: string;
   connectTimeout?: number;
+  registryDir?: string;
+  /** With a DCC type as target: the instance id or unique prefix. */
+  instance?: string;
 }
 
 export function clientOptions(flags: ClientFlags, signal: AbortSignal) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `wirecall` command: serve the demo methods, call, notify and ping servers.
+ * The `wirecall` command: serve the demo methods, call, notify and ping servers, list
+ * the services in the registry.
  * Argument parsing and printing only; everything else comes from the library.
  */
 import { Command, CommanderError } from 'commander';
@@ -8,6 +9,7 @@ import { callCommand, notifyCommand } from './call.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError } from './common.js';
 import { pingCommand } from './ping.js';
 import { serveCommand } from './serve.js';
+import { servicesCommand } from './services.js';
 
 export function createProgram(): Command {
   const program = new Command('wirecall')
@@ -16,7 +18,7 @@ export function createProgram(): Command {
     .helpOption('-h, --help', 'show help')
     .addHelpText('after', `${ENDPOINT_HELP}\n${EXIT_CODES_HELP}`);
   // Subcommands added with addCommand do not inherit settings: configure each one.
-  const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand()];
+  const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand(), servicesCommand()];
   for (const cmd of [program, ...commands]) {
     cmd.exitOverride().helpOption('-h, --help', 'show help');
     if (cmd !== program) program.addCommand(cmd);

@@ -1,6 +1,8 @@
-/** `wirecall serve [endpoint]`: run the demo server until SIGINT/SIGTERM. */
+/** `wirecall serve [endpoint] [--register <dccType>]`: run the demo server until SIGINT/SIGTERM. */
 import { Command } from 'commander';
 import { createServer, type ServerOptions } from '../index.js';
+import { serveRegistered, type RegisteredServer } from '../manager/index.js';
+import { registryFlag } from './client.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
 import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
 
@@ -10,10 +12,13 @@ interface ServeFlags {
   socketMode?: 0o600 | 0o660;
   drainTimeout?: number;
   verbose?: boolean;
+  register?: string;
+  scene?: string;
+  registryDir?: string;
 }
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  return registryFlag(new Command('serve'))
     .summary('serve the demo methods until SIGINT/SIGTERM')
     .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes) until SIGINT/SIGTERM')
     .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket')
@@ -22,11 +27,17 @@ export function serveCommand(): Command {
     .option('--socket-mode <mode>', 'Unix socket permissions: 600 (owner only, default) or 660 (owner and group)', parseSocketMode)
     .option('--drain-timeout <ms>', 'on shutdown, let in-flight calls finish for up to this long', parsePositiveMs)
     .option('-v, --verbose', 'log connections, calls and notifications to stderr')
+    .option('--register <dccType>', 'register in the service registry as an instance of this DCC type (deregistered on exit)')
+    .option('--scene <scene>', 'with --register: the scene to advertise')
     .addHelpText(
       'after',
       `
 The first line on stdout is exactly "listening on <endpoint>" with the endpoint actually
 bound (e.g. "listening on tcp://127.0.0.1:40123"); nothing is printed before it.
+With --register, the server is in the registry before that line is printed, and a
+second line "registered <dccType> <instance id>" follows; it heartbeats every 5 s and
+is deregistered on SIGINT/SIGTERM (a process killed outright leaves a row that readers
+ignore once its pid is gone).
 SIGINT/SIGTERM close the server gracefully and exit 0; a second signal exits at once.
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
@@ -69,16 +80,43 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
     log?.(`${signal}: closing`);
     stopped();
   });
+  let registered: RegisteredServer | undefined;
   try {
-    const url = await server.listen(endpoint);
+    let url: string;
+    if (flags.register === undefined) {
+      url = await server.listen(endpoint);
+    } else {
+      registered = await serveRegistered(server, {
+        dccType: flags.register,
+        ...(endpoint === undefined ? {} : { endpoint }),
+        ...(flags.registryDir === undefined ? {} : { registryDir: flags.registryDir }),
+        ...(flags.scene === undefined ? {} : { scene: flags.scene }),
+        version: packageVersion(),
+        metadata: { server: options.name },
+        handleSignals: false, // our own handlers below close (and so deregister) it
+        onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+      });
+      url = registered.endpoint;
+    }
     process.stdout.write(`listening on ${url}\n`);
+    if (registered !== undefined) process.stdout.write(`registered ${registered.dccType} ${registered.instanceId}\n`);
   } catch (err) {
     removeHandlers();
     await server.close();
     return reportError(err);
   }
   await stop;
-  await server.close();
+  if (registered !== undefined) {
+    try {
+      await registered.close();
+    } catch (err) {
+      // The server is closed either way; say why the row may linger (readers skip it once we are gone).
+      process.stderr.write(`warning: could not deregister: ${err instanceof Error ? err.message : String(err)}\n`);
+      await server.close();
+    }
+  } else {
+    await server.close();
+  }
   log?.('closed');
   // Everything is closed; exit now rather than wait on anything a handler left behind.
   process.exit(0);

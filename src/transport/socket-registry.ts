@@ -8,6 +8,7 @@
  * have without us.
  */
 import fs from 'node:fs';
+import { exitBySignal } from './signals.js';
 
 export interface OwnedSocketFile {
   readonly path: string;
@@ -81,7 +82,7 @@ function uninstall(): void {
 function onSignal(signal: NodeJS.Signals): void {
   removeAll();
   // Someone else handles this signal: leave the decision to exit to them.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  exitBySignal(signal);
 }
 
 function onExit(): void {

@@ -1,0 +1,25 @@
+/** The TransportManager layer: registry, sessions, pool, routing, server-side registration. */
+export { TransportManager, type AcquireOptions, type CleanupResult, type ServiceRegistration } from './transport-manager.js';
+export { MANAGER_DEFAULTS, type TransportManagerOptions } from './options.js';
+export type { ServiceAddress } from './service-address.js';
+export { Session, type SessionInfo, type SessionEvents, type SessionTarget } from './session.js';
+export { SESSION_STATES, SESSION_TRANSITIONS, canTransition, type SessionState } from './session-state.js';
+export { Lease } from './pool.js';
+export { Router, ROUTING_STRATEGIES, rankInstances, isRoutable, type RoutingStrategy, type RouteOptions } from './routing.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { serveRegistered, type ServeRegisteredOptions, type RegisteredServer } from './serve.js';
+export {
+  FileRegistry,
+  defaultRegistryDir,
+  REGISTRY_DIR_ENV,
+  SERVICE_STATUSES,
+  addressOf,
+  endpointOf,
+  locality,
+  type FileRegistryOptions,
+  type ServiceRegistry,
+  type ServiceEntry,
+  type ServiceStatus,
+  type RegisterOptions,
+  type TransportAddress,
+} from './registry/index.js';
