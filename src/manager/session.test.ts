@@ -127,6 +127,41 @@ describe('sessions', () => {
     expect(await session.call('whoami')).toBe('one again');
   });
 
+  it('streams go over the session, wait while it reconnects, and count as requests', async () => {
+    const { manager, servers } = await setup();
+    const session = await manager.getOrCreateSession('maya');
+    const got: unknown[] = [];
+    for await (const m of session.stream('count', { n: 3 })) got.push(m);
+    expect(got).toEqual(['one:0', 'one:1', 'one:2']);
+    const sum = session.clientStream('sum');
+    for (const n of [1, 2, 3]) await sum.write(n);
+    sum.end();
+    expect(await sum.result).toBe(6);
+    await waitFor('stats', () => session.info().requestCount === 2);
+    expect(session.info().errorCount).toBe(0);
+
+    await servers[0]!.server.close({ drainTimeout: 100 });
+    await waitFor('the session to start reconnecting', () => session.state === 'reconnecting');
+    // Opened while reconnecting: the writes and the end queue up until the stream opens.
+    const early = session.clientStream('sum', undefined, { timeout: 10_000 });
+    const writes = [early.write(10), early.write(20)];
+    early.end();
+    const reading = (async () => {
+      const out: unknown[] = [];
+      for await (const m of session.stream('count', { n: 2 }, { timeout: 10_000 })) out.push(m);
+      return out;
+    })();
+    await tagServer(scratch, 'back', servers[0]!.endpoint);
+    await Promise.all(writes);
+    expect(await early.result).toBe(30);
+    expect(await reading).toEqual(['back:0', 'back:1']);
+
+    // A stream that cannot open fails like a call would, and counts as an error.
+    const before = session.info().errorCount;
+    await expect(session.stream('nope').result).rejects.toBeInstanceOf(RemoteError);
+    await waitFor('error recorded', () => session.info().errorCount === before + 1);
+  });
+
   it('gives up after reconnectMaxRetries: closed with ReconnectionFailed, waiting calls fail with it', async () => {
     const { manager, servers } = await setup({ reconnectMaxRetries: 2, reconnectBackoffBase: 10 });
     const session = await manager.getOrCreateSession('maya');

@@ -17,10 +17,26 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CallCancelled, ConnectionClosed, DeadlineExceeded, InternalError, ReconnectionFailed } from '../errors.js';
 import type { Connection } from '../rpc/connection.js';
-import type { CallArgs, CallOptions, Contract, MethodName, NotifyArgs, ResultOf } from '../rpc/contract.js';
+import type {
+  CallArgs,
+  CallOptions,
+  Contract,
+  MethodName,
+  NotifyArgs,
+  ParamsOf,
+  ResultOf,
+  StreamArgs,
+  StreamIn,
+  StreamOut,
+  StreamParams,
+} from '../rpc/contract.js';
+import type { BidiStream, ClientStream, ServerStream, StreamOptions } from '../rpc/stream.js';
+import { SessionStream } from './session-stream.js';
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { assertTransition, type SessionState } from './session-state.js';
+
+type SessionStreamTarget = ServerStream<unknown> & ClientStream<unknown, unknown> & BidiStream<unknown, unknown>;
 
 /** Where a session connects: one registered instance. */
 export interface SessionTarget {
@@ -216,6 +232,63 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
       this.inFlight--;
       this.lastActivity = Date.now();
     }
+  }
+
+  /**
+   * Opens a server stream on the instance (waiting, like `call`, while the session
+   * reconnects). Used like `Connection.stream`; the stream's outcome and duration are
+   * recorded as one request when it ends.
+   */
+  stream<M extends MethodName<Remote>>(method: M, ...args: StreamArgs<Remote, M, ParamsOf<Remote, M>>): ServerStream<StreamOut<Remote, M>>;
+  stream(method: string, params?: unknown, options?: StreamOptions): ServerStream<unknown> {
+    return this.openStream('stream', method, params, options);
+  }
+
+  /** Opens a client stream on the instance; see `stream`. */
+  clientStream<M extends MethodName<Remote>>(
+    method: M,
+    ...args: StreamArgs<Remote, M, StreamParams<Remote, M>>
+  ): ClientStream<StreamIn<Remote, M>, ResultOf<Remote, M>>;
+  clientStream(method: string, params?: unknown, options?: StreamOptions): ClientStream<unknown, unknown> {
+    return this.openStream('clientStream', method, params, options);
+  }
+
+  /** Opens a bidirectional stream on the instance; see `stream`. */
+  bidiStream<M extends MethodName<Remote>>(
+    method: M,
+    ...args: StreamArgs<Remote, M, StreamParams<Remote, M>>
+  ): BidiStream<StreamIn<Remote, M>, StreamOut<Remote, M>>;
+  bidiStream(method: string, params?: unknown, options?: StreamOptions): BidiStream<unknown, unknown> {
+    return this.openStream('bidiStream', method, params, options);
+  }
+
+  private openStream(
+    kind: 'stream' | 'clientStream' | 'bidiStream',
+    method: string,
+    params: unknown,
+    options: StreamOptions = {},
+  ): SessionStream {
+    const started = performance.now();
+    const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
+    this.inFlight++;
+    this.lastActivity = Date.now();
+    const settle = (error: unknown, failed: boolean): void => {
+      this.inFlight--;
+      if (failed) this.recordError(performance.now() - started, error);
+      else this.recordSuccess(performance.now() - started);
+    };
+    const opening = this.usableConnection(deadline, options.signal, method).then((connection) => {
+      const streamOptions: StreamOptions = { ...options };
+      if (deadline !== undefined) streamOptions.timeout = Math.max(0, deadline - Date.now());
+      const stream = (connection as Connection)[kind](method, params, streamOptions) as SessionStreamTarget;
+      stream.result.then(
+        () => settle(undefined, false),
+        (err: unknown) => settle(err, true),
+      );
+      return stream;
+    });
+    opening.catch((err: unknown) => settle(err, true));
+    return new SessionStream(opening);
   }
 
   /**

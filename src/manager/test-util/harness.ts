@@ -59,6 +59,14 @@ export async function tagServer(scratch: Scratch, tag: string, endpoint: string)
   const server = scratch.server(createServer({ name: tag, heartbeatInterval: 1000 }));
   server.register('whoami', () => tag);
   server.register('echo', (params: unknown) => params);
+  server.registerStream('count', async function* ({ n }: { n: number }) {
+    for (let i = 0; i < n; i++) yield `${tag}:${i}`;
+  });
+  server.registerClientStream('sum', async (messages: AsyncIterable<number>) => {
+    let total = 0;
+    for await (const m of messages) total += m;
+    return total;
+  });
   server.register(
     'sleep',
     ({ ms }: { ms: number }, ctx) =>
