@@ -62,6 +62,7 @@ import {
   type BidiStream,
   type CallerLink,
   type ClientStream,
+  type Delivery,
   type HandlerLink,
   type ServerStream,
   type StreamHandler,
@@ -812,12 +813,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       case MessageType.CALLER_MESSAGE: {
         // Unknown ids are streams that already ended here: their late messages are dropped.
         const stream = this.incomingStreams.get(m[1]);
-        if (stream !== undefined && !stream.onMessage(m[2], this.frameSize)) this.creditViolation(m[1]);
+        if (stream !== undefined) this.checkDelivery(m[1], 'CALLER_MESSAGE', stream.onMessage(m[2], this.frameSize));
         break;
       }
       case MessageType.HANDLER_MESSAGE: {
         const stream = this.outgoingStreams.get(m[1]);
-        if (stream !== undefined && !stream.onMessage(m[2], this.frameSize)) this.creditViolation(m[1]);
+        if (stream !== undefined) this.checkDelivery(m[1], 'HANDLER_MESSAGE', stream.onMessage(m[2], this.frameSize));
         break;
       }
       case MessageType.CALLER_END:
@@ -983,9 +984,18 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (this._state === 'closing') this.checkDrained();
   }
 
-  /** The peer sent a stream message without credit: it ignores flow control, so we cannot bound memory. */
-  private creditViolation(id: number): void {
-    this.terminate(new ProtocolError(`peer sent a message on stream ${id} beyond the credit it was granted`), true);
+  /**
+   * A stream message the stream could not take is fatal: a peer that ignores credit
+   * would have us buffer without bound, and one that sends against the stream's kind
+   * does not follow the protocol.
+   */
+  private checkDelivery(id: number, type: string, delivery: Delivery): void {
+    if (delivery === 'ok') return;
+    const why =
+      delivery === 'no-credit'
+        ? `peer sent a message on stream ${id} beyond the credit it was granted`
+        : `peer sent ${type} on stream ${id}, whose kind carries no messages in that direction`;
+    this.terminate(new ProtocolError(why), true);
   }
 
   private forgetIncoming(call: IncomingCall): void {
@@ -1342,7 +1352,7 @@ function checkWindow(w: Window, what: string): Window {
 }
 
 /** The credit the peer grants our streams, from its handshake. */
-function peerWindow(h: { streamWindowMessages?: number; streamWindowBytes?: number }): Window {
+function peerWindow(h: { streamWindowMessages?: number | null; streamWindowBytes?: number | null }): Window {
   return {
     messages: h.streamWindowMessages ?? DEFAULT_STREAM_WINDOW.messages,
     bytes: h.streamWindowBytes ?? DEFAULT_STREAM_WINDOW.bytes,

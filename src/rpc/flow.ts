@@ -151,8 +151,10 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
       const messages = this.buffered;
       this.discard();
       if (!finished) {
-        this.consumedMany(messages, bytes);
+        // Abandon first: a caller cancels (and then sends no credit for a dead stream);
+        // a handler keeps the stream and returns the credit so the caller is not stuck.
         this.sink.abandon();
+        this.consumedMany(messages, bytes);
       }
     }
     return Promise.resolve(DONE);

@@ -530,7 +530,43 @@ describe('protocol violations on streams', () => {
     expect(String(last[1])).toMatch(/beyond the credit/);
     await until(() => raw.closed);
     expect(await collect(good.stream('count', { n: 3 }))).toEqual([0, 1, 2]);
-    expect(ProtocolError).toBeDefined();
+  });
+
+  it('a message against the stream kind (CALLER_MESSAGE on a server stream) is fatal and says so', async () => {
+    const { url } = await startServer();
+    const raw = await RawPeer.connect(url.slice('unix:'.length));
+    cleanups.push(() => raw.socket.destroy());
+    // nil window keys mean "the defaults", like an absent key.
+    raw.send([1, helloBody({ streamWindowMessages: null, streamWindowBytes: null })]);
+    expect(((await raw.next()) as unknown[])[0]).toBe(2);
+    raw.send([32, 1, 'slow', { every: 1000 }, null, 1, 16, 1024]);
+    raw.send([33, 1, 'not for a server stream']);
+    let last: unknown[];
+    do last = (await raw.next()) as unknown[];
+    while (last[0] !== 50);
+    expect(String(last[1])).toMatch(/CALLER_MESSAGE on stream 1, whose kind carries no messages/);
+    expect(ProtocolError.code).toBe('ERR_PROTOCOL');
+  });
+
+  it('a handler message the caller cannot take fails the stream like an oversized result', async () => {
+    const { url, server } = await startServer();
+    server.registerStream('huge', async function* () {
+      yield 'small';
+      yield Buffer.alloc(2 * 1024 * 1024);
+    });
+    server.registerStream('unencodable', async function* () {
+      yield 1;
+      yield 2n ** 70n; // too large for MessagePack
+    });
+    const c = await client(url, { maxFrameSize: 1024 * 1024 });
+    const got: unknown[] = [];
+    const err = await (async () => {
+      for await (const m of c.stream('huge')) got.push(m);
+    })().catch((e: unknown) => e);
+    expect(got).toEqual(['small']);
+    expect(err).toMatchObject({ status: Status.RESOURCE_EXHAUSTED, remoteName: 'FrameTooLarge' });
+    const err2 = await collect(c.stream('unencodable')).catch((e: unknown) => e);
+    expect(err2).toMatchObject({ status: Status.SERVER_ERROR, remoteName: 'EncodeError' });
   });
 });
 

@@ -8,7 +8,8 @@
  * caller sends nothing after the params) → CLOSED (the handler finished with a result
  * or an error, or the stream was cancelled, expired or lost with its connection).
  */
-import { CallCancelled, DeadlineExceeded, FrameTooLarge, InvalidArgument, StreamClosed } from '../errors.js';
+import { CallCancelled, DeadlineExceeded, FrameTooLarge, InvalidArgument, RemoteError, StreamClosed } from '../errors.js';
+import { Status } from '../status.js';
 import { HEADER_SIZE } from '../wire/frame-decoder.js';
 import { packFrame } from '../wire/msgpack.js';
 import { MessageType, StreamKind } from '../wire/native.js';
@@ -82,6 +83,9 @@ export interface HandlerLink {
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** What became of a stream message: taken, sent without credit, or sent against the stream's kind. */
+export type Delivery = 'ok' | 'no-credit' | 'wrong-kind';
 
 function kindName(kind: StreamKind): string {
   return kind === StreamKind.SERVER ? 'server stream' : kind === StreamKind.CLIENT ? 'client stream' : 'bidirectional stream';
@@ -172,10 +176,10 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
 
   // ------------------------------------------------------------ from the connection
 
-  /** A HANDLER_MESSAGE; false if it broke the protocol (no credit, or a client stream). */
-  onMessage(value: unknown, size: number): boolean {
-    if (this.inbound === undefined) return false;
-    return this.inbound.push(value, size);
+  /** A HANDLER_MESSAGE. */
+  onMessage(value: unknown, size: number): Delivery {
+    if (this.inbound === undefined) return 'wrong-kind';
+    return this.inbound.push(value, size) ? 'ok' : 'no-credit';
   }
 
   onCredit(messages: number, bytes: number): void {
@@ -313,14 +317,24 @@ export class IncomingStream implements Timed, CallContext<Contract> {
           this.complete(r.value);
           return;
         }
+        // The same statuses as a call result that cannot be sent (SERVER_ERROR, RESOURCE_EXHAUSTED).
         let frame: Buffer;
         try {
           frame = packFrame([MessageType.HANDLER_MESSAGE, this.id, r.value]);
         } catch (err) {
-          throw new InvalidArgument(`a message of ${this.method} cannot be encoded: ${(err as Error).message}`, { cause: err });
+          throw new RemoteError(Status.SERVER_ERROR, `a message of ${this.method} cannot be encoded: ${(err as Error).message}`, {
+            remoteName: 'EncodeError',
+            cause: err,
+          });
         }
         const size = frame.length - HEADER_SIZE;
-        if (size > this.link.peerMaxFrameSize) throw new FrameTooLarge(size, this.link.peerMaxFrameSize, 'outgoing');
+        if (size > this.link.peerMaxFrameSize) {
+          throw new RemoteError(
+            Status.RESOURCE_EXHAUSTED,
+            `a message of ${this.method} is ${size} bytes, over the caller's limit of ${this.link.peerMaxFrameSize}`,
+            { remoteName: 'FrameTooLarge' },
+          );
+        }
         void credit.send(frame, size);
       }
     } catch (err) {
@@ -333,10 +347,10 @@ export class IncomingStream implements Timed, CallContext<Contract> {
 
   // ------------------------------------------------------------ from the connection
 
-  /** A CALLER_MESSAGE; false if it broke the protocol. */
-  onMessage(value: unknown, size: number): boolean {
-    if (this.inbound === undefined) return false;
-    return this.inbound.push(value, size);
+  /** A CALLER_MESSAGE. */
+  onMessage(value: unknown, size: number): Delivery {
+    if (this.inbound === undefined) return 'wrong-kind';
+    return this.inbound.push(value, size) ? 'ok' : 'no-credit';
   }
 
   onEnd(): void {

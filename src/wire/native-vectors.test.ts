@@ -11,9 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FrameTooLarge, ProtocolError } from '../errors.js';
+import { InboundQueue, SendCredit, type Window } from '../rpc/flow.js';
 import { FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';
-import { MessageType, nativeDialect, type NativeMessage } from './native.js';
+import { DEFAULT_STREAM_WINDOW, MessageType, StreamKind, nativeDialect, type NativeMessage } from './native.js';
 
 const DOC_PATH = new URL('../../docs/PROTOCOL.md', import.meta.url);
 
@@ -26,6 +27,8 @@ const HELLO = {
   peerVersion: '0.3.0',
   maxFrameSize: 16 * 1024 * 1024,
   heartbeatMs: 5000,
+  streamWindowMessages: 1024,
+  streamWindowBytes: 256 * 1024,
 };
 
 const WELCOME = {
@@ -36,6 +39,8 @@ const WELCOME = {
   connectionId: '1b4e28ba-2fa1-41d2-883f-0016d3cca427',
   maxFrameSize: 16 * 1024 * 1024,
   heartbeatMs: 5000,
+  streamWindowMessages: 1024,
+  streamWindowBytes: 256 * 1024,
 };
 
 /** Vector name → the message its bytes encode. Key order inside maps matters for the bytes. */
@@ -66,6 +71,21 @@ const EXPECTED: Record<string, NativeMessage> = {
   shutdown: [MessageType.SHUTDOWN, null],
   'shutdown-error': [MessageType.SHUTDOWN, 'ERR_PROTOCOL: unknown message type 99'],
 
+  // Streams (section 5.9 and 6.10.2).
+  'stream-open': [MessageType.STREAM_OPEN, 1, 'count', { n: 1000 }, 30000, StreamKind.SERVER, 1024, 256 * 1024],
+  'stream-open-bidi': [MessageType.STREAM_OPEN, 2, 'chat', null, null, StreamKind.BIDI, 16, 4096],
+  'caller-message': [MessageType.CALLER_MESSAGE, 2, 'hello'],
+  'caller-end': [MessageType.CALLER_END, 2],
+  'caller-credit': [MessageType.CALLER_CREDIT, 1, 512, 2688],
+  'handler-message': [MessageType.HANDLER_MESSAGE, 1, 0],
+  'handler-credit': [MessageType.HANDLER_CREDIT, 2, 512, 4608],
+  'error-stream-kind': [
+    MessageType.ERROR,
+    3,
+    12,
+    { name: 'MethodNotFound', message: 'count is a server-stream method, not a unary one; open it with stream()' },
+  ],
+
   // The conversation of section 10, in order.
   'conv-01-hello': [
     MessageType.HELLO,
@@ -76,10 +96,12 @@ const EXPECTED: Record<string, NativeMessage> = {
       peerVersion: '2.1.0',
       maxFrameSize: 1024 * 1024,
       heartbeatMs: 5000,
+      streamWindowMessages: 1024,
+      streamWindowBytes: 256 * 1024,
       token: 's3cret',
     },
   ],
-  'conv-02-welcome': [MessageType.WELCOME, WELCOME],
+  'conv-02-welcome': [MessageType.WELCOME, { ...WELCOME, streamWindowMessages: 4, streamWindowBytes: 64 * 1024 }],
   'conv-03-call': [MessageType.CALL, 1, 'scene.export', { path: '/tmp/a.fbx' }, 30000],
   'conv-04-callback': [MessageType.CALL, 1, 'ui.confirm', 'overwrite /tmp/a.fbx?', 10000],
   'conv-05-callback-result': [MessageType.RESULT, 1, true],
@@ -89,9 +111,26 @@ const EXPECTED: Record<string, NativeMessage> = {
   'conv-09-call': [MessageType.CALL, 3, 'render', { frames: [1, 240] }, 60000],
   'conv-10-cancel': [MessageType.CANCEL, 3],
   'conv-11-notify': [MessageType.NOTIFY, 'log', { level: 'info', text: 'render cancelled' }],
-  'conv-12-ping': [MessageType.PING, 0],
-  'conv-13-pong': [MessageType.PONG, 0],
-  'conv-14-shutdown': [MessageType.SHUTDOWN, null],
+  // A server stream: open, four messages use up the credit, a grant, the last message, the result.
+  'conv-12-stream-open': [MessageType.STREAM_OPEN, 4, 'scene.objects', { type: 'mesh' }, 60000, StreamKind.SERVER, 4, 64 * 1024],
+  'conv-13-message': [MessageType.HANDLER_MESSAGE, 4, 'cube'],
+  'conv-14-message': [MessageType.HANDLER_MESSAGE, 4, 'sphere'],
+  'conv-15-message': [MessageType.HANDLER_MESSAGE, 4, 'cone'],
+  'conv-16-message': [MessageType.HANDLER_MESSAGE, 4, 'torus'],
+  'conv-17-credit': [MessageType.CALLER_CREDIT, 4, 2, 18],
+  'conv-18-message': [MessageType.HANDLER_MESSAGE, 4, 'plane'],
+  'conv-19-result': [MessageType.RESULT, 4, 5],
+  // A client stream: open, messages, a grant from the handler side, half-close, the result.
+  'conv-20-stream-open': [MessageType.STREAM_OPEN, 5, 'scene.import', { format: 'obj' }, null, StreamKind.CLIENT, 1024, 256 * 1024],
+  'conv-21-message': [MessageType.CALLER_MESSAGE, 5, 'v 0 0 0'],
+  'conv-22-message': [MessageType.CALLER_MESSAGE, 5, 'v 1 0 0'],
+  'conv-23-credit': [MessageType.HANDLER_CREDIT, 5, 2, 22],
+  'conv-24-message': [MessageType.CALLER_MESSAGE, 5, 'v 0 1 0'],
+  'conv-25-end': [MessageType.CALLER_END, 5],
+  'conv-26-result': [MessageType.RESULT, 5, { vertices: 3 }],
+  'conv-27-ping': [MessageType.PING, 0],
+  'conv-28-pong': [MessageType.PONG, 0],
+  'conv-29-shutdown': [MessageType.SHUTDOWN, null],
 };
 
 // ------------------------------------------------------------------ reading the document
@@ -266,6 +305,13 @@ const MALFORMED: Array<[string, unknown]> = [
   ['WELCOME with a nil maxFrameSize', [2, { ...WELCOME_MAP, maxFrameSize: null }]],
   ['WELCOME whose body is nil', [2, null]],
   ['WELCOME with a string version', [2, { ...WELCOME_MAP, version: '1' }]],
+  ['HELLO with a zero streamWindowMessages', [1, { ...HELLO_MAP, streamWindowMessages: 0 }]],
+  ['HELLO with a zero streamWindowBytes', [1, { ...HELLO_MAP, streamWindowBytes: 0 }]],
+  ['HELLO with a string streamWindowMessages', [1, { ...HELLO_MAP, streamWindowMessages: '1024' }]],
+  ['HELLO with streamWindowBytes over 2^32-1', [1, { ...HELLO_MAP, streamWindowBytes: 2 ** 32 }]],
+  // PROTOCOL.md 5.1, reference note: nil is not accepted for the window keys.
+  ['WELCOME with a zero streamWindowMessages', [2, { ...WELCOME_MAP, streamWindowMessages: 0 }]],
+  ['WELCOME with a fractional streamWindowBytes', [2, { ...WELCOME_MAP, streamWindowBytes: 1.5 }]],
   ['REJECT with a numeric reason', [3, 1, 'x']],
   ['CALL with a string id', [16, '1', 'add', {}, null]],
   ['CALL with a negative id', [16, -1, 'add', {}, null]],
@@ -295,6 +341,16 @@ const MALFORMED: Array<[string, unknown]> = [
   ['type 4 (unassigned)', [4, 1]],
   ['type 21 (unassigned)', [21, 1]],
   ['STREAM_OPEN without its window', [32, 1, 'count', null, null, 1]],
+  ['STREAM_OPEN with an extra element', [32, 1, 'count', null, null, 1, 16, 1024, null]],
+  ['STREAM_OPEN with a numeric method', [32, 1, 7, null, null, 1, 16, 1024]],
+  ['STREAM_OPEN with a string timeout', [32, 1, 'count', null, '100', 1, 16, 1024]],
+  ['STREAM_OPEN of kind 0', [32, 1, 'count', null, null, 0, 16, 1024]],
+  ['STREAM_OPEN with a string kind', [32, 1, 'count', null, null, '1', 16, 1024]],
+  ['STREAM_OPEN with a window over 2^32-1', [32, 1, 'count', null, null, 1, 16, 2 ** 32]],
+  ['HANDLER_MESSAGE with an extra element', [36, 1, 'x', 'y']],
+  ['CALLER_END with an extra element', [34, 1, 2]],
+  ['CALLER_CREDIT with a credit over 2^32-1', [35, 1, 2 ** 32, 10]],
+  ['HANDLER_CREDIT with a fractional grant', [37, 1, 1.5, 10]],
   ['STREAM_OPEN of kind 4', [32, 1, 'count', null, null, 4, 16, 1024]],
   ['STREAM_OPEN with a zero message window', [32, 1, 'count', null, null, 1, 0, 1024]],
   ['STREAM_OPEN with a zero byte window', [32, 1, 'count', null, null, 1, 16, 0]],
@@ -372,6 +428,28 @@ describe('decoding accepts any encoding width up to 32 bits', () => {
     expect(decodeValue([1, HELLO_MAP])[0]).toBe(MessageType.HELLO);
   });
 
+  it('accepts HELLO and WELCOME without the optional stream window keys, or with only one', () => {
+    for (const key of ['streamWindowMessages', 'streamWindowBytes']) {
+      expect(decodeValue([1, without(HELLO_MAP, key)])[0]).toBe(MessageType.HELLO);
+      expect(decodeValue([2, without(WELCOME_MAP, key)])[0]).toBe(MessageType.WELCOME);
+    }
+    const bare = without(without(HELLO_MAP, 'streamWindowMessages'), 'streamWindowBytes');
+    expect(decodeValue([1, bare])).toEqual([1, bare]);
+    // nil means absent, as for every optional handshake key.
+    expect(decodeValue([1, { ...HELLO_MAP, streamWindowMessages: null }])[0]).toBe(MessageType.HELLO);
+    expect(decodeValue([2, { ...WELCOME_MAP, streamWindowBytes: null }])[0]).toBe(MessageType.WELCOME);
+  });
+
+  it('accepts stream frames with any value, nil messages, and credit grants of 0', () => {
+    for (const value of [null, 0, 'x', Buffer.from([1]), [], { a: 1 }]) {
+      expect(decodeValue([33, 1, value])).toEqual([33, 1, value]);
+      expect(decodeValue([36, 1, value])).toEqual([36, 1, value]);
+      expect(decodeValue([32, 1, 'm', value, null, 2, 1, 1])).toEqual([32, 1, 'm', value, null, 2, 1, 1]);
+    }
+    expect(decodeValue([35, 1, 0, 0])).toEqual([35, 1, 0, 0]);
+    expect(decodeValue([37, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff])).toEqual([37, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff]);
+  });
+
   it('ignores unknown keys in HELLO, WELCOME and error bodies', () => {
     expect(decodeValue([1, { ...HELLO_MAP, futureKey: [1, 2] }])[0]).toBe(MessageType.HELLO);
     expect(decodeValue([2, { ...WELCOME_MAP, futureKey: true }])[0]).toBe(MessageType.WELCOME);
@@ -403,5 +481,120 @@ describe('framing promises of PROTOCOL.md', () => {
     expect(ok.map((p) => nativeDialect.decode(p))).toEqual([[48, 0]]);
     const strict = new FrameDecoder(() => {}, { maxFrameSize: 3 });
     expect(() => strict.push(Buffer.from([0, 0, 0, 4]))).toThrow(FrameTooLarge);
+  });
+});
+
+// ------------------------------------------------------------------ the credit arithmetic of PROTOCOL.md 6.10.4
+
+/** The payload size of a vector's frame: what its message costs in stream credit. */
+function sizeOf(name: string): number {
+  const vector = vectors.find((v) => v.name === name);
+  if (vector === undefined) throw new Error(`no vector ${name}`);
+  return vector.bytes.readUInt32BE(0);
+}
+
+function valueOf(name: string): unknown {
+  return (EXPECTED[name] as unknown[])[2];
+}
+
+/** A receiving half whose grants are recorded. */
+function receiver(window: Window): { queue: InboundQueue<unknown>; grants: Array<[number, number]> } {
+  const grants: Array<[number, number]> = [];
+  return { queue: new InboundQueue<unknown>(window, { grant: (m, b) => grants.push([m, b]), abandon: () => {} }), grants };
+}
+
+describe('the flow control of the conversation (section 10), replayed through the reference credit code', () => {
+  it('server stream, steps 12-19: four messages use up a window of 4, reading two grants exactly conv-17', async () => {
+    const open = EXPECTED['conv-12-stream-open']!;
+    const window = { messages: open[6] as number, bytes: open[7] as number };
+    const { queue, grants } = receiver(window);
+    const wire: Buffer[] = [];
+    const credit = new SendCredit(window, (frame) => wire.push(frame));
+    const messages = ['conv-13-message', 'conv-14-message', 'conv-15-message', 'conv-16-message', 'conv-18-message'];
+    const sends = messages.map((name) => credit.send(packFrame(EXPECTED[name]), sizeOf(name)));
+    expect(wire).toHaveLength(4); // step 16: no credit left for the fifth
+    expect(credit.canSend).toBe(false);
+    for (let i = 0; i < 4; i++) expect(queue.push(valueOf(messages[i]!), sizeOf(messages[i]!))).toBe(true);
+    expect((await queue.next()).value).toBe('cube');
+    expect(grants).toEqual([]);
+    expect((await queue.next()).value).toBe('sphere');
+    const credit17 = EXPECTED['conv-17-credit']!;
+    expect(grants).toEqual([[credit17[2], credit17[3]]]); // step 17: [35, 4, 2, 18]
+    credit.grant(...grants[0]!);
+    expect(wire).toHaveLength(5); // step 18: plane goes
+    expect(wire[4]!.toString('hex')).toBe(packFrame(EXPECTED['conv-18-message']).toString('hex'));
+    await Promise.all(sends);
+    expect(queue.push('plane', sizeOf('conv-18-message'))).toBe(true);
+    queue.end(); // step 19: RESULT
+    expect((await queue.next()).value).toBe('cone');
+    expect((await queue.next()).value).toBe('torus');
+    expect((await queue.next()).value).toBe('plane');
+    expect((await queue.next()).done).toBe(true);
+    expect(grants).toHaveLength(1); // no credit for a stream that is over
+  });
+
+  it('client stream, steps 20-26: the handler side grants exactly conv-23 with the window of conv-02', async () => {
+    const welcome = EXPECTED['conv-02-welcome']![1] as { streamWindowMessages: number; streamWindowBytes: number };
+    const window = { messages: welcome.streamWindowMessages, bytes: welcome.streamWindowBytes };
+    const { queue, grants } = receiver(window);
+    for (const name of ['conv-21-message', 'conv-22-message']) expect(queue.push(valueOf(name), sizeOf(name))).toBe(true);
+    await queue.next();
+    await queue.next();
+    const credit23 = EXPECTED['conv-23-credit']!;
+    expect(grants).toEqual([[credit23[2], credit23[3]]]);
+    expect(queue.push(valueOf('conv-24-message'), sizeOf('conv-24-message'))).toBe(true);
+    queue.end(); // step 25: CALLER_END
+    expect((await queue.next()).value).toBe('v 0 1 0');
+    expect((await queue.next()).done).toBe(true);
+    expect(grants).toHaveLength(1);
+  });
+
+  it('grants in batches of half a window, in messages or in bytes, whichever comes first', async () => {
+    const byMessages = receiver({ messages: 8, bytes: 1000 });
+    for (let i = 0; i < 8; i++) byMessages.queue.push(i, 10);
+    for (let i = 0; i < 8; i++) await byMessages.queue.next();
+    expect(byMessages.grants).toEqual([
+      [4, 40],
+      [4, 40],
+    ]);
+    const byBytes = receiver({ messages: 8, bytes: 100 });
+    for (let i = 0; i < 4; i++) byBytes.queue.push(i, 30);
+    for (let i = 0; i < 4; i++) await byBytes.queue.next();
+    expect(byBytes.grants).toEqual([
+      [2, 60],
+      [2, 60],
+    ]);
+  });
+
+  it('a message larger than the whole window goes while one byte is left; the next waits; the receiver agrees', () => {
+    const window = { messages: 4, bytes: 100 };
+    const wire: Buffer[] = [];
+    const credit = new SendCredit(window, (frame) => wire.push(frame));
+    const { queue } = receiver(window);
+    void credit.send(Buffer.from('a'), 60);
+    void credit.send(Buffer.from('b'), 500); // 40 bytes left: it goes, the credit goes to -460
+    void credit.send(Buffer.from('c'), 1);
+    expect(wire).toHaveLength(2);
+    expect(queue.push('a', 60)).toBe(true);
+    expect(queue.push('b', 500)).toBe(true);
+    expect(queue.push('c', 1)).toBe(false); // beyond the credit: the connection treats it as fatal
+    credit.grant(0, 460);
+    expect(wire).toHaveLength(2); // back to 0 bytes: still not enough
+    credit.grant(0, 1);
+    expect(wire).toHaveLength(3);
+  });
+
+  it('grants no credit once the direction has ended (CALLER_END, RESULT)', async () => {
+    const { queue, grants } = receiver({ messages: 2, bytes: 1000 });
+    queue.push('a', 10);
+    queue.push('b', 10);
+    queue.end();
+    await queue.next();
+    await queue.next();
+    expect(grants).toEqual([]);
+  });
+
+  it('uses the documented defaults for a window the handshake leaves out', () => {
+    expect(DEFAULT_STREAM_WINDOW).toEqual({ messages: 1024, bytes: 262_144 });
   });
 });

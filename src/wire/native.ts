@@ -46,9 +46,9 @@ export interface Hello {
   token?: string;
   maxFrameSize: number;
   heartbeatMs: number;
-  /** Initial credit of every stream for messages we receive (absent: DEFAULT_STREAM_WINDOW). */
-  streamWindowMessages?: number;
-  streamWindowBytes?: number;
+  /** Initial credit of every stream for messages we receive (absent or nil: DEFAULT_STREAM_WINDOW). */
+  streamWindowMessages?: number | null;
+  streamWindowBytes?: number | null;
 }
 
 /** Server → client, first frame when the hello is accepted. */
@@ -60,8 +60,8 @@ export interface Welcome {
   connectionId: string;
   maxFrameSize: number;
   heartbeatMs: number;
-  streamWindowMessages?: number;
-  streamWindowBytes?: number;
+  streamWindowMessages?: number | null;
+  streamWindowBytes?: number | null;
 }
 
 /** What a stream is for; the caller chooses it in STREAM_OPEN. */
@@ -181,8 +181,9 @@ function checkWelcome(w: unknown): Welcome {
 }
 
 function optionalWindow(m: Record<string, unknown>): boolean {
+  // Absent and nil mean the same (the defaults), as for every optional handshake key.
   const { streamWindowMessages: messages, streamWindowBytes: bytes } = m;
-  return (messages === undefined || (isId(messages) && messages > 0)) && (bytes === undefined || (isId(bytes) && bytes > 0));
+  return (messages == null || (isId(messages) && messages > 0)) && (bytes == null || (isId(bytes) && bytes > 0));
 }
 
 function checkErrorBody(e: unknown): boolean {
