@@ -410,7 +410,15 @@ export class TransportManager {
       return fallback;
     }
     const same = live.find((e) => e.instanceId === ref.instanceId);
-    if (same !== undefined && isRoutable(same)) return targetOf(same);
+    if (same !== undefined && isRoutable(same)) {
+      try {
+        return targetOf(same);
+      } catch (err) {
+        // A row we cannot connect to (say, a named pipe on POSIX): keep the last endpoint.
+        this.warn(`session ${ref.id}: unusable registry row for ${ref.instanceId} (${message(err)})`);
+        return fallback;
+      }
+    }
     if (ref.pinned) return fallback;
     const free = live.filter((e) => {
       const owner = this.byInstance.get(key(ref.dccType, e.instanceId));
