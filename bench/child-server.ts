@@ -7,7 +7,7 @@
  * when the IPC channel goes away, so a crashed parent leaves nothing behind.
  */
 import type { Impl, TransportKind } from './harness.js';
-import { startServer, type RunningServer } from './servers.js';
+import { exitWhenParentStops, startServer, type RunningServer } from './servers.js';
 
 const IMPLS: readonly string[] = ['wirecall', 'grpc-js', 'raw'];
 const TRANSPORTS: readonly string[] = ['tcp', 'unix'];
@@ -29,19 +29,7 @@ async function main(): Promise<void> {
     process.send({ type: 'error', error: String((err as Error)?.stack ?? err) });
     process.exit(1);
   }
-  let stopping = false;
-  const stop = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    // Bounded: exit even if a close hangs.
-    setTimeout(() => process.exit(0), 2000).unref();
-    await server.close().catch(() => {});
-    process.exit(0);
-  };
-  process.on('message', (m: { type?: string }) => {
-    if (m?.type === 'stop') void stop();
-  });
-  process.on('disconnect', () => void stop());
+  exitWhenParentStops(() => server.close());
   process.send({ type: 'ready', endpoint: server.endpoint });
 }
 

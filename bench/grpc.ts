@@ -35,27 +35,7 @@ export async function startGrpcServer(transport: TransportKind): Promise<Running
   const server = new grpc.Server(MESSAGE_LIMITS);
   const echo: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => callback(null, call.request);
   server.addService(benchService, { Echo: echo });
-  const sock = transport === 'unix' ? await tempSocketPath() : undefined;
-  const address = sock ? `unix:${sock.path}` : '127.0.0.1:0';
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  return {
-    endpoint: sock ? address : `127.0.0.1:${port}`,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await sock?.cleanup();
-    },
-  };
+  return bindGrpcServer(server, transport);
 }
 
 export interface GrpcEchoClient {
@@ -85,5 +65,30 @@ export async function openGrpcClient(target: string): Promise<GrpcEchoClient> {
         });
       }),
     close: async () => client.close(),
+  };
+}
+
+/** Bind a grpc-js server on a fresh Unix socket or a free loopback port; close() is bounded (1 s, then forced). */
+export async function bindGrpcServer(server: grpc.Server, transport: TransportKind): Promise<RunningServer> {
+  const sock = transport === 'unix' ? await tempSocketPath() : undefined;
+  const address = sock ? `unix:${sock.path}` : '127.0.0.1:0';
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    endpoint: sock ? address : `127.0.0.1:${port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await sock?.cleanup();
+    },
   };
 }

@@ -64,7 +64,7 @@ export interface Scenario {
 }
 
 export function implLabel(impl: Impl): string {
-  return impl === 'raw' ? 'raw socket' : impl;
+  return impl === 'raw' ? 'raw bytes' : impl;
 }
 
 /**

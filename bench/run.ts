@@ -1,14 +1,16 @@
 /**
  * wirecall benchmark suite.
  *
- *   npm run bench                        everything, 5 measured runs per scenario
+ *   npm run bench                        everything: the spec suite of issue 4 (raw,
+ *                                        wirecall, grpc-js, vscode-jsonrpc), the memory
+ *                                        probe, then the extra groups
+ *   npm run bench -- --quick --json r.json   the same in under 3 minutes, JSON to r.json
  *   node dist/bench/run.js --runs 9      more runs (the tables show the median)
- *   node dist/bench/run.js --filter unix --filter micro
- *   node dist/bench/run.js --quick --no-save    smoke run (all scenarios, tiny budgets)
+ *   node dist/bench/run.js --filter spec/unix --filter memory
  *   node dist/bench/run.js --list        scenario ids, for --filter
  *
- * Markdown tables go to stdout, progress to stderr, raw results to
- * .bench-results/<date>.json (unless --no-save or --out FILE).
+ * Markdown tables go to stdout, progress to stderr, the spec results to --json FILE, and
+ * every raw result to .bench-results/<date>.json (unless --no-save or --out FILE).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,10 +20,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectionScenarios } from './connections.js';
 import { implLabel, withTimeout, type BenchConfig, type Prepared, type Scenario } from './harness.js';
+import { measureMemory, type MemoryResult } from './memory.js';
 import { microScenarios } from './micro.js';
 import { notifyScenarios } from './notify.js';
 import { payloadScenarios } from './payload.js';
 import { ServerPool } from './servers.js';
+import {
+  detailTable,
+  evaluateTargets,
+  headline,
+  runSpec,
+  sideBySideTable,
+  specIds,
+  targetTable,
+  type SpecConfig,
+  type SpecRow,
+} from './spec.js';
 import {
   fmtNum,
   fmtPercent,
@@ -69,18 +83,33 @@ interface ScenarioResult {
   load1: number;
 }
 
-const USAGE = `usage: node dist/bench/run.js [--runs N] [--filter TEXT]... [--quick] [--time MS] [--warmup MS] [--no-save] [--out FILE] [--list]
+const USAGE = `usage: node dist/bench/run.js [--quick] [--json FILE] [--runs N] [--time MS] [--warmup MS] [--filter TEXT]... [--no-save] [--out FILE] [--list]
 
-  --runs N       measured runs per scenario; tables show the median (default 5, --quick: 1)
-  --filter TEXT  only scenarios whose id contains TEXT (repeatable: any match); see --list
-  --quick        smoke run: every scenario with tiny time budgets (well under 20 s)
-  --time MS      time budget of one measured run (default 1000, --quick: 25)
-  --warmup MS    unmeasured warm-up run before the measured ones (default 1000, --quick: 10)
+  --quick        the whole suite in under 3 minutes: spec suite with 3 runs of 400 ms,
+                 the memory probe, and the extra groups as a smoke run (tiny budgets)
+  --json FILE    write the spec results (issue 4's format: date, machine, node, results,
+                 plus targets and memory) to FILE
+  --runs N       measured runs per scenario; tables show the median (default 5; --quick:
+                 3 for the spec suite, 1 for the extra groups)
+  --time MS      time budget of one measured run (default 1000; --quick: 400 / 25)
+  --warmup MS    unmeasured warm-up run before the measured ones (default 1000; --quick: 300 / 10)
+  --filter TEXT  only scenarios whose id contains TEXT (repeatable: any match); see --list.
+                 Spec cells are spec/<unix|tcp>/<scenario>/<system>, the probe memory/unix/wirecall
   --no-save      do not write .bench-results/<date>.json
-  --out FILE     write the JSON results to FILE instead
+  --out FILE     write the raw JSON results (every run) to FILE instead
   --list         print the scenario ids and exit`;
 
-function parseCli(): { config: BenchConfig; filters: string[]; save: boolean; out?: string; list: boolean } {
+interface Cli {
+  config: BenchConfig;
+  spec: SpecConfig;
+  filters: string[];
+  save: boolean;
+  out?: string;
+  json?: string;
+  list: boolean;
+}
+
+function parseCli(): Cli {
   let values;
   try {
     ({ values } = parseArgs({
@@ -92,6 +121,7 @@ function parseCli(): { config: BenchConfig; filters: string[]; save: boolean; ou
         warmup: { type: 'string' },
         'no-save': { type: 'boolean', default: false },
         out: { type: 'string' },
+        json: { type: 'string' },
         list: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -124,13 +154,22 @@ function parseCli(): { config: BenchConfig; filters: string[]; save: boolean; ou
     warmupMs: values.warmup === undefined ? (quick ? 10 : 1000) : int(values.warmup, 0, '--warmup', 0),
     maxOps: quick ? 200_000 : 5_000_000,
   };
-  const result: { config: BenchConfig; filters: string[]; save: boolean; out?: string; list: boolean } = {
+  const spec: SpecConfig = {
+    rounds: int(values.runs, quick ? 3 : 5, '--runs'),
+    runMs: int(values.time, quick ? 400 : 1000, '--time'),
+    warmupMs: values.warmup === undefined ? (quick ? 300 : 1000) : int(values.warmup, 0, '--warmup', 0),
+    serverWarmupMs: quick ? 2000 : 3000,
+    maxOps: 5_000_000,
+  };
+  const result: Cli = {
     config,
+    spec,
     filters: values.filter ?? [],
     save: !(values['no-save'] ?? false),
     list: values.list ?? false,
   };
   if (values.out !== undefined) result.out = values.out;
+  if (values.json !== undefined) result.json = values.json;
   return result;
 }
 
@@ -138,7 +177,7 @@ function parseCli(): { config: BenchConfig; filters: string[]; save: boolean; ou
 function revision(root: string): string {
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
-    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') === '' ? '' : '+dirty'}`;
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', ':/src') === '' ? '' : '+dirty'}`;
   } catch {
     return process.env.WIRECALL_BENCH_REVISION ?? 'unknown';
   }
@@ -151,6 +190,11 @@ interface Machine {
   cpu: string;
   cpus: number;
   memoryGiB: number;
+}
+
+/** One line, for the JSON's `machine`. */
+function machineText(m: Machine): string {
+  return `${m.cpu}, ${m.cpus} vCPUs, ${m.memoryGiB} GiB, ${m.platform}`;
 }
 
 function machine(): Machine {
@@ -304,16 +348,78 @@ function comparisonTable(results: ScenarioResult[]): string | undefined {
 
 // ------------------------------------------------------------------ main
 
+const MEMORY_ID = 'memory/unix/wirecall';
+
+function memoryTable(m: MemoryResult): string {
+  return markdownTable(
+    ['Calls pending on one connection', 'Transport', 'Caller heap before', 'with all pending', 'Added', 'Per call', 'Outside the heap', 'Server heap added', 'Target'],
+    [
+      [
+        fmtNum(m.calls),
+        m.transport,
+        `${fmtSig(m.client_heap_before_mb)} MB`,
+        `${fmtSig(m.client_heap_pending_mb)} MB`,
+        `${fmtSig(m.heap_delta_mb)} MB`,
+        `${fmtNum(m.bytes_per_call)} B`,
+        `${fmtSig(m.external_delta_mb)} MB`,
+        `${fmtSig(m.server_heap_delta_mb)} MB`,
+        m.heap_delta_mb < 100 ? '< 100 MB: PASS' : '< 100 MB: FAIL',
+      ],
+    ],
+  );
+}
+
+/** The spec results in issue 4's format. */
+function specJson(rows: readonly SpecRow[], memory: MemoryResult | undefined, extra: Record<string, unknown>): unknown {
+  const results = rows
+    .filter((r) => r.median !== undefined)
+    .map((r) => {
+      const m = r.median!;
+      const out: Record<string, string | number> = {
+        system: r.system,
+        transport: r.transport,
+        scenario: r.scenario,
+        ops_per_s: Math.round(m.opsPerSec),
+      };
+      if (m.mbPerSec !== undefined) out.mb_per_s = Number(m.mbPerSec.toFixed(1));
+      if (m.p50Us !== undefined) out.p50_us = Number(m.p50Us.toFixed(1));
+      if (m.p99Us !== undefined) out.p99_us = Number(m.p99Us.toFixed(1));
+      return out;
+    });
+  return {
+    ...extra,
+    results,
+    not_measured: rows
+      .filter((r) => r.median === undefined)
+      .map((r) => ({ system: r.system, transport: r.transport, scenario: r.scenario, reason: r.unsupported ?? r.error ?? 'no data' })),
+    targets: [...evaluateTargets(rows, 'unix'), ...evaluateTargets(rows, 'tcp')],
+    memory: memory ?? null,
+    runs: rows.map((r) => ({
+      system: r.system,
+      transport: r.transport,
+      scenario: r.scenario,
+      load1: r.load1,
+      spread: r.spread === undefined ? null : Number(r.spread.toFixed(3)),
+      values: r.runs.map((m) => Number((headline(r.scenario, m) ?? 0).toFixed(1))),
+    })),
+  };
+}
+
 async function main(): Promise<number> {
-  const { config, filters, save, out, list } = parseCli();
-  const matches = (s: Scenario): boolean => filters.length === 0 || filters.some((f) => s.id.includes(f));
+  const { config, spec, filters, save, out, json, list } = parseCli();
+  const matchesId = (id: string): boolean => filters.length === 0 || filters.some((f) => id.includes(f));
+  const matches = (s: Scenario): boolean => matchesId(s.id);
   const plan = GROUPS.map((g) => ({ group: g, scenarios: g.scenarios().filter(matches) })).filter((p) => p.scenarios.length > 0);
+  const specCells = specIds().filter(matchesId);
+  const runMemory = matchesId(MEMORY_ID);
   if (list) {
+    for (const id of specIds()) console.log(id);
+    console.log(MEMORY_ID);
     for (const { scenarios } of plan) for (const s of scenarios) console.log(s.id);
     return 0;
   }
   const total = plan.reduce((n, p) => n + p.scenarios.length, 0);
-  if (total === 0) {
+  if (total === 0 && specCells.length === 0 && !runMemory) {
     console.error(`no scenario matches ${filters.map((f) => JSON.stringify(f)).join(' or ')}; see --list`);
     return 2;
   }
@@ -321,16 +427,49 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
   const info = { ...machine(), revision: revision(root) };
+  const loadStart = loadText();
   console.log(`# wirecall benchmarks — ${startedAt.toISOString()}\n`);
   console.log(`wirecall ${info.revision}; ${info.cpu}, ${info.cpus} CPUs, ${info.memoryGiB} GiB, ${info.platform}, Node ${info.node}`);
-  console.log(`Load average at start: ${loadText()}.`);
-  console.log(
-    `${config.quick ? 'QUICK smoke run (numbers are not meaningful). ' : ''}` +
-      `Median of ${config.runs} run(s) of ${config.runMs} ms each (payload rows: half), after a ${config.warmupMs} ms warm-up` +
-      `${config.serverWarmupMs > 0 ? ` (and ${config.serverWarmupMs} ms of echo calls for every freshly started server)` : ''}.\n`,
-  );
+  console.log(`Load average at start: ${loadStart}.\n`);
 
+  // ---- the spec suite (issue 4) and the memory probe
+  let specRows: SpecRow[] = [];
+  let memory: MemoryResult | undefined;
+  let memoryError: string | undefined;
+  if (specCells.length > 0) {
+    console.log(
+      `## raw vs wirecall vs grpc-js vs vscode-jsonrpc\n\n` +
+        `${config.quick ? 'QUICK run: short runs, read the ratios with care. ' : ''}` +
+        `Median of ${spec.rounds} interleaved run(s) of ${spec.runMs} ms per system, after a ${spec.warmupMs} ms warm-up run each` +
+        ` and ${spec.serverWarmupMs} ms of pipelined calls on every fresh client/server pair. Each server and each client in a process of its own.\n`,
+    );
+    const wanted = new Set(specCells);
+    specRows = await runSpec(spec, (id) => wanted.has(id), (line) => console.error(line));
+    console.log(`${sideBySideTable(specRows)}\n`);
+    console.log(`### Targets (issue 4)\n\n${targetTable(specRows)}\n`);
+    console.log(`### Every row\n\n${detailTable(specRows)}\n`);
+  }
+  if (runMemory) {
+    try {
+      memory = await measureMemory('unix');
+      console.error(`[memory] ${memory.calls} pending calls: +${memory.heap_delta_mb} MB heap (${memory.bytes_per_call} B per call)`);
+      console.log(`### Memory: calls in flight\n\n${memoryTable(memory)}\n`);
+    } catch (err) {
+      memoryError = (err as Error)?.message ?? String(err);
+      console.log(`### Memory: calls in flight\n\nFAILED: ${memoryError}\n`);
+    }
+  }
+
+  // ---- the extra groups
   const all: ScenarioResult[] = [];
+  if (total > 0) {
+    console.log(
+      `## Extra groups\n\n` +
+        `${config.quick ? 'QUICK smoke run (numbers are not meaningful). ' : ''}` +
+        `Median of ${config.runs} run(s) of ${config.runMs} ms each (payload rows: half), after a ${config.warmupMs} ms warm-up` +
+        `${config.serverWarmupMs > 0 ? ` (and ${config.serverWarmupMs} ms of echo calls for every freshly started server)` : ''}.\n`,
+    );
+  }
   let done = 0;
   for (const { group, scenarios } of plan) {
     const servers = new ServerPool(config.serverWarmupMs);
@@ -345,24 +484,51 @@ async function main(): Promise<number> {
     } finally {
       await servers.closeAll();
     }
-    console.log(`## ${group.heading}\n\n${groupTable(group, results)}\n`);
+    console.log(`### ${group.heading}\n\n${groupTable(group, results)}\n`);
   }
   const comparison = comparisonTable(all);
-  if (comparison !== undefined) console.log(`## wirecall vs grpc-js (both servers in a child process)\n\n${comparison}\n`);
+  if (comparison !== undefined) console.log(`### wirecall vs grpc-js (Buffer echo, both servers in a child process)\n\n${comparison}\n`);
 
   const failed = all.filter((r) => r.error !== undefined);
+  const specFailed = specRows.filter((r) => r.error !== undefined);
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
-  console.log(`${all.length} scenarios in ${seconds.toFixed(1)} s${failed.length > 0 ? `, ${failed.length} FAILED` : ''}. Load average at the end: ${loadText()}.`);
+  const loadEnd = loadText();
+  console.log(
+    `${specRows.length} spec rows, ${all.length} extra scenarios in ${seconds.toFixed(1)} s` +
+      `${failed.length + specFailed.length > 0 ? `, ${failed.length + specFailed.length} FAILED` : ''}. Load average at the end: ${loadEnd}.`,
+  );
 
+  if (json !== undefined) {
+    const file = path.resolve(json);
+    const doc = specJson(specRows, memory, {
+      date: startedAt.toISOString(),
+      machine: machineText(info),
+      node: info.node,
+      commit: info.revision,
+      quick: config.quick,
+      seconds: Number(seconds.toFixed(1)),
+      load: { start: loadStart, end: loadEnd },
+      config: spec,
+      ...(memoryError === undefined ? {} : { memory_error: memoryError }),
+    });
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(doc, null, 2)}\n`);
+    console.error(`spec results: ${path.relative(process.cwd(), file) || file}`);
+  }
   if (save || out !== undefined) {
     const stamp = startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
     const file = out !== undefined ? path.resolve(out) : path.join(root, '.bench-results', `${stamp}${config.quick ? '-quick' : ''}.json`);
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify({ date: startedAt.toISOString(), machine: info, config, filters, results: all }, null, 2)}\n`);
+    await writeFile(
+      file,
+      `${JSON.stringify({ date: startedAt.toISOString(), machine: info, config, spec, filters, specRows, memory, results: all }, null, 2)}\n`,
+    );
     console.error(`raw results: ${path.relative(process.cwd(), file) || file}`);
   }
+  for (const f of specFailed) console.error(`FAILED spec/${f.transport}/${f.scenario}/${f.system}: ${f.error}`);
   for (const f of failed) console.error(`FAILED ${f.id}: ${f.error}`);
-  return failed.length > 0 ? 1 : 0;
+  if (memoryError !== undefined) console.error(`FAILED ${MEMORY_ID}: ${memoryError}`);
+  return failed.length > 0 || specFailed.length > 0 || memoryError !== undefined ? 1 : 0;
 }
 
 main().then(

@@ -172,3 +172,22 @@ async function warmUp(impl: Impl, endpoint: string, ms: number): Promise<void> {
     await client.close();
   }
 }
+
+/**
+ * In a child server process: on the parent's `{type: 'stop'}` message or its
+ * disconnect, close and exit, bounded to 2 s even if the close hangs.
+ */
+export function exitWhenParentStops(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(0), 2000).unref();
+    await close().catch(() => {});
+    process.exit(0);
+  };
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'stop') void stop();
+  });
+  process.on('disconnect', () => void stop());
+}

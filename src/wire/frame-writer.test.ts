@@ -111,6 +111,22 @@ describe('FrameWriter over a TCP socket', () => {
     checkFrame(received[0]!, 7, 100);
   });
 
+  it('writeNow() sends at once, with what was queued before it, in order', async () => {
+    const { client, received } = await socketPair();
+    const write = vi.spyOn(client, 'write');
+    const writer = new FrameWriter(client);
+    writer.write(makeFrame(0, 10));
+    writer.write(makeFrame(1, 20));
+    writer.writeNow(makeFrame(2, 8));
+    expect(write).toHaveBeenCalledTimes(1);
+    expect(writer.bufferedBytes - client.writableLength).toBe(0);
+    writer.write(makeFrame(3, 12)); // later in the same tick: goes out at its end
+    expect(write).toHaveBeenCalledTimes(1);
+    await waitFor(() => received.length === 4, 'all frames');
+    expect(write).toHaveBeenCalledTimes(2);
+    [10, 20, 8, 12].forEach((size, i) => checkFrame(received[i]!, i, size));
+  });
+
   it('keeps the order of frames written in different ticks, one write per tick', async () => {
     const { client, received } = await socketPair();
     const write = vi.spyOn(client, 'write');

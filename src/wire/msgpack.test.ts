@@ -333,3 +333,57 @@ describe('decoding in place', () => {
     }
   });
 });
+
+describe('small and large payloads inside a chunk', () => {
+  /** `count` frames back to back, as they arrive in one socket chunk; returns the chunk and each payload's range. */
+  function chunkOf(values: unknown[]): { chunk: Buffer; ranges: Array<[number, number]> } {
+    const frames = values.map((v) => Buffer.from(packFrame(v)));
+    const chunk = Buffer.concat(frames);
+    const ranges: Array<[number, number]> = [];
+    let at = 0;
+    for (const f of frames) {
+      ranges.push([at + HEADER_SIZE, at + f.length]);
+      at += f.length;
+    }
+    return { chunk, ranges };
+  }
+
+  it('decodes payloads on both sides of the 128-byte line, far into the chunk, with strings and binary', () => {
+    const values: unknown[] = [];
+    for (let n = 100; n <= 160; n++) values.push([17, n, { s: 'x'.repeat(n - 30), b: Buffer.alloc(8, n) }]);
+    const { chunk, ranges } = chunkOf(values);
+    const sizes = ranges.map(([s, e]) => e - s);
+    expect(Math.min(...sizes)).toBeLessThanOrEqual(128);
+    expect(Math.max(...sizes)).toBeGreaterThan(128);
+    ranges.forEach(([s, e], i) => expect(unpackPayload(chunk, s, e)).toEqual(values[i]));
+  });
+
+  it('a small payload decodes from a copy: its Buffers survive the next decode and do not share the chunk', () => {
+    const { chunk, ranges } = chunkOf([
+      [17, 1, Buffer.from([1, 2, 3])],
+      [17, 2, Buffer.from([4, 5, 6])],
+    ]);
+    const first = unpackPayload(chunk, ...ranges[0]!) as [number, number, Buffer];
+    const second = unpackPayload(chunk, ...ranges[1]!) as [number, number, Buffer];
+    expect(Buffer.isBuffer(first[2])).toBe(true);
+    expect(first[2]).toEqual(Buffer.from([1, 2, 3]));
+    expect(second[2]).toEqual(Buffer.from([4, 5, 6]));
+    expect(first[2].buffer).not.toBe(chunk.buffer);
+    chunk.fill(0);
+    expect(first[2]).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('finds 0xC1 in small and large payloads far into the chunk, and accepts it inside binary', () => {
+    const bad = (size: number): Buffer => Buffer.concat([Buffer.from([0x92, 0xc4, size - 4]), Buffer.alloc(size - 4, 7), Buffer.from([0xc1])]);
+    const good = (size: number): Buffer => Buffer.concat([Buffer.from([0xc4, size - 2]), Buffer.alloc(size - 2, 0xc1)]);
+    for (const size of [20, 128, 129, 200]) {
+      const parts = [Buffer.alloc(300, 0x90), good(size), bad(size)]; // 300 empty arrays first
+      const chunk = Buffer.concat(parts);
+      const goodStart = 300;
+      const badStart = goodStart + parts[1]!.length;
+      expect(unpackPayload(chunk, goodStart, badStart)).toEqual(Buffer.alloc(size - 2, 0xc1));
+      expect(() => unpackPayload(chunk, badStart, chunk.length)).toThrow(ProtocolError);
+      expect(unpackPayload(chunk, 0, 1)).toEqual([]);
+    }
+  });
+});
