@@ -54,6 +54,7 @@ import type {
   StreamParams,
 } from './contract.js';
 import type { Window } from './flow.js';
+import { CallTable } from './call-table.js';
 import { HandlerRegistry, type MethodKind } from './registry.js';
 import {
   IncomingStream,
@@ -239,12 +240,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     ServerConnectionOptions;
   private readonly decoder: FrameDecoder;
   private readonly writer: FrameWriter;
-  private readonly pending = new Map<number, OutgoingCall>();
-  private readonly incoming = new Map<number, IncomingCall>();
+  private readonly pending = new CallTable<OutgoingCall>();
+  private readonly incoming = new CallTable<IncomingCall>();
   /** Streams we opened, by our id (shared with `pending`: one id space per direction). */
-  private readonly outgoingStreams = new Map<number, OutgoingStream>();
+  private readonly outgoingStreams = new CallTable<OutgoingStream>();
   /** Streams the peer opened, by its id. */
-  private readonly incomingStreams = new Map<number, IncomingStream>();
+  private readonly incomingStreams = new CallTable<IncomingStream>();
   /** Credit we grant per stream, and what the peer grants us (from its handshake). */
   private readonly streamWindow: Window;
   private peerStreamWindow: Window = { ...DEFAULT_STREAM_WINDOW };
@@ -301,6 +302,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     const self = this;
     this.callerLink = {
       write: (frame) => this.writer.write(frame),
+      writeNow: (frame) => this.writer.writeNow(frame),
       get peerMaxFrameSize() {
         return self.peerMaxFrameSize;
       },
@@ -308,6 +310,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     };
     this.handlerLink = {
       write: (frame) => this.writer.write(frame),
+      writeNow: (frame) => this.writer.writeNow(frame),
       get peerMaxFrameSize() {
         return self.peerMaxFrameSize;
       },
@@ -1227,7 +1230,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.deadlines.clear();
     this.readyReject(error);
     if (this.pending.size > 0) {
-      const calls = [...this.pending.values()];
+      const calls = this.pending.values();
       this.pending.clear();
       for (const call of calls) {
         call.signal?.removeEventListener('abort', call);
@@ -1235,17 +1238,17 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       }
     }
     if (this.incoming.size > 0) {
-      const calls = [...this.incoming.values()];
+      const calls = this.incoming.values();
       this.incoming.clear();
       for (const call of calls) call.abort(error);
     }
     if (this.outgoingStreams.size > 0) {
-      const streams = [...this.outgoingStreams.values()];
+      const streams = this.outgoingStreams.values();
       this.outgoingStreams.clear();
       for (const stream of streams) stream.lost(error);
     }
     if (this.incomingStreams.size > 0) {
-      const streams = [...this.incomingStreams.values()];
+      const streams = this.incomingStreams.values();
       this.incomingStreams.clear();
       for (const stream of streams) stream.abort(error);
     }

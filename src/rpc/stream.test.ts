@@ -516,16 +516,20 @@ describe('connection loss and both directions', () => {
 
 describe('protocol violations on streams', () => {
   it('a peer that sends beyond its credit is cut off with ProtocolError; other clients are unaffected', async () => {
-    const { url } = await startServer({ streamWindow: { messages: 2 } });
+    const { url, server } = await startServer({ streamWindow: { messages: 2 } });
+    // A handler that never reads, so no credit comes back.
+    server.registerClientStream('ignore', (_m, _p, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(0))));
     const path = url.slice('unix:'.length);
     const good = await client(url);
     const raw = await RawPeer.connect(path);
     cleanups.push(() => raw.socket.destroy());
     raw.send([1, helloBody()]);
     expect(((await raw.next()) as unknown[])[0]).toBe(2);
-    raw.send([32, 1, 'sum', null, null, 2, 16, 1024]);
+    raw.send([32, 1, 'ignore', null, null, 2, 16, 1024]);
     for (let i = 0; i < 5; i++) raw.send([33, 1, i]);
-    const last = (await raw.next()) as unknown[];
+    let last: unknown[];
+    do last = (await raw.next()) as unknown[];
+    while (last[0] !== 50);
     expect(last[0]).toBe(50); // SHUTDOWN with the reason
     expect(String(last[1])).toMatch(/beyond the credit/);
     await until(() => raw.closed);

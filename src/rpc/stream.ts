@@ -67,6 +67,8 @@ export interface BidiStream<In, Out> extends AsyncIterable<Out> {
 /** What an OutgoingStream needs from its connection. */
 export interface CallerLink {
   write(frame: Buffer): void;
+  /** Write and flush at once: credit must not wait for the end of the tick (see grant). */
+  writeNow(frame: Buffer): void;
   readonly peerMaxFrameSize: number;
   /** The stream is over: drop it from the tables and the deadline queue. */
   finished(stream: OutgoingStream): void;
@@ -75,6 +77,8 @@ export interface CallerLink {
 /** What an IncomingStream needs from its connection. */
 export interface HandlerLink {
   write(frame: Buffer): void;
+  /** Write and flush at once: credit must not wait for the end of the tick (see grant). */
+  writeNow(frame: Buffer): void;
   readonly peerMaxFrameSize: number;
   finished(stream: IncomingStream): void;
   sendResult(id: number, method: string, value: unknown): void;
@@ -114,8 +118,11 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     this.localEnded = kind === StreamKind.SERVER;
     if (kind !== StreamKind.CLIENT) {
       this.inbound = new InboundQueue(window, {
+        // Credit goes out at once, not at the end of the tick: a for-await consumer drains
+        // its whole buffer in one run of microtasks, and credit held back until then left
+        // each side idle half the time (stream-small: 0.35 → 0.6 of raw).
         grant: (messages, bytes) => {
-          if (this.outcome === undefined) this.link.write(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
+          if (this.outcome === undefined) this.link.writeNow(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
         },
         abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
       });
@@ -229,7 +236,7 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
 
 /** A stream that failed before it was opened (connection not open, params not encodable…). */
 export function failedStream(method: string, kind: StreamKind, error: unknown): OutgoingStream {
-  const none: CallerLink = { write() {}, peerMaxFrameSize: 0, finished() {} };
+  const none: CallerLink = { write() {}, writeNow() {}, peerMaxFrameSize: 0, finished() {} };
   const stream = new OutgoingStream(none, 0, kind, method, { messages: 1, bytes: 1 }, { messages: 1, bytes: 1 });
   stream.lost(error);
   return stream;
@@ -263,7 +270,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     if (kind !== StreamKind.SERVER) {
       this.inbound = new InboundQueue(ourWindow, {
         grant: (messages, bytes) => {
-          if (!this.done) this.link.write(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
+          if (!this.done) this.link.writeNow(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
         },
         // The handler stopped reading: what the caller still sends is dropped (with its credit returned).
         abandon: () => {},
