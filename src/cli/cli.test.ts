@@ -2,19 +2,15 @@
  * End-to-end tests of the `wirecall` CLI and the demo: real child processes running the
  * compiled JavaScript (built once in beforeAll), talking over real sockets.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, DEMO, ROOT, buildIfStale } from '../test-util/build.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = path.join(ROOT, 'dist/src/cli/main.js');
-const DEMO = path.join(ROOT, 'dist/examples/demo.js');
-const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Every child we start; afterEach kills the per-test ones, afterAll all of them. */
@@ -171,41 +167,6 @@ function tempDir(): string {
 }
 
 let tcp: Served;
-
-/** Newest modification time of the sources the build reads (tests excluded). */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
-    newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ unless the CLI and demo there are newer than every source. */
-async function buildIfStale(): Promise<void> {
-  const outputs = [CLI, DEMO];
-  if (outputs.every((f) => existsSync(f))) {
-    const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
-    const inputs = [
-      newestSource(path.join(ROOT, 'src')),
-      newestSource(path.join(ROOT, 'examples')),
-      ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
-    ];
-    if (Math.max(...inputs) < built) return;
-  }
-  await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: ROOT }, (err, stdout, stderr) => {
-      if (err === null) return resolve();
-      // Type errors elsewhere in the repo still emit JavaScript; only missing output is fatal.
-      if (outputs.every((f) => existsSync(f))) {
-        console.warn(`tsc reported errors (continuing with the emitted files):\n${stdout}${stderr}`);
-        return resolve();
-      }
-      reject(new Error(`build failed:\n${stdout}${stderr}`));
-    });
-  });
-}
 
 beforeAll(async () => {
   await buildIfStale();

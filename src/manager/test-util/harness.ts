@@ -2,17 +2,15 @@
  * Test helpers for the manager: temp dirs, in-process servers that say who they are,
  * `wirecall serve --register` child processes (the compiled CLI), bounded waiting.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from '../../rpc/server.js';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
-const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+export { CLI, ROOT, buildIfStale } from '../../test-util/build.js';
+import { CLI, ROOT } from '../../test-util/build.js';
 
 /** Temp dirs, servers and children of one test file; cleanup() in afterEach. */
 export class Scratch {
@@ -157,23 +155,3 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   });
 }
 
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.test.ts')) continue;
-    newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ (as `npm run build`) unless the compiled CLI is newer than every source. */
-export async function buildIfStale(): Promise<void> {
-  if (existsSync(CLI) && newestSource(path.join(ROOT, 'src')) < statSync(CLI).mtimeMs) return;
-  await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, [TSC, '-p', 'tsconfig.build.json'], { cwd: ROOT }, (err, stdout, stderr) => {
-      // Type errors elsewhere in the repo still emit JavaScript; only missing output is fatal.
-      if (err === null || existsSync(CLI)) resolve();
-      else reject(new Error(`build failed:\n${stdout}${stderr}`));
-    });
-  });
-}
