@@ -89,8 +89,8 @@ const USAGE = `usage: node dist/bench/run.js [--quick] [--json FILE] [--runs N] 
                  the memory probe, and the extra groups as a smoke run (tiny budgets)
   --json FILE    write the spec results (issue 4's format: date, machine, node, results,
                  plus targets and memory) to FILE
-  --runs N       measured runs per scenario; tables show the median (default 5; --quick:
-                 3 for the spec suite, 1 for the extra groups)
+  --runs N       measured runs per scenario; tables show the median (default 7 for the
+                 spec suite, 5 for the extra groups; --quick: 3 and 1)
   --time MS      time budget of one measured run (default 1000; --quick: 400 / 25)
   --warmup MS    unmeasured warm-up run before the measured ones (default 1000; --quick: 300 / 10)
   --filter TEXT  only scenarios whose id contains TEXT (repeatable: any match); see --list.
@@ -155,7 +155,7 @@ function parseCli(): Cli {
     maxOps: quick ? 200_000 : 5_000_000,
   };
   const spec: SpecConfig = {
-    rounds: int(values.runs, quick ? 3 : 5, '--runs'),
+    rounds: int(values.runs, quick ? 3 : 7, '--runs'),
     runMs: int(values.time, quick ? 400 : 1000, '--time'),
     warmupMs: values.warmup === undefined ? (quick ? 300 : 1000) : int(values.warmup, 0, '--warmup', 0),
     serverWarmupMs: quick ? 2000 : 3000,

@@ -180,6 +180,12 @@ export interface TargetResult {
   /** wirecall ÷ the other system, from the medians of the same run; null if either is missing. */
   ratio: number | null;
   pass: boolean | null;
+  /**
+   * wirecall ÷ the other system within each round (runs of the same round follow each
+   * other): the lowest and highest. Shows how far one run's noise moves a ratio; the
+   * target is judged on `ratio` (medians) alone.
+   */
+  round_ratios?: { min: number; max: number };
   /** Why there is no ratio. */
   note?: string;
 }
@@ -194,6 +200,14 @@ export function ratio(rows: readonly SpecRow[], transport: TransportKind, scenar
   return w === undefined || o === undefined || o === 0 ? undefined : w / o;
 }
 
+/** wirecall ÷ `versus` round by round (empty unless both ran every round). */
+function roundRatios(rows: readonly SpecRow[], transport: TransportKind, scenario: SpecScenario, versus: SystemName): number[] {
+  const w = find(rows, transport, scenario, 'wirecall');
+  const o = find(rows, transport, scenario, versus);
+  if (w?.median === undefined || o?.median === undefined || w.runs.length !== o.runs.length) return [];
+  return w.runs.map((run, i) => (headline(scenario, run) ?? 0) / (headline(scenario, o.runs[i]) ?? 1));
+}
+
 export function evaluateTargets(rows: readonly SpecRow[], transport: TransportKind = TARGET_TRANSPORT): TargetResult[] {
   return TARGETS.map((t) => {
     const r = ratio(rows, transport, t.scenario, t.versus);
@@ -206,6 +220,10 @@ export function evaluateTargets(rows: readonly SpecRow[], transport: TransportKi
       ratio: r === undefined ? null : Number(r.toFixed(3)),
       pass: r === undefined ? null : r >= t.min,
     };
+    const perRound = roundRatios(rows, transport, t.scenario, t.versus);
+    if (perRound.length > 0) {
+      result.round_ratios = { min: Number(Math.min(...perRound).toFixed(3)), max: Number(Math.max(...perRound).toFixed(3)) };
+    }
     if (r === undefined) {
       const w = find(rows, transport, t.scenario, 'wirecall');
       const o = find(rows, transport, t.scenario, t.versus);
@@ -277,9 +295,10 @@ export function targetTable(rows: readonly SpecRow[]): string {
       `${t.scenario}: wirecall ÷ ${t.wirecall_vs}${t.metric === 'mb_per_s' ? ' (MB/s)' : ''}`,
       `≥ ${t.required}`,
       t.ratio === null ? '–' : `${t.ratio.toFixed(2)}×`,
+      t.round_ratios === undefined ? '–' : `${t.round_ratios.min.toFixed(2)}–${t.round_ratios.max.toFixed(2)}×`,
       t.pass === null ? `n/a (${t.note})` : t.pass ? 'PASS' : 'FAIL',
       other.ratio === null ? '–' : `${other.ratio.toFixed(2)}×${other.pass === false ? ' (below)' : ''}`,
     ];
   });
-  return markdownTable(['Target', 'Required', 'Unix (judged)', 'Result', 'TCP (for information)'], body);
+  return markdownTable(['Target', 'Required', 'Unix (judged)', 'Unix, round by round', 'Result', 'TCP (for information)'], body);
 }
