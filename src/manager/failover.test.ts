@@ -72,9 +72,12 @@ describe('failover between server processes', () => {
     expect(await session.call('echo', 2, { timeout: 10_000 })).toBe(2);
     expect(session.state).toBe('connected');
     expect(session.info().endpoint).toBe(first.endpoint);
-    // (Which instance id the session carries depends on whether its successful attempt
-    // came before or after the restarted server registered: it listens first.)
+    // Which instance id the session carries now depends on whether its successful
+    // attempt came before or after the restarted server registered (it listens first);
+    // the next cleanup settles it.
     expect([first.instanceId, restarted.instanceId]).toContain(session.instanceId);
+    await m.cleanup();
+    expect(session.instanceId).toBe(restarted.instanceId);
   });
 
   it('SIGTERM: the server deregisters itself before exiting', async () => {

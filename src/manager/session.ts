@@ -400,6 +400,19 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     }
   }
 
+  /**
+   * The registry now lists the process this session reaches under another instance id:
+   * it restarted on the same endpoint, and the session reconnected before the new
+   * process registered (a server listens first, then registers). Takes the new id
+   * without touching the connection; emits 'rebind'.
+   */
+  retarget(target: SessionTarget): void {
+    if (this._state === 'closed' || target.instanceId === this.target.instanceId) return;
+    const previous = this.target.instanceId;
+    this.target = target;
+    this.emit('rebind', previous);
+  }
+
   /** One connection attempt to wherever the manager says; true when it succeeded. */
   private async attempt(signal: AbortSignal): Promise<boolean> {
     try {

@@ -118,13 +118,44 @@ describe('services', () => {
     await registry.register('maya', { kind: 'tcp', host: '127.0.0.1', port: 18812 }, { pid: child.pid! });
     await m.registerService('maya', 'tcp://127.0.0.1:18813');
     expect((await m.listInstances('maya')).length).toBe(1);
-    expect(await m.cleanup()).toEqual({ staleServices: 1, closedSessions: 0, evictedConnections: 0, idledSessions: 0 });
+    expect(await m.cleanup()).toEqual({ staleServices: 1, closedSessions: 0, evictedConnections: 0, reboundSessions: 0, idledSessions: 0 });
     expect((await registry.listWithLiveness()).length).toBe(1);
     await registry.close();
   });
 });
 
 describe('lifecycle', () => {
+  it('cleanup gives a session the new id of an instance restarted on its endpoint', async () => {
+    const dir = scratch.dir();
+    const endpoint = `unix:${path.join(dir, 'maya.sock')}`;
+    const m = manager({ registryDir: dir, reconnectBackoffBase: 20, reconnectBackoffMax: 50 });
+    const first = scratch.server(createServer().register('who', () => 'first'));
+    await first.listen(endpoint);
+    const oldId = await m.registerService('maya', endpoint);
+    const session = await m.getOrCreateSession('maya');
+    expect(session.pinned).toBe(false);
+    const rebinds: string[] = [];
+    session.on('rebind', (previous) => rebinds.push(`${previous} -> ${session.instanceId}`));
+
+    // The process goes away with its row; a new one listens on the same endpoint and
+    // takes calls before it registers: the session reconnects there under the old id.
+    await m.deregisterService('maya', oldId);
+    await first.close();
+    const second = scratch.server(createServer().register('who', () => 'second'));
+    await second.listen(endpoint);
+    expect(await session.call('who', undefined, { timeout: 5000 })).toBe('second');
+    expect(session.instanceId).toBe(oldId);
+    expect(await m.cleanup()).toMatchObject({ reboundSessions: 0 });
+
+    const newId = await m.registerService('maya', endpoint);
+    expect(await m.cleanup()).toMatchObject({ reboundSessions: 1 });
+    expect(session.instanceId).toBe(newId);
+    expect(rebinds).toEqual([`${oldId} -> ${newId}`]);
+    expect(await m.getOrCreateSession('maya', newId)).toBe(session);
+    expect(await m.cleanup()).toMatchObject({ reboundSessions: 0 });
+    expect(await session.call('who')).toBe('second');
+  });
+
   it('shutdown closes sessions, deregisters its own rows, and refuses mutating calls afterwards', async () => {
     const dir = scratch.dir();
     const m = manager({ registryDir: dir });

@@ -38,6 +38,8 @@ export interface CleanupResult {
   closedSessions: number;
   /** Pooled connections closed (idle too long, past their lifetime, or broken). */
   evictedConnections: number;
+  /** Sessions that stayed on a restarted instance's endpoint and took its new instance id. */
+  reboundSessions: number;
   /** Sessions that went idle (socket released) in this pass. */
   idledSessions: number;
 }
@@ -280,8 +282,30 @@ export class TransportManager {
     }
     const evictedConnections = this.pool.evict(now);
     const staleServices = await this.registry.prune();
-    this.knownServices = (await this.registry.listAll()).length;
-    return { staleServices, closedSessions, evictedConnections, idledSessions };
+    const live = await this.registry.listAll();
+    this.knownServices = live.length;
+    const reboundSessions = this.rebindRestarted(live);
+    return { staleServices, closedSessions, evictedConnections, reboundSessions, idledSessions };
+  }
+
+  /**
+   * A session whose instance is no longer listed, while a live row of its DCC type has
+   * the endpoint it uses, reaches that row's process: the server restarted there (see
+   * reconnectTarget's last-endpoint fallback). Give the session that row's id, unless
+   * the caller pinned the old one or another session already owns the new one.
+   */
+  private rebindRestarted(live: readonly ServiceEntry[]): number {
+    let rebound = 0;
+    const listed = new Set(live.map((e) => key(e.dccType, e.instanceId)));
+    for (const session of this.sessions.values()) {
+      if (session.pinned || session.state === 'closed' || listed.has(key(session.dccType, session.instanceId))) continue;
+      const here = formatEndpoint(session.endpoint);
+      const row = live.find((e) => e.dccType === session.dccType && sameEndpoint(e, here));
+      if (row === undefined || this.byInstance.has(key(row.dccType, row.instanceId))) continue;
+      session.retarget(targetOf(row));
+      rebound++;
+    }
+    return rebound;
   }
 
   /**
@@ -499,6 +523,15 @@ function isFullId(id: string): boolean {
 
 function targetOf(entry: ServiceEntry): SessionTarget {
   return { instanceId: entry.instanceId, endpoint: endpointOf(entry), host: entry.host, port: entry.port };
+}
+
+/** Does `entry` name the endpoint `formatted` (rows we cannot connect to never do)? */
+function sameEndpoint(entry: ServiceEntry, formatted: string): boolean {
+  try {
+    return formatEndpoint(endpointOf(entry)) === formatted;
+  } catch {
+    return false;
+  }
 }
 
 function hostPort(endpoint: Endpoint): { host: string; port: number } {
