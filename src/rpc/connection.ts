@@ -26,6 +26,7 @@ import {
   PROTOCOL_NAME,
   RejectReason,
   SUPPORTED_VERSIONS,
+  DEFAULT_MAX_STREAM_WINDOW,
   DEFAULT_STREAM_WINDOW,
   StreamKind,
   nativeDialect,
@@ -101,6 +102,14 @@ export interface ConnectionOptions {
    * handshake; a caller may choose another window per stream. Default 1024 messages, 256 KiB.
    */
   streamWindow?: Partial<Window>;
+  /**
+   * How far a stream's window may grow while its reader keeps up (it doubles at a grant
+   * when the reader had to wait for a message). Default 1024 messages (the message
+   * window does not grow: a larger one made small-message streams slower) and 4 MiB;
+   * never below `streamWindow`. Set it to `streamWindow` for fixed windows. A window
+   * passed to one stream (`stream(m, p, { window })`) stays fixed.
+   */
+  maxStreamWindow?: Partial<Window>;
   /**
    * Handlers for calls from the peer, registered before the handshake so that a call
    * arriving right behind it finds them. More can be added later with `register`.
@@ -235,7 +244,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readonly socket: Duplex;
   private readonly address: string;
   private readonly options: Required<
-    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow'>
+    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow' | 'maxStreamWindow'>
   > &
     ServerConnectionOptions;
   private readonly decoder: FrameDecoder;
@@ -248,6 +257,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readonly incomingStreams = new CallTable<IncomingStream>();
   /** Credit we grant per stream, and what the peer grants us (from its handshake). */
   private readonly streamWindow: Window;
+  private readonly maxStreamWindow: Window;
   private peerStreamWindow: Window = { ...DEFAULT_STREAM_WINDOW };
   private readonly callerLink: CallerLink;
   private readonly handlerLink: HandlerLink;
@@ -298,6 +308,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       { ...DEFAULT_STREAM_WINDOW, ...definedOnly(options.streamWindow) },
       'streamWindow',
     );
+    const limit = checkWindow({ ...DEFAULT_MAX_STREAM_WINDOW, ...definedOnly(options.maxStreamWindow) }, 'maxStreamWindow');
+    this.maxStreamWindow = {
+      messages: Math.max(limit.messages, this.streamWindow.messages),
+      bytes: Math.max(limit.bytes, this.streamWindow.bytes),
+    };
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.callerLink = {
@@ -460,6 +475,8 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (timeout !== undefined && !(timeout >= 0)) return failedStream(method, kind, new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`));
     if (timeout === Infinity) timeout = undefined;
     let window: Window;
+    // The connection's window grows; one chosen for this stream stays as chosen.
+    const chosen = options?.window !== undefined;
     try {
       window = checkWindow({ ...this.streamWindow, ...definedOnly(options?.window) }, 'window');
     } catch (err) {
@@ -484,7 +501,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
       return failedStream(method, kind, new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing'));
     }
-    const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerStreamWindow);
+    const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerStreamWindow, chosen ? window : this.maxStreamWindow);
     this.outgoingStreams.set(id, stream);
     this.writer.write(frame);
     if (timeout !== undefined) {
@@ -964,6 +981,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       deadline,
       callerWindow,
       this.streamWindow,
+      this.maxStreamWindow,
     );
     this.incomingStreams.set(id, stream);
     if (deadline !== undefined) {

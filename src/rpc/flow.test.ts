@@ -70,6 +70,97 @@ describe('stream flow control (sender + receiver, arbitrary interleavings)', () 
     );
   });
 
+  it('with a growing window: the sender still never overruns it, the window stays within its limit, nothing is lost', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ messages: fc.integer({ min: 1, max: 8 }), bytes: fc.integer({ min: 1, max: 64 }) }),
+        fc.record({ messages: fc.integer({ min: 1, max: 4 }), bytes: fc.integer({ min: 1, max: 8 }) }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.constantFrom('write', 'data', 'credit', 'read'), { maxLength: 300 }),
+        async (window: Window, factor: Window, sizes: number[], steps: string[]) => {
+          const limit = { messages: window.messages * factor.messages, bytes: window.bytes * factor.bytes };
+          const wire: Array<{ index: number; size: number }> = [];
+          const back: Array<[number, number]> = [];
+          const frames = new Map<Buffer, number>();
+          const queue = new InboundQueue<number>(window, { grant: (m, b) => back.push([m, b]), abandon: () => {} }, limit);
+          const credit = new SendCredit(window, (frame) => wire.push({ index: frames.get(frame)!, size: sizes[frames.get(frame)!]! }));
+          let written = 0;
+          const read: number[] = [];
+          // A read may start on an empty queue and wait: that is what lets the window grow.
+          let reading: Promise<void> | undefined;
+          const startRead = (): void => {
+            reading ??= queue.next().then((r) => {
+              read.push(r.value as number);
+              reading = undefined;
+            });
+          };
+          const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+          const deliver = (): void => {
+            const f = wire.shift()!;
+            expect(queue.push(f.index, f.size)).toBe(true); // the sender never exceeds its credit
+            const w = queue.currentWindow;
+            expect(w.messages).toBeLessThanOrEqual(limit.messages);
+            expect(w.bytes).toBeLessThanOrEqual(limit.bytes);
+            expect(queue.buffered).toBeLessThanOrEqual(w.messages);
+          };
+          const write = (): void => {
+            const frame = Buffer.from([written]);
+            frames.set(frame, written);
+            void credit.send(frame, sizes[written]!);
+            written++;
+          };
+          for (const step of steps) {
+            if (step === 'write' && written < sizes.length) write();
+            else if (step === 'data' && wire.length > 0) deliver();
+            else if (step === 'credit' && back.length > 0) credit.grant(...back.shift()!);
+            else if (step === 'read') startRead();
+            await settle();
+          }
+          while (written < sizes.length) write();
+          for (let rounds = 0; read.length < sizes.length; rounds++) {
+            if (rounds > 10_000) throw new Error(`deadlock: read ${read.length} of ${sizes.length}`);
+            while (wire.length > 0) deliver();
+            startRead();
+            await settle();
+            while (back.length > 0) credit.grant(...back.shift()!);
+          }
+          expect(read).toEqual(sizes.map((_, i) => i));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('grows the window when the consumer waited, by doubling, up to the limit', async () => {
+    const grants: Array<[number, number]> = [];
+    const q = new InboundQueue<number>({ messages: 4, bytes: 400 }, { grant: (m, b) => grants.push([m, b]), abandon: () => {} }, { messages: 4, bytes: 1000 });
+    const waitedFor = async (value: number): Promise<void> => {
+      const next = q.next(); // nothing buffered: the consumer waits
+      expect(q.push(value, 100)).toBe(true);
+      expect((await next).value).toBe(value);
+    };
+    await waitedFor(1);
+    await waitedFor(2); // 200 bytes consumed = half the window: grant 200, plus 400 to double it
+    expect(grants).toEqual([[2, 600]]);
+    expect(q.currentWindow).toEqual({ messages: 4, bytes: 800 });
+    await waitedFor(3);
+    await waitedFor(4); // half the messages window: grant 200, plus 200 to reach the limit
+    await waitedFor(5);
+    await waitedFor(6); // at the limit: what was consumed, no more
+    expect(grants).toEqual([[2, 600], [2, 400], [2, 200]]);
+    expect(q.currentWindow).toEqual({ messages: 4, bytes: 1000 });
+  });
+
+  it('does not grow the window for a consumer that never waited', async () => {
+    const grants: Array<[number, number]> = [];
+    const q = new InboundQueue<number>({ messages: 4, bytes: 400 }, { grant: (m, b) => grants.push([m, b]), abandon: () => {} }, { messages: 64, bytes: 1 << 20 });
+    for (let i = 0; i < 4; i++) expect(q.push(i, 100)).toBe(true);
+    expect(q.push(4, 100)).toBe(false); // the sender had only the initial window
+    for (let i = 0; i < 4; i++) expect((await q.next()).value).toBe(i);
+    expect(grants).toEqual([[2, 200], [2, 200]]);
+    expect(q.currentWindow).toEqual({ messages: 4, bytes: 400 });
+  });
+
   it('a message larger than the whole window still goes, alone', async () => {
     const sent: Buffer[] = [];
     const credit = new SendCredit({ messages: 10, bytes: 100 }, (f) => sent.push(f));

@@ -8,6 +8,14 @@
  * in batches of half a window. Both sides do the same arithmetic, so the receiver can
  * tell a sender that overran its credit, and never buffers more than a window plus
  * one message per stream.
+ *
+ * The receiver may grow its window up to a limit: when its consumer had to wait for a
+ * message since the last grant, the window (not the consumer) was what held the stream
+ * back, so the next grant adds enough to double it. A consumer that keeps up holds
+ * little whatever the window; one that falls behind stops the growth, and then holds
+ * at most the window reached. A 64 KiB-chunk stream over TCP ran at 0.68 of a raw
+ * socket's speed in a fixed 256 KiB window, 0.91 in one grown to 4 MiB
+ * (docs/PERFORMANCE.md).
  */
 
 export interface Window {
@@ -46,13 +54,27 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
   /** Consumed but not yet granted back. */
   private owedMessages = 0;
   private owedBytes = 0;
+  /** The window now: starts at the initial one, grows up to `limit`. */
+  private readonly window: Window;
+  private readonly limit: Window;
+  /** The consumer waited for a message since the last grant. */
+  private starved = false;
 
+  /** `limit`: how far the window may grow (default: it stays at `window`). */
   constructor(
-    private readonly window: Window,
+    window: Window,
     private readonly sink: InboundSink,
+    limit: Window = window,
   ) {
+    this.window = { ...window };
+    this.limit = { messages: Math.max(window.messages, limit.messages), bytes: Math.max(window.bytes, limit.bytes) };
     this.creditMessages = window.messages;
     this.creditBytes = window.bytes;
+  }
+
+  /** The current window (for tests and diagnostics). */
+  get currentWindow(): Readonly<Window> {
+    return this.window;
   }
 
   /** Messages buffered and not yet read. */
@@ -136,6 +158,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
     if (this.failed) return Promise.reject(this.error);
     if (this.ended || this.abandoned) return Promise.resolve(DONE);
     if (this.waiting !== undefined) return Promise.reject(new Error('next() called again before the previous call settled'));
+    this.starved = true;
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
     });
@@ -178,10 +201,20 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
 
   private flushCredit(): void {
     if (this.ended || this.failed) return;
-    const messages = this.owedMessages;
-    const bytes = this.owedBytes;
+    let messages = this.owedMessages;
+    let bytes = this.owedBytes;
     this.owedMessages = 0;
     this.owedBytes = 0;
+    if (this.starved && !this.abandoned) {
+      const w = this.window;
+      const grownMessages = Math.min(this.limit.messages, w.messages * 2);
+      const grownBytes = Math.min(this.limit.bytes, w.bytes * 2);
+      messages += grownMessages - w.messages;
+      bytes += grownBytes - w.bytes;
+      w.messages = grownMessages;
+      w.bytes = grownBytes;
+    }
+    this.starved = false;
     this.creditMessages += messages;
     this.creditBytes += bytes;
     this.sink.grant(messages, bytes);

@@ -114,18 +114,24 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     readonly method: string,
     window: Window,
     peerWindow: Window,
+    /** How far our window may grow (flow.ts); `window` when it stays fixed. */
+    windowLimit: Window = window,
   ) {
     this.localEnded = kind === StreamKind.SERVER;
     if (kind !== StreamKind.CLIENT) {
-      this.inbound = new InboundQueue(window, {
-        // Credit goes out at once, not at the end of the tick: a for-await consumer drains
-        // its whole buffer in one run of microtasks, and credit held back until then left
-        // each side idle half the time (stream-small: 0.35 → 0.6 of raw).
-        grant: (messages, bytes) => {
-          if (this.outcome === undefined) this.link.writeNow(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
+      this.inbound = new InboundQueue(
+        window,
+        {
+          // Credit goes out at once, not at the end of the tick: a for-await consumer drains
+          // its whole buffer in one run of microtasks, and credit held back until then left
+          // each side idle half the time (stream-small: 0.35 → 0.6 of raw).
+          grant: (messages, bytes) => {
+            if (this.outcome === undefined) this.link.writeNow(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
+          },
+          abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
         },
-        abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
-      });
+        windowLimit,
+      );
     }
     if (kind !== StreamKind.SERVER) this.credit = new SendCredit(peerWindow, (frame) => this.link.write(frame));
   }
@@ -266,15 +272,21 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     callerWindow: Window,
     /** Credit we grant the caller for its messages. */
     ourWindow: Window,
+    /** How far that window may grow (flow.ts). */
+    ourWindowLimit: Window = ourWindow,
   ) {
     if (kind !== StreamKind.SERVER) {
-      this.inbound = new InboundQueue(ourWindow, {
-        grant: (messages, bytes) => {
-          if (!this.done) this.link.writeNow(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
+      this.inbound = new InboundQueue(
+        ourWindow,
+        {
+          grant: (messages, bytes) => {
+            if (!this.done) this.link.writeNow(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
+          },
+          // The handler stopped reading: what the caller still sends is dropped (with its credit returned).
+          abandon: () => {},
         },
-        // The handler stopped reading: what the caller still sends is dropped (with its credit returned).
-        abandon: () => {},
-      });
+        ourWindowLimit,
+      );
     }
     if (kind !== StreamKind.CLIENT) this.credit = new SendCredit(callerWindow, (frame) => this.link.write(frame));
   }
