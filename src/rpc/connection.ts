@@ -26,7 +26,7 @@ import {
   PROTOCOL_NAME,
   RejectReason,
   SUPPORTED_VERSIONS,
-  DEFAULT_MAX_STREAM_WINDOW,
+  DEFAULT_MAX_STREAM_WINDOW_BYTES,
   DEFAULT_STREAM_WINDOW,
   StreamKind,
   nativeDialect,
@@ -104,8 +104,8 @@ export interface ConnectionOptions {
   streamWindow?: Partial<Window>;
   /**
    * How far a stream's window may grow while its reader keeps up (it doubles at a grant
-   * when the reader had to wait for a message). Default 1024 messages (the message
-   * window does not grow: a larger one made small-message streams slower) and 4 MiB;
+   * when the reader had to wait for a message). Default: `streamWindow`'s messages (the
+   * message window does not grow: a larger one made small-message streams slower) and 4 MiB;
    * never below `streamWindow`. Set it to `streamWindow` for fixed windows. A window
    * passed to one stream (`stream(m, p, { window })`) stays fixed.
    */
@@ -308,7 +308,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       { ...DEFAULT_STREAM_WINDOW, ...definedOnly(options.streamWindow) },
       'streamWindow',
     );
-    const limit = checkWindow({ ...DEFAULT_MAX_STREAM_WINDOW, ...definedOnly(options.maxStreamWindow) }, 'maxStreamWindow');
+    // By default the message window stays as announced; only the bytes grow.
+    const limit = checkWindow(
+      { messages: this.streamWindow.messages, bytes: DEFAULT_MAX_STREAM_WINDOW_BYTES, ...definedOnly(options.maxStreamWindow) },
+      'maxStreamWindow',
+    );
     this.maxStreamWindow = {
       messages: Math.max(limit.messages, this.streamWindow.messages),
       bytes: Math.max(limit.bytes, this.streamWindow.bytes),

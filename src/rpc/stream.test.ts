@@ -514,6 +514,45 @@ describe('connection loss and both directions', () => {
   });
 });
 
+describe('window growth (raw peer as the caller of a client stream)', () => {
+  // Each [33, 1, <100 letters>] is 105 payload bytes; five of them pass half of 1000.
+  const message = 'x'.repeat(100);
+  async function grantAfterFive(options: Parameters<typeof createServer>[0]): Promise<unknown[]> {
+    const { url, server } = await startServer({ streamWindow: { bytes: 1000 }, ...options });
+    server.registerClientStream('length', async (messages: AsyncIterable<string>) => {
+      let n = 0;
+      for await (const m of messages) n += m.length; // waits for every message
+      return n;
+    });
+    const raw = await RawPeer.connect(url.slice('unix:'.length));
+    cleanups.push(() => raw.socket.destroy());
+    raw.send([1, helloBody()]);
+    expect(((await raw.next()) as unknown[])[0]).toBe(2);
+    raw.send([32, 1, 'length', null, null, 2, 16, 1024]);
+    for (let i = 0; i < 5; i++) raw.send([33, 1, message]);
+    const credit = (await raw.next()) as unknown[];
+    // Five more fit in what the grant gave back (and the stream ends cleanly).
+    for (let i = 0; i < 5; i++) raw.send([33, 1, message]);
+    raw.send([34, 1]);
+    let last: unknown[];
+    do last = (await raw.next()) as unknown[];
+    while (last[0] === 37);
+    return [credit, last];
+  }
+
+  it('a handler that waited for messages grows its byte window: the grant doubles it', async () => {
+    const [credit, result] = await grantAfterFive({});
+    expect(credit).toEqual([37, 1, 5, 525 + 1000]);
+    expect(result).toEqual([17, 1, 1000]);
+  });
+
+  it('maxStreamWindow equal to streamWindow keeps it fixed: the grant is what was consumed', async () => {
+    const [credit, result] = await grantAfterFive({ maxStreamWindow: { bytes: 1000 } });
+    expect(credit).toEqual([37, 1, 5, 525]);
+    expect(result).toEqual([17, 1, 1000]);
+  });
+});
+
 describe('protocol violations on streams', () => {
   it('a peer that sends beyond its credit is cut off with ProtocolError; other clients are unaffected', async () => {
     const { url, server } = await startServer({ streamWindow: { messages: 2 } });
