@@ -27,6 +27,7 @@ import {
   RejectReason,
   SUPPORTED_VERSIONS,
   DEFAULT_MAX_STREAM_WINDOW_BYTES,
+  DEFAULT_MAX_STREAM_WINDOW_GROWTH,
   DEFAULT_STREAM_WINDOW,
   StreamKind,
   nativeDialect,
@@ -54,7 +55,7 @@ import type {
   StreamOut,
   StreamParams,
 } from './contract.js';
-import type { Window } from './flow.js';
+import { GrowthBudget, type Window } from './flow.js';
 import { CallTable } from './call-table.js';
 import { HandlerRegistry, type MethodKind } from './registry.js';
 import {
@@ -110,6 +111,12 @@ export interface ConnectionOptions {
    * passed to one stream (`stream(m, p, { window })`) stays fixed.
    */
   maxStreamWindow?: Partial<Window>;
+  /**
+   * Bytes by which the windows of all streams on this connection may grow together,
+   * beyond their initial windows (see `maxStreamWindow`). Bounds what many streams can
+   * buffer at once: at most this plus one initial window per stream. Default 16 MiB.
+   */
+  maxStreamWindowGrowth?: number;
   /**
    * Handlers for calls from the peer, registered before the handshake so that a call
    * arriving right behind it finds them. More can be added later with `register`.
@@ -244,7 +251,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readonly socket: Duplex;
   private readonly address: string;
   private readonly options: Required<
-    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow' | 'maxStreamWindow'>
+    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow' | 'maxStreamWindow' | 'maxStreamWindowGrowth'>
   > &
     ServerConnectionOptions;
   private readonly decoder: FrameDecoder;
@@ -258,6 +265,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   /** Credit we grant per stream, and what the peer grants us (from its handshake). */
   private readonly streamWindow: Window;
   private readonly maxStreamWindow: Window;
+  private readonly windowGrowth: GrowthBudget;
   private peerStreamWindow: Window = { ...DEFAULT_STREAM_WINDOW };
   private readonly callerLink: CallerLink;
   private readonly handlerLink: HandlerLink;
@@ -317,6 +325,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       messages: Math.max(limit.messages, this.streamWindow.messages),
       bytes: Math.max(limit.bytes, this.streamWindow.bytes),
     };
+    const growth = options.maxStreamWindowGrowth ?? DEFAULT_MAX_STREAM_WINDOW_GROWTH;
+    if (!Number.isInteger(growth) || growth < 0) {
+      throw new InvalidArgument(`maxStreamWindowGrowth must be an integer >= 0, got ${growth}`);
+    }
+    this.windowGrowth = new GrowthBudget(growth);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.callerLink = {
@@ -505,7 +518,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     if (frame.length - HEADER_SIZE > this.peerMaxFrameSize) {
       return failedStream(method, kind, new FrameTooLarge(frame.length - HEADER_SIZE, this.peerMaxFrameSize, 'outgoing'));
     }
-    const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerStreamWindow, chosen ? window : this.maxStreamWindow);
+    const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerStreamWindow, chosen ? window : this.maxStreamWindow, this.windowGrowth);
     this.outgoingStreams.set(id, stream);
     this.writer.write(frame);
     if (timeout !== undefined) {
@@ -986,6 +999,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       callerWindow,
       this.streamWindow,
       this.maxStreamWindow,
+      this.windowGrowth,
     );
     this.incomingStreams.set(id, stream);
     if (deadline !== undefined) {

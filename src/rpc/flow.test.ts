@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InboundQueue, SendCredit, type Window } from './flow.js';
+import { GrowthBudget, InboundQueue, SendCredit, type Window } from './flow.js';
 
 /**
  * A sender and a receiver joined by two in-memory queues (data one way, credit the
@@ -149,6 +149,38 @@ describe('stream flow control (sender + receiver, arbitrary interleavings)', () 
     await waitedFor(6); // at the limit: what was consumed, no more
     expect(grants).toEqual([[2, 600], [2, 400], [2, 200]]);
     expect(q.currentWindow).toEqual({ messages: 4, bytes: 1000 });
+  });
+
+  it('streams grow out of a shared budget, and give back what they took when they end', async () => {
+    const budget = new GrowthBudget(500);
+    const grants: Array<[string, number, number]> = [];
+    const queue = (name: string): InboundQueue<number> =>
+      new InboundQueue<number>({ messages: 4, bytes: 400 }, { grant: (m, b) => grants.push([name, m, b]), abandon: () => {} }, { messages: 4, bytes: 4000 }, budget);
+    const a = queue('a');
+    const b = queue('b');
+    const waitedFor = async (q: InboundQueue<number>): Promise<void> => {
+      const next = q.next();
+      expect(q.push(0, 100)).toBe(true);
+      await next;
+    };
+    await waitedFor(a);
+    await waitedFor(a); // a doubles: 400 of the 500
+    await waitedFor(b);
+    await waitedFor(b); // b wants 400, 100 are left
+    expect(grants).toEqual([
+      ['a', 2, 200 + 400],
+      ['b', 2, 200 + 100],
+    ]);
+    expect(budget.remaining).toBe(0);
+    expect(b.currentWindow.bytes).toBe(500);
+    a.end(); // a's direction is over: its 400 go back
+    expect(budget.remaining).toBe(400);
+    await waitedFor(b);
+    await waitedFor(b); // b wants 500 more (to 1000); 400 are left
+    expect(grants.at(-1)).toEqual(['b', 2, 200 + 400]);
+    expect(b.currentWindow.bytes).toBe(900);
+    await b.return(); // the reader left: its 500 go back
+    expect(budget.remaining).toBe(500);
   });
 
   it('does not grow the window for a consumer that never waited', async () => {

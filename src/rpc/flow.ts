@@ -15,7 +15,8 @@
  * little whatever the window; one that falls behind stops the growth, and then holds
  * at most the window reached. A 64 KiB-chunk stream over TCP ran at 0.68 of a raw
  * socket's speed in a fixed 256 KiB window, 0.91 in one grown to 4 MiB
- * (docs/PERFORMANCE.md).
+ * (docs/PERFORMANCE.md). The streams of one connection grow out of a shared
+ * GrowthBudget, so many streams cannot each reach the limit at once.
  */
 
 export interface Window {
@@ -29,6 +30,29 @@ export interface InboundSink {
   grant(messages: number, bytes: number): void;
   /** The consumer stopped iterating before the end (`break` in `for await`). */
   abandon(): void;
+}
+
+/**
+ * Bytes by which the windows of all streams of one connection may grow, together. A
+ * stream takes what it grows by and gives it back when its direction ends.
+ */
+export class GrowthBudget {
+  constructor(private available: number) {}
+
+  get remaining(): number {
+    return this.available;
+  }
+
+  /** Up to `wanted` bytes, as many as are left. */
+  take(wanted: number): number {
+    const n = Math.max(0, Math.min(wanted, this.available));
+    this.available -= n;
+    return n;
+  }
+
+  give(bytes: number): void {
+    this.available += bytes;
+  }
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
@@ -59,12 +83,18 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
   private readonly limit: Window;
   /** The consumer waited for a message since the last grant. */
   private starved = false;
+  /** Bytes this window grew by, taken from `budget`. */
+  private grownBytes = 0;
 
-  /** `limit`: how far the window may grow (default: it stays at `window`). */
+  /**
+   * `limit`: how far the window may grow (default: it stays at `window`); `budget`: what
+   * the byte growth is taken from (default: no cap beyond `limit`).
+   */
   constructor(
     window: Window,
     private readonly sink: InboundSink,
     limit: Window = window,
+    private readonly budget?: GrowthBudget,
   ) {
     this.window = { ...window };
     this.limit = { messages: Math.max(window.messages, limit.messages), bytes: Math.max(window.bytes, limit.bytes) };
@@ -111,6 +141,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
   end(): void {
     if (this.ended || this.failed) return;
     this.ended = true;
+    this.releaseGrowth();
     if (this.waiting !== undefined && this.buffered === 0) {
       const waiting = this.waiting;
       this.waiting = undefined;
@@ -123,6 +154,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
     if (this.ended || this.failed) return;
     this.failed = true;
     this.error = error;
+    this.releaseGrowth();
     if (this.waiting !== undefined && this.buffered === 0) {
       const waiting = this.waiting;
       this.waiting = undefined;
@@ -132,6 +164,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
 
   /** Drop what is buffered (the stream is gone and nobody will read it). */
   discard(): void {
+    this.releaseGrowth();
     this.values = [];
     this.sizes = [];
     this.head = 0;
@@ -168,6 +201,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>> {
     if (!this.abandoned) {
       this.abandoned = true;
+      this.releaseGrowth();
       const finished = this.ended || this.failed;
       let bytes = 0;
       for (let i = this.head; i < this.sizes.length; i++) bytes += this.sizes[i]!;
@@ -185,6 +219,12 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** This direction is over: what the window grew by goes back to the budget. */
+  private releaseGrowth(): void {
+    if (this.budget !== undefined && this.grownBytes > 0) this.budget.give(this.grownBytes);
+    this.grownBytes = 0;
   }
 
   private consumed(size: number): void {
@@ -207,12 +247,14 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
     this.owedBytes = 0;
     if (this.starved && !this.abandoned) {
       const w = this.window;
-      const grownMessages = Math.min(this.limit.messages, w.messages * 2);
-      const grownBytes = Math.min(this.limit.bytes, w.bytes * 2);
-      messages += grownMessages - w.messages;
-      bytes += grownBytes - w.bytes;
-      w.messages = grownMessages;
-      w.bytes = grownBytes;
+      const moreMessages = Math.min(this.limit.messages, w.messages * 2) - w.messages;
+      const wantBytes = Math.min(this.limit.bytes, w.bytes * 2) - w.bytes;
+      const moreBytes = this.budget === undefined ? wantBytes : this.budget.take(wantBytes);
+      this.grownBytes += moreBytes;
+      messages += moreMessages;
+      bytes += moreBytes;
+      w.messages += moreMessages;
+      w.bytes += moreBytes;
     }
     this.starved = false;
     this.creditMessages += messages;

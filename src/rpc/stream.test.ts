@@ -546,6 +546,12 @@ describe('window growth (raw peer as the caller of a client stream)', () => {
     expect(result).toEqual([17, 1, 1000]);
   });
 
+  it('with no growth budget (maxStreamWindowGrowth 0) the window stays fixed', async () => {
+    const [credit, result] = await grantAfterFive({ maxStreamWindowGrowth: 0 });
+    expect(credit).toEqual([37, 1, 5, 525]);
+    expect(result).toEqual([17, 1, 1000]);
+  });
+
   it('maxStreamWindow equal to streamWindow keeps it fixed: the grant is what was consumed', async () => {
     const [credit, result] = await grantAfterFive({ maxStreamWindow: { bytes: 1000 } });
     expect(credit).toEqual([37, 1, 5, 525]);

@@ -16,7 +16,7 @@ import { MessageType, StreamKind } from '../wire/native.js';
 import type { CallContext, PeerInfo } from './call-context.js';
 import type { Connection } from './connection.js';
 import type { CallOptions, Contract } from './contract.js';
-import { InboundQueue, SendCredit, type Window } from './flow.js';
+import { InboundQueue, SendCredit, type GrowthBudget, type Window } from './flow.js';
 import type { Timed } from './timer-queue.js';
 
 export type StreamState = 'open' | 'closing' | 'closed';
@@ -116,6 +116,8 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     peerWindow: Window,
     /** How far our window may grow (flow.ts); `window` when it stays fixed. */
     windowLimit: Window = window,
+    /** The connection's budget for window growth. */
+    growth?: GrowthBudget,
   ) {
     this.localEnded = kind === StreamKind.SERVER;
     if (kind !== StreamKind.CLIENT) {
@@ -131,6 +133,7 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
           abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
         },
         windowLimit,
+        growth,
       );
     }
     if (kind !== StreamKind.SERVER) this.credit = new SendCredit(peerWindow, (frame) => this.link.write(frame));
@@ -274,6 +277,8 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     ourWindow: Window,
     /** How far that window may grow (flow.ts). */
     ourWindowLimit: Window = ourWindow,
+    /** The connection's budget for window growth. */
+    growth?: GrowthBudget,
   ) {
     if (kind !== StreamKind.SERVER) {
       this.inbound = new InboundQueue(
@@ -286,6 +291,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
           abandon: () => {},
         },
         ourWindowLimit,
+        growth,
       );
     }
     if (kind !== StreamKind.CLIENT) this.credit = new SendCredit(callerWindow, (frame) => this.link.write(frame));
