@@ -128,7 +128,7 @@ describe('lifecycle', () => {
   it('cleanup gives a session the new id of an instance restarted on its endpoint', async () => {
     const dir = scratch.dir();
     const endpoint = `unix:${path.join(dir, 'maya.sock')}`;
-    const m = manager({ registryDir: dir, reconnectBackoffBase: 20, reconnectBackoffMax: 50 });
+    const m = manager({ registryDir: dir, reconnectBackoffBase: 20, reconnectBackoffMax: 50, reconnectMaxRetries: 100 });
     const first = scratch.server(createServer().register('who', () => 'first'));
     await first.listen(endpoint);
     const oldId = await m.registerService('maya', endpoint);
