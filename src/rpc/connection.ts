@@ -26,8 +26,6 @@ import {
   PROTOCOL_NAME,
   RejectReason,
   SUPPORTED_VERSIONS,
-  DEFAULT_MAX_STREAM_WINDOW_BYTES,
-  DEFAULT_MAX_STREAM_WINDOW_GROWTH,
   DEFAULT_STREAM_WINDOW,
   StreamKind,
   nativeDialect,
@@ -55,7 +53,7 @@ import type {
   StreamOut,
   StreamParams,
 } from './contract.js';
-import { GrowthBudget, type Window } from './flow.js';
+import { DEFAULT_MAX_STREAM_WINDOW_BYTES, DEFAULT_MAX_STREAM_WINDOW_GROWTH, GrowthBudget, type Window } from './flow.js';
 import { CallTable } from './call-table.js';
 import { HandlerRegistry, type MethodKind } from './registry.js';
 import {
@@ -316,15 +314,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       { ...DEFAULT_STREAM_WINDOW, ...definedOnly(options.streamWindow) },
       'streamWindow',
     );
-    // By default the message window stays as announced; only the bytes grow.
-    const limit = checkWindow(
+    // By default the message window stays as announced; only the bytes grow. (A limit
+    // below the window means no growth: InboundQueue never shrinks a window.)
+    this.maxStreamWindow = checkWindow(
       { messages: this.streamWindow.messages, bytes: DEFAULT_MAX_STREAM_WINDOW_BYTES, ...definedOnly(options.maxStreamWindow) },
       'maxStreamWindow',
     );
-    this.maxStreamWindow = {
-      messages: Math.max(limit.messages, this.streamWindow.messages),
-      bytes: Math.max(limit.bytes, this.streamWindow.bytes),
-    };
     const growth = options.maxStreamWindowGrowth ?? DEFAULT_MAX_STREAM_WINDOW_GROWTH;
     if (!Number.isInteger(growth) || growth < 0) {
       throw new InvalidArgument(`maxStreamWindowGrowth must be an integer >= 0, got ${growth}`);

@@ -19,6 +19,11 @@
  * GrowthBudget, so many streams cannot each reach the limit at once.
  */
 
+/** How far a stream's byte window grows by default (a local choice, never on the wire). */
+export const DEFAULT_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/** How far all stream windows of one connection grow together, by default. */
+export const DEFAULT_MAX_STREAM_WINDOW_GROWTH = 16 * 1024 * 1024;
+
 export interface Window {
   messages: number;
   bytes: number;

@@ -77,10 +77,6 @@ export type StreamKind = (typeof StreamKind)[keyof typeof StreamKind];
 
 /** Credit a receiver grants each new stream unless the handshake or STREAM_OPEN says otherwise. */
 export const DEFAULT_STREAM_WINDOW = { messages: 1024, bytes: 256 * 1024 } as const;
-/** How far the reference lets a stream's byte window grow (a local choice, never on the wire). */
-export const DEFAULT_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
-/** How far the reference lets all stream windows of one connection grow together. */
-export const DEFAULT_MAX_STREAM_WINDOW_GROWTH = 16 * 1024 * 1024;
 
 /** Why a handshake was refused; travels as a string. */
 export const RejectReason = {
