@@ -1,9 +1,8 @@
 /** The connection pool through TransportManager: real servers on Unix sockets, a real services.json. */
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AcquireTimeout, PoolExhausted, ServiceNotFound } from '../errors.js';
 import type { Lease } from './pool.js';
-import { Scratch, tagServer, waitFor } from './test-util/harness.js';
+import { Scratch, managedServers, waitFor } from './test-util/harness.js';
 import { TransportManager } from './transport-manager.js';
 import type { TransportManagerOptions } from './options.js';
 
@@ -16,18 +15,7 @@ afterEach(async () => {
 });
 
 /** A manager on a fresh registry with one registered server per tag. */
-async function setup(options: TransportManagerOptions, tags = ['one']) {
-  const dir = scratch.dir();
-  const manager = new TransportManager({ registryDir: dir, cleanupInterval: 0, ...options });
-  managers.push(manager);
-  const servers = [];
-  for (const tag of tags) {
-    const s = await tagServer(scratch, tag, `unix:${path.join(dir, `${tag}.sock`)}`);
-    const instanceId = await manager.registerService('maya', s.endpoint);
-    servers.push({ ...s, instanceId, tag });
-  }
-  return { manager, servers };
-}
+const setup = (options: TransportManagerOptions, tags?: string[]) => managedServers(scratch, managers, { cleanupInterval: 0, ...options }, tags);
 
 /** Settles to 'pending' if the promise has not settled within a few event-loop turns. */
 async function peek<T>(promise: Promise<T>): Promise<T | 'pending'> {

@@ -1,5 +1,4 @@
 /** Sessions through TransportManager: real servers on Unix sockets, a real services.json. */
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CallCancelled,
@@ -11,7 +10,7 @@ import {
   SessionNotFound,
 } from '../errors.js';
 import type { TransportManagerOptions } from './options.js';
-import { Scratch, tagServer, waitFor } from './test-util/harness.js';
+import { Scratch, managedServers, tagServer, waitFor } from './test-util/harness.js';
 import { TransportManager } from './transport-manager.js';
 
 const scratch = new Scratch();
@@ -31,18 +30,7 @@ const FAST: TransportManagerOptions = {
   reconnectMaxRetries: 20,
 };
 
-async function setup(options: TransportManagerOptions = {}, tags = ['one']) {
-  const dir = scratch.dir();
-  const manager = new TransportManager({ registryDir: dir, ...FAST, ...options });
-  managers.push(manager);
-  const servers = [];
-  for (const tag of tags) {
-    const s = await tagServer(scratch, tag, `unix:${path.join(dir, `${tag}.sock`)}`);
-    const instanceId = await manager.registerService('maya', s.endpoint);
-    servers.push({ ...s, instanceId, tag });
-  }
-  return { manager, servers, dir };
-}
+const setup = (options: TransportManagerOptions = {}, tags?: string[]) => managedServers(scratch, managers, { ...FAST, ...options }, tags);
 
 describe('sessions', () => {
   it('get-or-create returns the one live session per instance, with the reference info fields', async () => {

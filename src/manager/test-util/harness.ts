@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createServer, type Server } from '../../rpc/server.js';
+import type { TransportManagerOptions } from '../options.js';
+import { TransportManager } from '../transport-manager.js';
 
 export { CLI, ROOT, buildIfStale } from '../../test-util/build.js';
 import { CLI, ROOT } from '../../test-util/build.js';
@@ -155,3 +157,19 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   });
 }
 
+/**
+ * A manager on a fresh registry with one registered 'maya' server (tagServer) per tag.
+ * The manager joins `managers`, which the test file shuts down after each test.
+ */
+export async function managedServers(scratch: Scratch, managers: TransportManager[], options: TransportManagerOptions, tags = ['one']) {
+  const dir = scratch.dir();
+  const manager = new TransportManager({ registryDir: dir, ...options });
+  managers.push(manager);
+  const servers = [];
+  for (const tag of tags) {
+    const s = await tagServer(scratch, tag, `unix:${path.join(dir, `${tag}.sock`)}`);
+    const instanceId = await manager.registerService('maya', s.endpoint);
+    servers.push({ ...s, instanceId, tag });
+  }
+  return { manager, servers, dir };
+}
