@@ -43,6 +43,7 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'FrameTooLarge', code: 'ERR_FRAME_TOO_LARGE', parent: 'TransportError' },
   { name: 'ProtocolError', code: 'ERR_PROTOCOL', parent: 'TransportError' },
   { name: 'HandshakeRejected', code: 'ERR_HANDSHAKE_REJECTED', parent: 'TransportError' },
+  { name: 'LimitExceeded', code: 'ERR_LIMIT_EXCEEDED', parent: 'TransportError' },
   { name: 'ReconnectionFailed', code: 'ERR_RECONNECTION_FAILED', parent: 'TransportError' },
   { name: 'CallError', code: 'ERR_CALL', parent: 'WirecallError' },
   { name: 'RemoteError', code: 'ERR_REMOTE', parent: 'CallError' },

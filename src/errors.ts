@@ -13,6 +13,7 @@
  *   │   ├── FrameTooLarge               a frame over the negotiated size limit
  *   │   ├── ProtocolError               the peer sent bytes we cannot understand
  *   │   ├── HandshakeRejected           the peer refused our handshake (version, token)
+ *   │   ├── LimitExceeded               the peer went past a limit we set (unread replies, refusals, slow frames)
  *   │   └── ReconnectionFailed          a session gave up reconnecting (retries exhausted)
  *   ├── CallError                       one call failed; the connection is fine
  *   │   ├── RemoteError                 the peer answered with an error status
@@ -141,6 +142,16 @@ export class HandshakeRejected extends TransportError {
   ) {
     super(`handshake rejected (${reason}): ${message}`);
   }
+}
+
+/**
+ * The peer went past one of this side's resource limits and was cut off: it left our
+ * replies unread too long, kept calling past the concurrency limit after being refused,
+ * took too long to finish a frame, or arrived when the server was full.
+ */
+export class LimitExceeded extends TransportError {
+  static override readonly kind: string = 'LimitExceeded';
+  static override readonly code: string = 'ERR_LIMIT_EXCEEDED';
 }
 
 export class ReconnectionFailed extends TransportError {

@@ -11,6 +11,7 @@ import {
   HandshakeRejected,
   HandshakeTimeout,
   InvalidArgument,
+  LimitExceeded,
   ProtocolError,
   RemoteError,
   TransportError,
@@ -20,6 +21,7 @@ import { Status } from '../status.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE } from '../wire/frame-decoder.js';
 import { FrameWriter } from '../wire/frame-writer.js';
 import { packFrame } from '../wire/msgpack.js';
+import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS } from '../wire/msgpack-guard.js';
 import {
   MAX_CALL_ID,
   MessageType,
@@ -56,6 +58,7 @@ import type {
 import { DEFAULT_MAX_STREAM_WINDOW_BYTES, DEFAULT_MAX_STREAM_WINDOW_GROWTH, GrowthBudget, type Window } from './flow.js';
 import { CallTable } from './call-table.js';
 import { HandlerRegistry, type MethodKind } from './registry.js';
+import { RefusalMeter } from './refusal-meter.js';
 import {
   IncomingStream,
   OutgoingStream,
@@ -83,18 +86,48 @@ export interface ConnectionOptions {
   maxFrameSize?: number;
   /** Ping interval in ms; the peer is dead after 3 intervals of silence. 0 disables. Default 5000. */
   heartbeatInterval?: number;
-  /** The handshake must finish within this many ms. Default 10 000. */
+  /** The handshake must finish within this many ms. Default 5000. */
   handshakeTimeout?: number;
+  /**
+   * A frame whose first bytes arrived must be complete within this many ms, or the peer
+   * is cut (a peer that trickles a frame holds memory and a socket). Default 30 000.
+   */
+  frameTimeout?: number;
   /** `close()` lets in-flight calls finish for up to this many ms. Default 5000. */
   drainTimeout?: number;
   /** Incoming calls handled at once; beyond it callers get RESOURCE_EXHAUSTED. Default 1024. */
   maxConcurrentCalls?: number;
+  /**
+   * Calls and streams refused with RESOURCE_EXHAUSTED (the concurrency limit) within one
+   * second before the peer, which keeps calling after being told, is cut. Default:
+   * `maxConcurrentCalls`, at least 1000 (room for a burst that was on the wire before
+   * the first refusal reached the caller).
+   */
+  maxRefusedPerSecond?: number;
   /** Send handler stack traces to the peer. Default false. */
   exposeStack?: boolean;
   /** Timeout applied to calls that set none, in ms. Default: none. */
   defaultTimeout?: number;
-  /** Outgoing bytes buffered before we stop reading from the peer. Default 8 MiB. */
+  /**
+   * Outgoing bytes buffered (unsent: the peer is not reading) before we stop reading from
+   * the peer and stream producers wait; both resume below half of it. Default 1 MiB.
+   */
   highWaterMark?: number;
+  /** Cut a peer whose unsent bytes stay over `highWaterMark` this long, in ms. Default 30 000. */
+  slowPeerTimeout?: number;
+  /**
+   * Cut a peer at once when its unsent bytes pass this (replies of calls already running
+   * can still add to them while reading is paused). Default 4 × `highWaterMark`.
+   */
+  maxWriteBuffer?: number;
+  /**
+   * Most MessagePack values one message may hold (every scalar, array, map, key and
+   * value counts one), checked as the frame arrives, so decoding a frame costs what this
+   * limit allows. A large `bin` or `str` is one value. Default 100 000 (see wire/msgpack-guard).
+   */
+  maxMessageElements?: number;
+  /** Deepest nesting of arrays and maps in one message. Default 64. */
+  maxMessageDepth?: number;
   /**
    * Credit each stream grants the peer for the messages it sends us: at most this many
    * messages and bytes per stream are in flight or buffered unread. Announced in the
@@ -134,16 +167,25 @@ export interface ServerConnectionOptions extends ConnectionOptions {
   authenticate?: (hello: Readonly<Hello>, address: string) => boolean | Promise<boolean>;
   /** Handlers shared with other connections (the server's). */
   registry?: HandlerRegistry;
+  /**
+   * Told the outcome of the handshake's token and `authenticate` checks (the server's
+   * throttle); returns how many ms to hold a refusal before sending it.
+   */
+  onAuthOutcome?: (passed: boolean) => number;
 }
 
 const DEFAULTS = {
   name: 'wirecall',
   version: '0',
   heartbeatInterval: 5000,
-  handshakeTimeout: 10_000,
+  // A local handshake takes about a millisecond; 5 s leaves room for a loaded machine
+  // and a slow network without holding a silent socket for long.
+  handshakeTimeout: 5000,
+  frameTimeout: 30_000,
   drainTimeout: 5000,
   maxConcurrentCalls: 1024,
-  highWaterMark: 8 * 1024 * 1024,
+  highWaterMark: 1024 * 1024,
+  slowPeerTimeout: 30_000,
 };
 
 /** A handshake is small; refuse to buffer more than this before we know who is talking. */
@@ -249,7 +291,20 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readonly socket: Duplex;
   private readonly address: string;
   private readonly options: Required<
-    Omit<ServerConnectionOptions, 'token' | 'authenticate' | 'registry' | 'defaultTimeout' | 'handlers' | 'streamWindow' | 'maxStreamWindow' | 'maxStreamWindowGrowth'>
+    Omit<
+      ServerConnectionOptions,
+      | 'token'
+      | 'authenticate'
+      | 'registry'
+      | 'defaultTimeout'
+      | 'handlers'
+      | 'streamWindow'
+      | 'maxStreamWindow'
+      | 'maxStreamWindowGrowth'
+      | 'maxMessageElements'
+      | 'maxMessageDepth'
+      | 'onAuthOutcome'
+    >
   > &
     ServerConnectionOptions;
   private readonly decoder: FrameDecoder;
@@ -274,12 +329,24 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   private readyReject!: (e: unknown) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Armed while our writes are over the high-water mark (see slowPeerTimeout). */
+  private slowPeerTimer: NodeJS.Timeout | undefined;
+  /** Armed while a frame is partly received (see frameTimeout). */
+  private frameTimer: NodeJS.Timeout | undefined;
+  /** When the frame now partly received began to arrive. */
+  private partialSince = 0;
+  /** Frames received so far (tells a frame still arriving from the next one). */
+  private framesIn = 0;
+  private readonly refusals: RefusalMeter;
+  /** Resolves when our writes fall back under the high-water mark; shared by every waiting producer. */
+  private writableGate: Promise<void> | undefined;
+  private openWritableGate: (() => void) | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private helloSeen = false;
   /** Payload size of the frame being dispatched (stream credit is counted in these bytes). */
   private frameSize = 0;
-  private receivedSinceTick = false;
+  /** When bytes last arrived from the peer. */
   private lastHeard = Date.now();
   /** Why reading from the socket is paused: a bit per reason (see PAUSE_*). */
   private pausedFor = 0;
@@ -309,7 +376,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       maxConcurrentCalls: options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls,
       exposeStack: options.exposeStack ?? false,
       highWaterMark: options.highWaterMark ?? DEFAULTS.highWaterMark,
+      frameTimeout: options.frameTimeout ?? DEFAULTS.frameTimeout,
+      slowPeerTimeout: options.slowPeerTimeout ?? DEFAULTS.slowPeerTimeout,
+      maxWriteBuffer: options.maxWriteBuffer ?? 4 * (options.highWaterMark ?? DEFAULTS.highWaterMark),
+      maxRefusedPerSecond: options.maxRefusedPerSecond ?? Math.max(1000, options.maxConcurrentCalls ?? DEFAULTS.maxConcurrentCalls),
     };
+    this.refusals = new RefusalMeter(this.options.maxRefusedPerSecond);
     this.streamWindow = checkWindow(
       { ...DEFAULT_STREAM_WINDOW, ...definedOnly(options.streamWindow) },
       'streamWindow',
@@ -327,12 +399,14 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     this.windowGrowth = new GrowthBudget(growth);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
+    const whenWritable = (): Promise<void> | undefined => this.whenWritable();
     this.callerLink = {
       write: (frame) => this.writer.write(frame),
       writeNow: (frame) => this.writer.writeNow(frame),
       get peerMaxFrameSize() {
         return self.peerMaxFrameSize;
       },
+      whenWritable,
       finished: (stream) => this.forgetOutgoingStream(stream),
     };
     this.handlerLink = {
@@ -341,6 +415,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       get peerMaxFrameSize() {
         return self.peerMaxFrameSize;
       },
+      whenWritable,
       finished: (stream) => this.forgetIncomingStream(stream),
       sendResult: (id, method, value) => this.sendResult(id, method, value),
       sendFailure: (id, error) => {
@@ -359,10 +434,16 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     // Nobody may be awaiting `ready` (a server-side connection, say); failures also
     // surface as the 'close' event.
     this.ready.catch(() => {});
-    this.decoder = new FrameDecoder(this.onFrame, { maxFrameSize: Math.min(HANDSHAKE_FRAME_LIMIT, this.options.maxFrameSize) });
+    this.decoder = new FrameDecoder(this.onFrame, {
+      maxFrameSize: Math.min(HANDSHAKE_FRAME_LIMIT, this.options.maxFrameSize),
+      maxMessageElements: options.maxMessageElements ?? DEFAULT_MAX_MESSAGE_ELEMENTS,
+      maxMessageDepth: options.maxMessageDepth ?? DEFAULT_MAX_MESSAGE_DEPTH,
+    });
     this.writer = new FrameWriter(socket as Duplex & { writableNeedDrain: boolean }, {
       highWaterMark: this.options.highWaterMark,
       onPressure: this.onWritePressure,
+      hardLimit: this.options.maxWriteBuffer,
+      onOverflow: this.onWriteOverflow,
     });
     socket.on('data', this.onData);
     socket.on('error', this.onSocketError);
@@ -684,7 +765,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       );
     }
     if (this.options.token !== undefined && !tokensEqual(this.options.token, hello.token ?? undefined)) {
-      return this.reject(RejectReason.UNAUTHENTICATED, hello.token ? 'wrong token' : 'a token is required');
+      return this.refuseAuth(hello.token ? 'wrong token' : 'a token is required');
     }
     if (this.options.authenticate !== undefined) {
       let ok = false;
@@ -694,8 +775,9 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
         ok = false;
       }
       if (this._state !== 'pending') return;
-      if (!ok) return this.reject(RejectReason.UNAUTHENTICATED, 'not authorised');
+      if (!ok) return this.refuseAuth('not authorised');
     }
+    if (this.options.token !== undefined || this.options.authenticate !== undefined) this.options.onAuthOutcome?.(true);
     const welcome: Welcome = {
       protocol: PROTOCOL_NAME,
       version,
@@ -737,6 +819,16 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     });
   }
 
+  /** A failed token or authenticate check, answered after the delay the server's throttle asks for. */
+  private refuseAuth(message: string): void {
+    const delay = this.options.onAuthOutcome?.(false) ?? 0;
+    if (delay <= 0) return this.reject(RejectReason.UNAUTHENTICATED, message);
+    const timer = setTimeout(() => {
+      if (this._state === 'pending') this.reject(RejectReason.UNAUTHENTICATED, message);
+    }, delay);
+    timer.unref();
+  }
+
   private reject(reason: string, message: string): void {
     const frame = packFrame([MessageType.REJECT, reason, message]);
     this.writer.close();
@@ -753,8 +845,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     const interval = this.options.heartbeatInterval;
     if (interval > 0) {
       this.lastHeard = Date.now();
-      this.heartbeatTimer = setInterval(this.onHeartbeat, interval);
-      this.heartbeatTimer.unref();
+      this.scheduleHeartbeat(interval);
     }
     this.readyResolve(this);
   }
@@ -762,9 +853,15 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
   // ---------------------------------------------------------------- reading
 
   private readonly onData = (chunk: Buffer): void => {
-    this.receivedSinceTick = true;
+    // One clock read per chunk (not per frame): exact silence for the heartbeat, and the
+    // start of a frame for frameTimeout.
+    const now = Date.now();
+    this.lastHeard = now;
+    const wasPartial = this.decoder.bufferedBytes !== 0;
+    const framesBefore = this.framesIn;
     try {
       this.decoder.push(chunk);
+      if (this.decoder.bufferedBytes !== 0 && (!wasPartial || this.framesIn !== framesBefore)) this.frameStarted(now);
     } catch (err) {
       let error = err instanceof TransportError ? err : new ProtocolError(String(err), { cause: err });
       if (this._state === 'pending' && err instanceof FrameTooLarge) {
@@ -779,6 +876,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private readonly onFrame = (source: Buffer, start: number, end: number): void => {
     const m = nativeDialect.decode(source, start, end);
+    this.framesIn++;
     this.frameSize = end - start;
     if (this._state === 'connected' || this._state === 'closing') {
       this.dispatch(m);
@@ -925,10 +1023,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       return;
     }
     if (this.incoming.size + this.incomingStreams.size >= this.options.maxConcurrentCalls) {
-      this.sendError(id, Status.RESOURCE_EXHAUSTED, {
-        name: 'ResourceExhausted',
-        message: `too many concurrent calls (limit ${this.options.maxConcurrentCalls})`,
-      });
+      this.refuseBusy(id, 'calls');
       return;
     }
     const entry = this.registry.get(method);
@@ -971,10 +1066,7 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       return;
     }
     if (this.incoming.size + this.incomingStreams.size >= this.options.maxConcurrentCalls) {
-      this.sendError(id, Status.RESOURCE_EXHAUSTED, {
-        name: 'ResourceExhausted',
-        message: `too many concurrent calls and streams (limit ${this.options.maxConcurrentCalls})`,
-      });
+      this.refuseBusy(id, 'calls and streams');
       return;
     }
     const wanted: MethodKind = kind === StreamKind.SERVER ? 'server-stream' : kind === StreamKind.CLIENT ? 'client-stream' : 'bidi-stream';
@@ -1002,6 +1094,24 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
       this.deadlines.add(stream);
     }
     stream.start(entry.handler as StreamHandler, params);
+  }
+
+  /** Refuse a call or stream over the concurrency limit; cut a peer that keeps trying. */
+  private refuseBusy(id: number, what: string): void {
+    const { maxConcurrentCalls, maxRefusedPerSecond } = this.options;
+    if (this.refusals.note(Date.now())) {
+      this.terminate(
+        new LimitExceeded(
+          `peer kept calling past the concurrency limit (${maxConcurrentCalls}): over ${maxRefusedPerSecond} refusals within a second (maxRefusedPerSecond)`,
+        ),
+        true,
+      );
+      return;
+    }
+    this.sendError(id, Status.RESOURCE_EXHAUSTED, {
+      name: 'ResourceExhausted',
+      message: `too many concurrent ${what} (limit ${maxConcurrentCalls})`,
+    });
   }
 
   private forgetIncomingStream(stream: IncomingStream): void {
@@ -1145,26 +1255,105 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   // ---------------------------------------------------------------- liveness and pressure
 
+  private scheduleHeartbeat(delay: number): void {
+    this.heartbeatTimer = setTimeout(this.onHeartbeat, delay);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Ping every interval; the peer is dead after exactly 3 × max(ours, its) ms without a
+   * byte from it. The tick that would pass that moment is brought forward to it, so
+   * detection does not wait for the next whole interval.
+   */
   private readonly onHeartbeat = (): void => {
     const now = Date.now();
-    if (this.receivedSinceTick || this.pausedFor !== 0) {
-      this.receivedSinceTick = false;
-      this.lastHeard = now;
-    } else {
-      // A peer may announce a longer interval (a DCC app that blocks its event loop
-      // for seconds, say); the longer of the two wins.
-      const allowed = 3 * Math.max(this.options.heartbeatInterval, this.peer?.heartbeatMs ?? 0);
-      if (now - this.lastHeard > allowed) {
-        this.terminate(new ConnectionLost(`peer silent for ${now - this.lastHeard} ms (3 heartbeat intervals)`), false);
-        return;
-      }
+    // While we are not reading, the silence is ours, not the peer's.
+    if (this.pausedFor !== 0) this.lastHeard = now;
+    const interval = this.options.heartbeatInterval;
+    // A peer may announce a longer interval (a DCC app that blocks its event loop
+    // for seconds, say); the longer of the two wins.
+    const allowed = 3 * Math.max(interval, this.peer?.heartbeatMs ?? 0);
+    const silent = now - this.lastHeard;
+    if (silent >= allowed) {
+      this.terminate(new ConnectionLost(`peer silent for ${silent} ms (3 heartbeat intervals of ${allowed / 3} ms)`), false);
+      return;
     }
     this.writer.write(packFrame([MessageType.PING, 0]));
+    this.scheduleHeartbeat(Math.min(interval, allowed - silent));
   };
 
-  /** Stop reading while our replies pile up unsent: a peer that never reads cannot grow our memory. */
+  /**
+   * Stop reading while our replies pile up unsent: a peer that never reads cannot grow
+   * our memory. One that stays that way for slowPeerTimeout is cut.
+   */
   private readonly onWritePressure = (high: boolean): void => {
     this.pauseReading(PAUSE_WRITE_PRESSURE, high);
+    if (high) {
+      this.slowPeerTimer = setTimeout(this.onSlowPeer, this.options.slowPeerTimeout);
+      this.slowPeerTimer.unref();
+    } else {
+      clearTimeout(this.slowPeerTimer);
+      this.slowPeerTimer = undefined;
+      this.openGate();
+    }
+  };
+
+  private readonly onSlowPeer = (): void => {
+    const { slowPeerTimeout, highWaterMark } = this.options;
+    this.terminate(
+      new LimitExceeded(
+        `peer left ${this.writer.bufferedBytes} bytes unread for ${slowPeerTimeout} ms (over ${highWaterMark} bytes for longer than slowPeerTimeout)`,
+      ),
+      true,
+    );
+  };
+
+  private readonly onWriteOverflow = (buffered: number): void => {
+    this.terminate(new LimitExceeded(`peer left ${buffered} bytes unread, over maxWriteBuffer (${this.options.maxWriteBuffer})`), true);
+  };
+
+  private whenWritable(): Promise<void> | undefined {
+    if ((this.pausedFor & PAUSE_WRITE_PRESSURE) === 0) return undefined;
+    this.writableGate ??= new Promise<void>((resolve) => {
+      this.openWritableGate = resolve;
+    });
+    return this.writableGate;
+  }
+
+  private openGate(): void {
+    const open = this.openWritableGate;
+    this.writableGate = undefined;
+    this.openWritableGate = undefined;
+    open?.();
+  }
+
+  /** A frame began to arrive and did not complete in this chunk. */
+  private frameStarted(now: number): void {
+    this.partialSince = now;
+    if (this.frameTimer === undefined && this._state !== 'pending') this.armFrameTimer(this.options.frameTimeout);
+  }
+
+  private armFrameTimer(delay: number): void {
+    this.frameTimer = setTimeout(this.onFrameTimer, delay);
+    this.frameTimer.unref();
+  }
+
+  private readonly onFrameTimer = (): void => {
+    this.frameTimer = undefined;
+    if (this.decoder.bufferedBytes === 0 || this.closeError !== undefined) return;
+    const now = Date.now();
+    // While we are not reading, the frame cannot complete; that is ours to wait for.
+    if (this.pausedFor !== 0) this.partialSince = now;
+    const { frameTimeout } = this.options;
+    const left = this.partialSince + frameTimeout - now;
+    if (left > 0) {
+      this.armFrameTimer(left);
+      return;
+    }
+    this.terminate(
+      new LimitExceeded(`a frame was not completed within ${frameTimeout} ms (frameTimeout; ${this.decoder.bufferedBytes} bytes of it arrived)`),
+      true,
+    );
   };
 
   private pauseReading(reason: number, on: boolean): void {
@@ -1237,8 +1426,10 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     }
     this.decoder.stop();
     if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this, error });
-    if (tellPeer && this._state !== 'new') {
-      this.writer.close();
+    // A peer with our bytes piling up unread would not read a reason either: it is
+    // dropped at once, and its buffers with it. One that reads gets what was queued
+    // before the reason (the refusals that led to a cut, say).
+    if (tellPeer && this._state !== 'new' && this.writer.bufferedBytes <= this.options.highWaterMark) {
       // Before the handshake is done the peer waits for WELCOME or REJECT, so it gets a REJECT.
       const last =
         this._state === 'pending' && this.role === 'server'
@@ -1256,8 +1447,12 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private failEverything(error: TransportError): void {
     clearTimeout(this.handshakeTimer);
-    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatTimer);
     clearTimeout(this.drainTimer);
+    clearTimeout(this.slowPeerTimer);
+    clearTimeout(this.frameTimer);
+    // Producers waiting for the socket wake up and find their streams gone.
+    this.openGate();
     this.deadlines.clear();
     this.readyReject(error);
     if (this.pending.size > 0) {

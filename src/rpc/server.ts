@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { listen, type Endpoint, type Listener } from '../transport/index.js';
-import type { TransportError } from '../errors.js';
+import { InvalidArgument, LimitExceeded, type TransportError } from '../errors.js';
+import { packFrame } from '../wire/msgpack.js';
+import { MessageType, RejectReason } from '../wire/native.js';
+import { AuthThrottle, LOCAL_PEER, type AuthThrottleOptions } from './auth-throttle.js';
 import { Connection, type ServerConnectionOptions } from './connection.js';
 import type {
   AnyHandler,
@@ -15,10 +18,23 @@ import type {
 } from './contract.js';
 import { HandlerRegistry } from './registry.js';
 
-export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' | 'handlers'> {
+export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' | 'handlers' | 'onAuthOutcome'> {
   /** Unix sockets: 0o600 (owner only, default) or 0o660 (owner and group). */
   socketMode?: 0o600 | 0o660;
+  /** Connections open at once, handshaking or not; beyond it new ones are refused (UNAVAILABLE). Default 1000. */
+  maxConnections?: number;
+  /**
+   * Connections still in their handshake at once; a new one over it drops the one that
+   * has waited longest (a peer that connects and says nothing holds a socket for up to
+   * `handshakeTimeout`). Default 64.
+   */
+  maxPendingHandshakes?: number;
+  /** Growing delays, then refusal, for failed token/authenticate checks (see AuthThrottle). `false` turns it off. */
+  authThrottle?: AuthThrottleOptions | false;
 }
+
+/** How long a refused socket may take to read its REJECT before it is dropped. */
+const REFUSAL_LINGER_MS = 1000;
 
 export interface ServerEvents<Remote, Local> {
   /** A client finished its handshake. */
@@ -36,13 +52,24 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   readonly registry = new HandlerRegistry();
   /** Connections past their handshake, and those still shaking hands. */
   readonly connections = new Set<Connection<Remote, Local>>();
+  /** Connections still in the handshake, oldest first. */
+  private readonly pending = new Set<Connection<Remote, Local>>();
   private readonly options: ServerOptions;
+  private readonly connectionOptions: Omit<ServerOptions, 'socketMode' | 'maxConnections' | 'maxPendingHandshakes' | 'authThrottle'>;
+  private readonly maxConnections: number;
+  private readonly maxPendingHandshakes: number;
+  private readonly throttle: AuthThrottle | undefined;
   private readonly bound: Listener[] = [];
   private closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = options;
+    const { socketMode: _s, maxConnections, maxPendingHandshakes, authThrottle, ...connectionOptions } = options;
+    this.connectionOptions = connectionOptions;
+    this.maxConnections = positiveInteger(maxConnections ?? 1000, 'maxConnections');
+    this.maxPendingHandshakes = positiveInteger(maxPendingHandshakes ?? 64, 'maxPendingHandshakes');
+    this.throttle = authThrottle === false ? undefined : new AuthThrottle(authThrottle);
   }
 
   /** Serve `method`. The handler gets `(params, ctx)` and returns a value or a Promise. */
@@ -124,20 +151,61 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       socket.destroy();
       return;
     }
-    const address =
-      socket.remoteAddress !== undefined
-        ? `tcp://${socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`
-        : (localUrl ?? 'local');
-    const connection = Connection.server<Remote, Local>(socket, { ...this.options, registry: this.registry, address });
+    const ip = socket.remoteAddress;
+    const address = ip !== undefined ? `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}` : (localUrl ?? 'local');
+    const peerKey = ip ?? LOCAL_PEER;
+    const banned = this.throttle?.bannedFor(peerKey) ?? 0;
+    if (banned > 0) {
+      this.refuse(socket, address, RejectReason.UNAUTHENTICATED, `too many failed handshakes from ${ip}; refused for another ${Math.ceil(banned / 1000)} s`);
+      return;
+    }
+    if (this.connections.size >= this.maxConnections) {
+      this.refuse(socket, address, RejectReason.UNAVAILABLE, `server is at its connection limit (maxConnections ${this.maxConnections})`);
+      return;
+    }
+    if (this.pending.size >= this.maxPendingHandshakes) {
+      const oldest = this.pending.values().next().value!;
+      oldest.destroy(new LimitExceeded(`dropped: ${this.maxPendingHandshakes} handshakes were pending and a newer connection arrived (maxPendingHandshakes)`));
+    }
+    const throttle = this.throttle;
+    const connection = Connection.server<Remote, Local>(socket, {
+      ...this.connectionOptions,
+      registry: this.registry,
+      address,
+      ...(throttle === undefined
+        ? {}
+        : { onAuthOutcome: (passed: boolean) => (passed ? (throttle.passed(peerKey), 0) : throttle.failed(peerKey)) }),
+    });
     this.connections.add(connection);
-    connection.once('close', () => this.connections.delete(connection));
+    this.pending.add(connection);
+    connection.once('close', () => {
+      this.connections.delete(connection);
+      this.pending.delete(connection);
+    });
     connection.ready.then(
-      () => this.emit('connection', connection),
+      () => {
+        this.pending.delete(connection);
+        this.emit('connection', connection);
+      },
       (err: TransportError) => {
+        this.pending.delete(connection);
         if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
       },
     );
   }
+
+  /** Turn a socket away before its handshake: a REJECT it can read, then hang up. */
+  private refuse(socket: Socket, address: string, reason: string, message: string): void {
+    socket.on('error', () => {});
+    socket.end(packFrame([MessageType.REJECT, reason, message]));
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+    if (this.listenerCount('connectionError') > 0) this.emit('connectionError', new LimitExceeded(`refused (${reason}): ${message}`), address);
+  }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgument(`${name} must be an integer >= 1, got ${value}`);
+  return value;
 }
 
 export function createServer<Local = Contract, Remote = Contract>(options?: ServerOptions): Server<Local, Remote> {

@@ -64,22 +64,31 @@ export interface BidiStream<In, Out> extends AsyncIterable<Out> {
   cancel(reason?: unknown): void;
 }
 
-/** What an OutgoingStream needs from its connection. */
-export interface CallerLink {
+/** What both ends of a stream need from their connection. */
+interface StreamLink {
   write(frame: Buffer): void;
   /** Write and flush at once: credit must not wait for the end of the tick (see grant). */
   writeNow(frame: Buffer): void;
   readonly peerMaxFrameSize: number;
+  /**
+   * Undefined while the connection's writes keep up; while they pile up unsent (over
+   * its high-water mark), a promise that resolves once they are back under it. Producers
+   * wait on it, so the credit a peer grants (2^32 - 1 bytes, say, then never reading)
+   * cannot make us produce and buffer more than the connection's limit, however many
+   * streams hold it. (The credit itself is not capped: a receiver gives credit back in
+   * batches of half its window, so a sender holding less than that would wait forever.)
+   */
+  whenWritable(): Promise<void> | undefined;
+}
+
+/** What an OutgoingStream needs from its connection. */
+export interface CallerLink extends StreamLink {
   /** The stream is over: drop it from the tables and the deadline queue. */
   finished(stream: OutgoingStream): void;
 }
 
 /** What an IncomingStream needs from its connection. */
-export interface HandlerLink {
-  write(frame: Buffer): void;
-  /** Write and flush at once: credit must not wait for the end of the tick (see grant). */
-  writeNow(frame: Buffer): void;
-  readonly peerMaxFrameSize: number;
+export interface HandlerLink extends StreamLink {
   finished(stream: IncomingStream): void;
   sendResult(id: number, method: string, value: unknown): void;
   sendFailure(id: number, error: unknown): void;
@@ -162,7 +171,9 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     }
     const size = frame.length - HEADER_SIZE;
     if (size > this.link.peerMaxFrameSize) return Promise.reject(new FrameTooLarge(size, this.link.peerMaxFrameSize, 'outgoing'));
-    return this.credit.send(frame, size);
+    const sent = this.credit.send(frame, size);
+    const writable = this.link.whenWritable();
+    return writable === undefined ? sent : sent.then(() => writable);
   }
 
   end(): void {
@@ -245,7 +256,13 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
 
 /** A stream that failed before it was opened (connection not open, params not encodable…). */
 export function failedStream(method: string, kind: StreamKind, error: unknown): OutgoingStream {
-  const none: CallerLink = { write() {}, writeNow() {}, peerMaxFrameSize: 0, finished() {} };
+  const none: CallerLink = {
+    write() {},
+    writeNow() {},
+    peerMaxFrameSize: 0,
+    whenWritable: () => undefined,
+    finished() {},
+  };
   const stream = new OutgoingStream(none, 0, kind, method, { messages: 1, bytes: 1 }, { messages: 1, bytes: 1 });
   stream.lost(error);
   return stream;
@@ -335,6 +352,8 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     try {
       for (;;) {
         if (!credit.canSend) await credit.ready();
+        const writable = this.link.whenWritable();
+        if (writable !== undefined) await writable;
         if (this.done) return;
         const r = await iterator.next();
         if (this.done) return;

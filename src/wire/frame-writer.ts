@@ -18,6 +18,13 @@ export interface FrameWriterOptions {
   onPressure?: (high: boolean) => void;
   /** Bytes buffered (here and in the socket) above which `onPressure(true)` fires. Default 4 MiB. */
   highWaterMark?: number;
+  /**
+   * Called once when buffered bytes pass `hardLimit` (checked only while under pressure,
+   * so it costs nothing while the peer keeps up). The owner is expected to cut the peer.
+   */
+  onOverflow?: (buffered: number) => void;
+  /** Default: no hard limit. */
+  hardLimit?: number;
 }
 
 /**
@@ -35,6 +42,8 @@ export class FrameWriter {
   private closed = false;
   private readonly onPressure: ((high: boolean) => void) | undefined;
   private readonly highWaterMark: number;
+  private readonly onOverflow: ((buffered: number) => void) | undefined;
+  private readonly hardLimit: number;
   private readonly flushCallback = (): void => {
     this.scheduled = false;
     this.flush();
@@ -53,6 +62,8 @@ export class FrameWriter {
     this.sink = sink;
     this.onPressure = options.onPressure;
     this.highWaterMark = options.highWaterMark ?? 4 * 1024 * 1024;
+    this.onOverflow = options.onOverflow;
+    this.hardLimit = options.hardLimit ?? Infinity;
   }
 
   /** Bytes accepted but not yet sent: queued here plus held by the socket. */
@@ -76,7 +87,9 @@ export class FrameWriter {
       this.scheduled = true;
       process.nextTick(this.flushCallback);
     }
-    if (this.onPressure !== undefined && !this.pressure && this.bufferedBytes > this.highWaterMark) {
+    if (this.pressure) {
+      if (this.onOverflow !== undefined && this.bufferedBytes > this.hardLimit) this.onOverflow(this.bufferedBytes);
+    } else if (this.onPressure !== undefined && this.bufferedBytes > this.highWaterMark) {
       this.pressure = true;
       this.onPressure(true);
     }
