@@ -3,8 +3,9 @@
  *
  * Across processes: proper-lockfile, i.e. an atomic mkdir of a lock directory whose
  * mtime the holder refreshes; a lock whose mtime is older than `staleMs` belongs to a
- * crashed holder and is taken over. We wait for it with jittered backoff up to a
- * deadline, never forever.
+ * crashed holder and is taken over. The holder also leaves its pid in the directory, so
+ * a holder that died is got past at once instead of after staleMs (lock-owner.ts). We
+ * wait for it with jittered backoff up to a deadline, never forever.
  *
  * The lock is `services.json.lock`, not dcc-mcp-core's `services.lock`: dcc-mcp-core
  * takes flock(2) on a regular file of that name, which Node cannot do without a native
@@ -18,7 +19,9 @@
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { RegistryFileError } from '../../errors.js';
-import { errorCode, errorMessage } from '../../transport/errno.js';
+import { errorMessage } from '../../transport/errno.js';
+import { LockDirFs } from './lock-dir-fs.js';
+import { isHeldError, removeIfAbandoned } from './lock-owner.js';
 
 export interface FileLockOptions {
   /** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 2000). */
@@ -30,10 +33,25 @@ export interface FileLockOptions {
 
 const MAX_PAUSE_MS = 50;
 
+/** How the lock was taken, for what `fn` should clean up. */
+export interface LockTaken {
+  /**
+   * The lock was removed from a holder whose process had died (its pid gone) while
+   * waiting for it: whatever that holder left half-done is garbage.
+   */
+  holderDied: boolean;
+}
+
 const chains = new Map<string, Promise<void>>();
+const lockFs = new Map<string, LockDirFs>();
 
 /** Runs `fn` while holding the lock `lockPath` that guards `target`. */
-export function withFileLock<T>(target: string, lockPath: string, options: FileLockOptions, fn: () => Promise<T>): Promise<T> {
+export function withFileLock<T>(
+  target: string,
+  lockPath: string,
+  options: FileLockOptions,
+  fn: (taken: LockTaken) => Promise<T>,
+): Promise<T> {
   const key = path.resolve(lockPath);
   const previous = chains.get(key) ?? Promise.resolve();
   const run = previous.then(() => runLocked(target, key, options, fn));
@@ -48,17 +66,25 @@ export function withFileLock<T>(target: string, lockPath: string, options: FileL
   return run;
 }
 
-async function runLocked<T>(target: string, lockPath: string, options: FileLockOptions, fn: () => Promise<T>): Promise<T> {
+async function runLocked<T>(
+  target: string,
+  lockPath: string,
+  options: FileLockOptions,
+  fn: (taken: LockTaken) => Promise<T>,
+): Promise<T> {
+  let dirFs = lockFs.get(lockPath);
+  if (dirFs === undefined) lockFs.set(lockPath, (dirFs = new LockDirFs(lockPath)));
   let lost: Error | undefined;
-  const release = await acquire(target, lockPath, options, (err) => {
+  const { release, taken } = await acquire(target, dirFs, options, (err) => {
     lost = err;
   });
   try {
-    return await fn();
+    return await fn(taken);
   } finally {
     if (lost !== undefined) {
       // Only when we held it longer than staleMs (a blocked event loop): someone took it over.
       options.onWarning(`registry lock ${lockPath} was lost while held (${lost.message}); a concurrent write may have been overwritten`);
+      await dirFs.forgetOwner();
     } else {
       await release().catch((err: unknown) => options.onWarning(`could not release registry lock ${lockPath}: ${errorMessage(err)}`));
     }
@@ -67,24 +93,34 @@ async function runLocked<T>(target: string, lockPath: string, options: FileLockO
 
 async function acquire(
   target: string,
-  lockPath: string,
+  dirFs: LockDirFs,
   options: FileLockOptions,
   onCompromised: (err: Error) => void,
-): Promise<() => Promise<void>> {
+): Promise<{ release: () => Promise<void>; taken: LockTaken }> {
+  const lockPath = dirFs.lockPath;
   const deadline = Date.now() + options.timeoutMs;
+  const taken: LockTaken = { holderDied: false };
   let pause = 2;
   for (;;) {
+    dirFs.renew();
     try {
-      return await lockfile.lock(target, {
+      const release = await lockfile.lock(target, {
         lockfilePath: lockPath,
         realpath: false, // services.json may not exist yet
         stale: options.staleMs,
         retries: 0, // we retry ourselves, against a deadline
         onCompromised, // the default throws from a timer, i.e. crashes the process
+        fs: dirFs,
       });
+      return { release, taken };
     } catch (err) {
-      if (errorCode(err) !== 'ELOCKED') {
+      if (!isHeldError(err)) {
         throw new RegistryFileError(`cannot take the registry lock ${lockPath}: ${errorMessage(err)}`, { cause: err });
+      }
+      const abandoned = await removeIfAbandoned(lockPath, options.staleMs);
+      if (abandoned !== undefined) {
+        if (abandoned === 'dead') taken.holderDied = true;
+        continue; // removed: try again at once
       }
       const left = deadline - Date.now();
       if (left <= 0) {

@@ -4,7 +4,8 @@
  *
  * Writes are locked read-modify-writes (see file-lock.ts) that replace the file
  * atomically (temp file, fsync, rename); reads take no lock. Rows we did not write are
- * kept as they are (see row-codec.ts). Decisions worth knowing:
+ * kept as they are (see row-codec.ts). Each locked write first removes the temp files
+ * of writers that died mid-write (temp-files.ts). Decisions worth knowing:
  *
  * - An empty file (0 bytes or whitespace) is an empty registry, not corruption: there is
  *   nothing to save, and a non-atomic writer (old dcc-mcp-core) leaves one for a moment.
@@ -29,6 +30,7 @@ import { withFileLock, type FileLockOptions } from './file-lock.js';
 import { livenessOf, type Liveness } from './liveness.js';
 import { ensureRegistryDir, defaultRegistryDir } from './registry-dir.js';
 import { quarantine, readRegistryFile, writeRegistryFile } from './registry-file.js';
+import { removeDeadTempFiles } from './temp-files.js';
 import {
   SCHEMA_VERSION,
   keyOf,
@@ -55,7 +57,10 @@ export interface FileRegistryOptions {
   dir?: string;
   /** Rows without a heartbeat for this long are stale. Default 15000 (3 × the 5 s heartbeat). */
   staleAfterMs?: number;
-  /** A lock not refreshed for this long belongs to a crashed process and is taken over. Default 10000, minimum 2000. */
+  /**
+   * A lock not refreshed for this long belongs to a crashed process and is taken over.
+   * Default 10000, minimum 2000. A holder on this machine whose pid is gone is got past at once.
+   */
   lockStaleMs?: number;
   /** Give up waiting for the lock after this long (RegistryFileError). Default 30000 (well above lockStaleMs). */
   lockTimeoutMs?: number;
@@ -259,7 +264,10 @@ export class FileRegistry implements ServiceRegistry {
   private async change<T>(apply: (rows: unknown[]) => Change<T>): Promise<T> {
     // Cheap, and brings back a directory a temp cleaner removed while we ran.
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
-    return withFileLock(this.file, this.lockPath, this.lockOptions, async () => {
+    return withFileLock(this.file, this.lockPath, this.lockOptions, async ({ holderDied }) => {
+      // Temp files of writers that died mid-write (see temp-files.ts).
+      const cutoff = holderDied ? Infinity : Date.now() - this.lockOptions.staleMs;
+      await removeDeadTempFiles(this.file, cutoff, (m) => this.warnOnce(m));
       const rows = await this.readLocked();
       const newest = Math.max(SCHEMA_VERSION, ...rows.map(schemaVersionOf));
       const { result, rows: next } = apply(rows);

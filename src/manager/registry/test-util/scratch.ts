@@ -1,5 +1,5 @@
 /** Test helpers for the registry: temp dirs, fixtures, a dead pid, the compiled build for children. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const FIXTURES = path.join(HERE, '..', 'fixtures');
 /** What `npm run build` makes of file-registry.ts; children import it. */
 export const DIST_FILE_REGISTRY = path.resolve(HERE, '../../../../dist/src/manager/registry/file-registry.js');
+const LOCK_HOLDER = path.join(FIXTURES, 'lock-holder.mjs');
 
 /** Temp dirs made by one test file; cleanup() in afterEach. */
 export class Scratch {
@@ -47,4 +48,62 @@ export async function deadPid(): Promise<number> {
   child.kill('SIGKILL');
   await exited;
   return pid;
+}
+
+/** A child process holding (or waiting for) the registry lock: fixtures/lock-holder.mjs. */
+export interface LockHolder {
+  readonly pid: number;
+  /** The first stdout line starting with `prefix` (already printed or to come); rejects if the child exits first. */
+  line(prefix: string): Promise<string>;
+  /** SIGKILL, and wait until it is reaped. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts a lock holder on the registry in `dir`: `hold` takes the lock and waits,
+ * `write` takes it and stops half-way through writing services.json (its temp file made).
+ */
+export function startLockHolder(dir: string, staleMs: number, mode: 'hold' | 'write'): LockHolder {
+  const child: ChildProcess = spawn(process.execPath, [LOCK_HOLDER, path.dirname(DIST_FILE_REGISTRY), dir, String(staleMs), mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error('could not spawn a lock holder');
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let exit: string | undefined;
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    for (const check of waiters) check();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exit = String(code ?? signal);
+      for (const check of waiters) check();
+      resolve();
+    });
+  });
+  return {
+    pid: child.pid,
+    line: (prefix) =>
+      new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const found = lines.find((l) => l.startsWith(prefix));
+          if (found === undefined && exit === undefined) return;
+          waiters.delete(check);
+          if (found !== undefined) resolve(found);
+          else reject(new Error(`lock holder exited (${exit}) before printing ${JSON.stringify(prefix)}; stderr: ${stderr}`));
+        };
+        waiters.add(check);
+        check();
+      }),
+    kill: async () => {
+      if (exit === undefined) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
