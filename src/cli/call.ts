@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { CallOptions, StreamOptions } from '../index.js';
 import { clientFlags, withConnection } from './client.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, parseJsonParams, parseMs, toJsonLine, type ClientFlags } from './common.js';
+import { TOKEN_HELP } from './token.js';
 import { LineOutput } from './line-output.js';
 
 interface CallFlags extends ClientFlags {
@@ -28,6 +29,7 @@ With --stream, prints one line per message of the server stream, in order, and e
 after its end; a stream that fails mid-way exits non-zero after the lines it delivered.
 Example: wirecall call tcp://127.0.0.1:4000 add '{"a":1,"b":2}'   prints   3
          wirecall call --stream unix:/tmp/app.sock count '{"n":3}'   prints   0, 1, 2 (a line each)
+${TOKEN_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
@@ -73,6 +75,7 @@ export function notifyCommand(): Command {
       `
 Prints nothing. Exit code 0 means the notification was written and the connection
 closed cleanly, not that the server handled it.
+${TOKEN_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )

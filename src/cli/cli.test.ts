@@ -3,7 +3,7 @@
  * compiled JavaScript (built once in beforeAll), talking over real sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, DEMO, ROOT, buildIfStale } from '../test-util/build.js';
 
+const TOKEN_WARNING = 'warning: a token given with --token is visible to other local users (ps); use $WIRECALL_TOKEN or --token-file instead';
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** Every child we start; afterEach kills the per-test ones, afterAll all of them. */
@@ -47,9 +48,20 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+/** Our environment for a child, without a token of the person running the tests, plus `extra`. */
+function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (!('WIRECALL_TOKEN' in extra)) delete env['WIRECALL_TOKEN'];
+  return env;
+}
+
 /** Runs `node <script> ...args` to completion (killed after `timeoutMs`). */
-function runNode(script: string, args: string[], options: { timeoutMs?: number; onSpawn?: (child: ChildProcess) => void } = {}): Promise<Result> {
-  const child = track(spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+function runNode(
+  script: string,
+  args: string[],
+  options: { timeoutMs?: number; onSpawn?: (child: ChildProcess) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<Result> {
+  const child = track(spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(options.env) }));
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -67,6 +79,7 @@ function runNode(script: string, args: string[], options: { timeoutMs?: number; 
 }
 
 const cli = (...args: string[]): Promise<Result> => runNode(CLI, args);
+const cliWithEnv = (env: NodeJS.ProcessEnv, ...args: string[]): Promise<Result> => runNode(CLI, args, { env });
 
 interface Served {
   child: ChildProcess;
@@ -80,8 +93,11 @@ interface Served {
 }
 
 /** Starts `wirecall serve ...args` and waits for its first stdout line. */
-async function serve(args: string[], persistent = false): Promise<Served> {
-  const child = track(spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), persistent);
+async function serve(args: string[], persistent = false, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  const child = track(
+    spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) }),
+    persistent,
+  );
   let stderr = '';
   const stderrWaiters = new Set<() => void>();
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -279,7 +295,10 @@ describe('wirecall serve', () => {
     const wrong = await cli('call', s.endpoint, 'echo', '1', '--token', 'nope');
     expect(wrong.code).toBe(3);
     const right = await cli('call', s.endpoint, 'echo', '1', '--token', 's3cret');
-    expect(right).toMatchObject({ code: 0, stdout: '1\n' });
+    // Works as before, with one line of warning: the token is in every user's `ps`.
+    expect(right).toMatchObject({ code: 0, stdout: '1\n', stderr: `${TOKEN_WARNING}\n` });
+    await s.waitForStderr(/^warning: a token given with --token is visible/);
+    expect(s.stderr()).toBe(`${TOKEN_WARNING}\n`);
   });
 
   it('an address in use is a transport failure (exit 3)', async () => {
@@ -296,6 +315,98 @@ describe('wirecall serve', () => {
     const mode = await cli('serve', '--socket-mode', '644');
     expect(mode.code).toBe(2);
     expect(mode.stderr).toContain('600 or 660');
+  });
+});
+
+describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
+  /** A token file with `content`, mode `mode`. */
+  function tokenFile(content: string, mode = 0o600): string {
+    const file = path.join(tempDir(), 'token');
+    writeFileSync(file, content, { mode });
+    chmodSync(file, mode); // whatever the umask
+    return file;
+  }
+
+  it('$WIRECALL_TOKEN serves and calls, without a warning', async () => {
+    const s = await serve(['tcp://127.0.0.1:0'], false, { WIRECALL_TOKEN: 's3cret' });
+    expect(await cliWithEnv({ WIRECALL_TOKEN: 's3cret' }, 'call', s.endpoint, 'echo', '1')).toMatchObject({ code: 0, stdout: '1\n', stderr: '' });
+    const none = await cli('call', s.endpoint, 'echo', '1');
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/^error: ERR_HANDSHAKE_REJECTED: .*UNAUTHENTICATED/);
+    const wrong = await cliWithEnv({ WIRECALL_TOKEN: 'nope' }, 'ping', s.endpoint);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toMatch(/^error: ERR_HANDSHAKE_REJECTED: /);
+    expect(s.stderr()).toBe('');
+  });
+
+  it('--token-file serves and calls (one trailing newline is not part of the token), without a warning', async () => {
+    const file = tokenFile('s3cret\n');
+    const s = await serve(['tcp://127.0.0.1:0', '--token-file', file]);
+    expect(await cli('call', s.endpoint, 'echo', '1', '--token-file', file)).toMatchObject({ code: 0, stdout: '1\n', stderr: '' });
+    expect(await cli('call', s.endpoint, 'echo', '1', '--token-file', tokenFile('s3cret'))).toMatchObject({ code: 0, stdout: '1\n' });
+    const wrong = await cli('notify', s.endpoint, 'note', '"x"', '--token-file', tokenFile('s3cret\n\n'));
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toMatch(/^error: ERR_HANDSHAKE_REJECTED: /);
+    // A symlink is followed; its target is what must be private.
+    const link = path.join(tempDir(), 'link');
+    symlinkSync(file, link);
+    expect(await cli('call', s.endpoint, 'echo', '1', '--token-file', link)).toMatchObject({ code: 0, stdout: '1\n' });
+    expect(s.stderr()).toBe('');
+  });
+
+  it('precedence: --token over --token-file over $WIRECALL_TOKEN; both options are a usage error', async () => {
+    const s = await serve(['tcp://127.0.0.1:0', '--token-file', tokenFile('s3cret')], false, { WIRECALL_TOKEN: 'nope' });
+    const env = { WIRECALL_TOKEN: 'nope' };
+    expect(await cliWithEnv(env, 'call', s.endpoint, 'echo', '1', '--token-file', tokenFile('s3cret'))).toMatchObject({ code: 0, stdout: '1\n' });
+    expect(await cliWithEnv(env, 'call', s.endpoint, 'echo', '1', '--token', 's3cret')).toMatchObject({ code: 0, stdout: '1\n' });
+    expect((await cliWithEnv({ WIRECALL_TOKEN: 's3cret' }, 'call', s.endpoint, 'echo', '1', '--token', 'nope')).code).toBe(3);
+
+    for (const cmd of [['call', s.endpoint, 'echo'], ['serve', 'tcp://127.0.0.1:0']]) {
+      const both = await cli(...cmd, '--token', 's3cret', '--token-file', tokenFile('s3cret'));
+      expect(both.code).toBe(2);
+      expect(both.stdout).toBe('');
+      expect(both.stderr).toMatch(/^error: option '--token <token>' cannot be used with option '--token-file <path>'\n$/);
+    }
+  });
+
+  it.runIf(process.platform !== 'win32')('refuses a token file others can read or write, saying what to run (exit 2)', async () => {
+    for (const mode of [0o644, 0o640, 0o602]) {
+      const file = tokenFile('s3cret\n', mode);
+      for (const cmd of [['call', tcp.endpoint, 'echo', '1'], ['ping', tcp.endpoint], ['serve', 'tcp://127.0.0.1:0']]) {
+        const r = await cli(...cmd, '--token-file', file);
+        expect(r.code).toBe(2);
+        expect(r.stdout).toBe('');
+        const shown = mode.toString(8);
+        expect(r.stderr).toBe(`error: ERR_TOKEN_FILE: the token file ${file} is accessible by others (mode ${shown}); run: chmod 600 ${file}\n`);
+      }
+    }
+    // Through a symlink: the target's mode counts.
+    const link = path.join(tempDir(), 'link');
+    symlinkSync(tokenFile('s3cret', 0o644), link);
+    expect((await cli('call', tcp.endpoint, 'echo', '1', '--token-file', link)).stderr).toMatch(/^error: ERR_TOKEN_FILE: .*mode 644/);
+  });
+
+  it('refuses an empty, missing or non-regular token file (exit 2)', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [tokenFile('\n'), /is empty/],
+      [path.join(tempDir(), 'missing'), /cannot read the token file .*ENOENT/],
+      [tempDir(), /is not a regular file/],
+    ];
+    for (const [file, why] of cases) {
+      const r = await cli('call', tcp.endpoint, 'echo', '1', '--token-file', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^error: ERR_TOKEN_FILE: /);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses a token file owned by another user (run as root here)', async () => {
+    const file = tokenFile('s3cret');
+    chownSync(file, 65534, 65534);
+    const r = await cli('call', tcp.endpoint, 'echo', '1', '--token-file', file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: ERR_TOKEN_FILE: the token file .* is owned by uid 65534, not by you \(uid 0\)/);
   });
 });
 

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { CallCancelled, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
 import { FileRegistry, Router, endpointOf } from '../manager/index.js';
 import { canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
+import { resolveToken, tokenFlags } from './token.js';
 
 /**
  * Resolves a command-line target to an endpoint. A bare word (no ':' or '/') is a DCC
@@ -35,12 +36,14 @@ export async function withConnection<T>(
   flags: ClientFlags,
   use: (connection: Connection, endpoint: string, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
+  // Before anything else: a refused token file is a usage error, whatever the target.
+  const token = resolveToken(flags);
   const endpoint = await resolveTarget(target, flags);
   const controller = new AbortController();
   const removeHandlers = onInterrupt((signal) => controller.abort(new CallCancelled(`interrupted by ${signal}`)));
   try {
     // The signal covers connecting and the handshake.
-    const connection = await connect(endpoint, clientOptions(flags, controller.signal));
+    const connection = await connect(endpoint, clientOptions(flags, token, controller.signal));
     try {
       return await use(connection, endpoint, controller.signal);
     } finally {
@@ -53,10 +56,10 @@ export async function withConnection<T>(
 
 /** The connection options of call, ping and notify. */
 export function clientFlags<C extends Command>(command: C): C {
-  return registryFlag(command)
-    .option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)')
-    .option('--token <token>', 'token for the handshake, if the server requires one')
-    .option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs);
+  return tokenFlags(
+    registryFlag(command).option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)'),
+    'token for the handshake, if the server requires one',
+  ).option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs);
 }
 
 /** `--registry-dir`, for every command that reads or writes the service registry. */

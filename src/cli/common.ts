@@ -62,6 +62,14 @@ Endpoints:
 /** A usage error found after commander's own parsing (bad JSON, say). */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+
+  /** `code`, when given, is printed like an error code: `error: ERR_TOKEN_FILE: …`. */
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
 
 export function exitCodeFor(err: unknown): ExitCode {
@@ -80,7 +88,7 @@ export function formatError(err: unknown): string {
   let text: string;
   if (err instanceof RemoteError) text = `${err.statusName}: ${err.message}`;
   else if (err instanceof WirecallError) text = `${err.code}: ${err.message}`;
-  else if (err instanceof UsageError) text = err.message;
+  else if (err instanceof UsageError) text = err.code === undefined ? err.message : `${err.code}: ${err.message}`;
   else if (err instanceof Error) text = `${err.name}: ${err.message}`;
   else text = String(err);
   return `error: ${oneLine(text)}`;
@@ -211,19 +219,22 @@ export function onInterrupt(onSignal: (signal: NodeJS.Signals) => void): () => v
 
 /** Connection options shared by call, ping and notify. */
 export interface ClientFlags {
+  /** The token comes from these or $WIRECALL_TOKEN: see token.ts. */
   token?: string;
+  tokenFile?: string;
   connectTimeout?: number;
   registryDir?: string;
   /** With a DCC type as target: the instance id or unique prefix. */
   instance?: string;
 }
 
-export function clientOptions(flags: ClientFlags, signal: AbortSignal) {
+/** `token` is the one resolved from the flags and the environment (token.ts). */
+export function clientOptions(flags: ClientFlags, token: string | undefined, signal: AbortSignal) {
   return {
     name: 'wirecall-cli',
     version: packageVersion(),
     signal,
-    ...(flags.token === undefined ? {} : { token: flags.token }),
+    ...(token === undefined ? {} : { token }),
     ...(flags.connectTimeout === undefined ? {} : { connectTimeout: flags.connectTimeout, handshakeTimeout: flags.connectTimeout }),
   };
 }

@@ -10,13 +10,14 @@ import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError }
 import { pingCommand } from './ping.js';
 import { serveCommand } from './serve.js';
 import { servicesCommand } from './services.js';
+import { TOKEN_HELP } from './token.js';
 
 export function createProgram(): Command {
   const program = new Command('wirecall')
     .description('wirecall: RPC over TCP, Unix sockets and named pipes')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .addHelpText('after', `${ENDPOINT_HELP}\n${EXIT_CODES_HELP}`);
+    .addHelpText('after', `${TOKEN_HELP}\n${ENDPOINT_HELP}\n${EXIT_CODES_HELP}`);
   // Subcommands added with addCommand do not inherit settings: configure each one.
   const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand(), servicesCommand()];
   for (const cmd of [program, ...commands]) {

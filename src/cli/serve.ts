@@ -5,9 +5,9 @@ import { serveRegistered, type RegisteredServer } from '../manager/index.js';
 import { registryFlag } from './client.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
 import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
+import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';
 
-interface ServeFlags {
-  token?: string;
+interface ServeFlags extends TokenFlags {
   name?: string;
   socketMode?: 0o600 | 0o660;
   drainTimeout?: number;
@@ -18,11 +18,11 @@ interface ServeFlags {
 }
 
 export function serveCommand(): Command {
-  return registryFlag(new Command('serve'))
+  const command = registryFlag(new Command('serve'))
     .summary('serve the demo methods until SIGINT/SIGTERM')
     .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes) until SIGINT/SIGTERM')
-    .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket')
-    .option('--token <token>', 'require this token in every client handshake')
+    .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket');
+  return tokenFlags(command, 'require this token in every client handshake')
     .option('--name <name>', 'server name announced in the handshake', 'wirecall-demo')
     .option('--socket-mode <mode>', 'Unix socket permissions: 600 (owner only, default) or 660 (owner and group)', parseSocketMode)
     .option('--drain-timeout <ms>', 'on shutdown, let in-flight calls finish for up to this long', parsePositiveMs)
@@ -39,6 +39,7 @@ second line "registered <dccType> <instance id>" follows; it heartbeats every 5 
 is deregistered on SIGINT/SIGTERM (a process killed outright leaves a row that readers
 ignore once its pid is gone).
 SIGINT/SIGTERM close the server gracefully and exit 0; a second signal exits at once.
+${TOKEN_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
@@ -49,7 +50,8 @@ ${EXIT_CODES_HELP}`,
 
 async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<number> {
   const options: ServerOptions = { name: flags.name ?? 'wirecall-demo', version: packageVersion() };
-  if (flags.token !== undefined) options.token = flags.token;
+  const token = resolveToken(flags);
+  if (token !== undefined) options.token = token;
   if (flags.socketMode !== undefined) options.socketMode = flags.socketMode;
   if (flags.drainTimeout !== undefined) options.drainTimeout = flags.drainTimeout;
   const log = flags.verbose ? (line: string) => process.stderr.write(line + '\n') : undefined;
