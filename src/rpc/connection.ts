@@ -253,7 +253,8 @@ class IncomingCall implements Timed, CallContext<Contract> {
 
   abort(reason: unknown): void {
     this.done = true;
-    this.controller?.abort(reason);
+    // Created here if the handler has not looked yet: it may look later (after an await).
+    (this.controller ??= new AbortController()).abort(reason);
   }
 
   fire(): void {

@@ -315,3 +315,34 @@ describe('dead-peer detection', () => {
     expect(client.state).toBe('connected');
   });
 });
+
+describe('a handler that looks at ctx.signal only after the peer is gone', () => {
+  it('finds it aborted, for a call and for a stream', async () => {
+    const { server, url } = await startServer();
+    const seen: boolean[] = [];
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    server.register('late', async (_p, ctx) => {
+      started();
+      await new Promise((r) => setTimeout(r, 150));
+      seen.push(ctx.signal.aborted);
+    });
+    server.registerStream('lateStream', async function* (_p, ctx) {
+      try {
+        yield 1;
+        await new Promise((r) => setTimeout(r, 150));
+        yield 2;
+      } finally {
+        seen.push(ctx.signal.aborted);
+      }
+    });
+    const client = await connect(url, { heartbeatInterval: 0 });
+    void client.call('late').catch(() => {});
+    const stream = client.stream('lateStream')[Symbol.asyncIterator]();
+    expect((await stream.next()).value).toBe(1);
+    await running;
+    client.destroy();
+    await expect.poll(() => seen.length).toBe(2);
+    expect(seen).toEqual([true, true]);
+  });
+});

@@ -423,7 +423,8 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   private stop(reason: unknown): void {
     this.done = true;
     this.link.finished(this);
-    this.controller?.abort(reason);
+    // Created here if the handler has not looked yet: it may look later (in a `finally`).
+    (this.controller ??= new AbortController()).abort(reason);
     this.inbound?.fail(reason);
     this.inbound?.discard();
     this.credit?.fail(reason);
