@@ -5,11 +5,11 @@
  * Argument parsing and printing only; everything else comes from the library.
  */
 import { Command, CommanderError } from 'commander';
-import { callCommand, notifyCommand } from './call.js';
+import { callCommand, notifyCommand } from './call-command.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError } from './common.js';
-import { pingCommand } from './ping.js';
-import { serveCommand } from './serve.js';
-import { servicesCommand } from './services.js';
+import { pingCommand } from './ping-command.js';
+import { serveCommand } from './serve-command.js';
+import { servicesCommand } from './services-command.js';
 import { TOKEN_HELP } from './token.js';
 
 export function createProgram(): Command {

@@ -7,7 +7,7 @@ export { SESSION_STATES, SESSION_TRANSITIONS, canTransition, type SessionState }
 export { Lease } from './pool.js';
 export { Router, ROUTING_STRATEGIES, rankInstances, isRoutable, type RoutingStrategy, type RouteOptions } from './routing.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
-export { serveRegistered, type ServeRegisteredOptions, type RegisteredServer } from './serve.js';
+export { serveRegistered, type ServeRegisteredOptions, type RegisteredServer } from './serve-registered.js';
 export {
   FileRegistry,
   defaultRegistryDir,

@@ -6,7 +6,7 @@ import { ServiceAlreadyRegistered, ServiceNotFound, ShutdownError } from '../err
 import { connect } from '../rpc/client.js';
 import { createServer } from '../rpc/server.js';
 import { FileRegistry } from './registry/file-registry.js';
-import { serveRegistered } from './serve.js';
+import { serveRegistered } from './serve-registered.js';
 import { Scratch, exited, tagServer, waitFor } from './test-util/harness.js';
 import { TransportManager } from './transport-manager.js';
 import type { TransportManagerOptions } from './options.js';

@@ -1,7 +1,7 @@
 /** `wirecall call <endpoint> <method> [json-params]` and `wirecall notify …`. */
 import { Command } from 'commander';
 import type { CallOptions, StreamOptions } from '../index.js';
-import { clientFlags, withConnection } from './client.js';
+import { clientFlags, withConnection } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, parseJsonParams, parseMs, toJsonLine, type ClientFlags } from './common.js';
 import { TOKEN_HELP } from './token.js';
 import { LineOutput } from './line-output.js';

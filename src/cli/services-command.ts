@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { formatEndpoint } from '../index.js';
 import { FileRegistry, endpointOf, type ServiceEntry } from '../manager/index.js';
-import { registryFlag } from './client.js';
+import { registryFlag } from './connect-target.js';
 import { EXIT_CODES_HELP, registryDirOf } from './common.js';
 
 interface ServicesFlags {

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { createServer, type ServerOptions } from '../index.js';
 import { serveRegistered, type RegisteredServer } from '../manager/index.js';
-import { registryFlag } from './client.js';
+import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
 import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
 import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';

@@ -1,6 +1,6 @@
 /** `wirecall ping <endpoint> [--count n] [--interval ms]`: round-trip times via connection.ping(). */
 import { Command } from 'commander';
-import { clientFlags, withConnection } from './client.js';
+import { clientFlags, withConnection } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, parseCount, parseMs, parsePositiveMs, type ClientFlags } from './common.js';
 import { TOKEN_HELP } from './token.js';
 
