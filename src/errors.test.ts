@@ -33,6 +33,7 @@ type ClassName = keyof ErrorsModule & string;
 const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassName | null }> = [
   { name: 'WirecallError', code: 'ERR_WIRECALL', parent: null },
   { name: 'InvalidEndpoint', code: 'ERR_INVALID_ENDPOINT', parent: 'WirecallError' },
+  { name: 'InvalidOption', code: 'ERR_INVALID_OPTION', parent: 'WirecallError' },
   { name: 'TransportError', code: 'ERR_TRANSPORT', parent: 'WirecallError' },
   { name: 'ConnectionFailed', code: 'ERR_CONNECTION_FAILED', parent: 'TransportError' },
   { name: 'ConnectionTimeout', code: 'ERR_CONNECTION_TIMEOUT', parent: 'TransportError' },
@@ -44,7 +45,6 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'ProtocolError', code: 'ERR_PROTOCOL', parent: 'TransportError' },
   { name: 'HandshakeRejected', code: 'ERR_HANDSHAKE_REJECTED', parent: 'TransportError' },
   { name: 'LimitExceeded', code: 'ERR_LIMIT_EXCEEDED', parent: 'TransportError' },
-  { name: 'ReconnectionFailed', code: 'ERR_RECONNECTION_FAILED', parent: 'TransportError' },
   { name: 'CallError', code: 'ERR_CALL', parent: 'WirecallError' },
   { name: 'RemoteError', code: 'ERR_REMOTE', parent: 'CallError' },
   { name: 'DeadlineExceeded', code: 'ERR_DEADLINE_EXCEEDED', parent: 'CallError' },
@@ -58,10 +58,10 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'AcquireTimeout', code: 'ERR_ACQUIRE_TIMEOUT', parent: 'ManagerError' },
   { name: 'SessionNotFound', code: 'ERR_SESSION_NOT_FOUND', parent: 'ManagerError' },
   { name: 'InvalidSessionState', code: 'ERR_INVALID_SESSION_STATE', parent: 'ManagerError' },
+  { name: 'ReconnectionFailed', code: 'ERR_RECONNECTION_FAILED', parent: 'ManagerError' },
   { name: 'ShutdownError', code: 'ERR_SHUTDOWN', parent: 'ManagerError' },
   { name: 'RegistryFileError', code: 'ERR_REGISTRY_FILE', parent: 'ManagerError' },
   { name: 'SerializationError', code: 'ERR_SERIALIZATION', parent: 'ManagerError' },
-  { name: 'IoError', code: 'ERR_IO', parent: 'ManagerError' },
   { name: 'InternalError', code: 'ERR_INTERNAL', parent: 'ManagerError' },
 ];
 

@@ -3,6 +3,7 @@
  *
  *   WirecallError
  *   ├── InvalidEndpoint                 bad endpoint string (never reached the network)
+ *   ├── InvalidOption                   an option or argument refused before anything was done
  *   ├── TransportError                  the connection itself failed
  *   │   ├── ConnectionFailed            could not connect (refused, unreachable, DNS)
  *   │   ├── ConnectionTimeout           connect did not finish in time
@@ -13,8 +14,7 @@
  *   │   ├── FrameTooLarge               a frame over the negotiated size limit
  *   │   ├── ProtocolError               the peer sent bytes we cannot understand
  *   │   ├── HandshakeRejected           the peer refused our handshake (version, token)
- *   │   ├── LimitExceeded               the peer went past a limit we set (unread replies, refusals, slow frames)
- *   │   └── ReconnectionFailed          a session gave up reconnecting (retries exhausted)
+ *   │   └── LimitExceeded               the peer went past a limit we set (unread replies, refusals, slow frames)
  *   ├── CallError                       one call failed; the connection is fine
  *   │   ├── RemoteError                 the peer answered with an error status
  *   │   ├── DeadlineExceeded            the call's deadline passed
@@ -28,10 +28,10 @@
  *       ├── AcquireTimeout              waited acquireTimeout for a pooled connection
  *       ├── SessionNotFound             no session with that id
  *       ├── InvalidSessionState         a transition the session state machine forbids
+ *       ├── ReconnectionFailed          a session gave up reconnecting (retries exhausted)
  *       ├── ShutdownError               the manager was shut down
  *       ├── RegistryFileError           services.json could not be read, locked or written
  *       ├── SerializationError          a value could not be encoded or decoded
- *       ├── IoError                     an operating-system I/O failure
  *       └── InternalError               a bug: an invariant did not hold
  *
  * Every class carries a stable `code` string. `instanceof` works across two copies of
@@ -87,6 +87,12 @@ export class InvalidEndpoint extends WirecallError {
   ) {
     super(`invalid endpoint ${JSON.stringify(endpoint)}: ${reason}`);
   }
+}
+
+/** An option or argument out of range, of the wrong type, or missing; nothing was done. */
+export class InvalidOption extends WirecallError {
+  static override readonly kind: string = 'InvalidOption';
+  static override readonly code: string = 'ERR_INVALID_OPTION';
 }
 
 export class TransportError extends WirecallError {
@@ -152,11 +158,6 @@ export class HandshakeRejected extends TransportError {
 export class LimitExceeded extends TransportError {
   static override readonly kind: string = 'LimitExceeded';
   static override readonly code: string = 'ERR_LIMIT_EXCEEDED';
-}
-
-export class ReconnectionFailed extends TransportError {
-  static override readonly kind: string = 'ReconnectionFailed';
-  static override readonly code: string = 'ERR_RECONNECTION_FAILED';
 }
 
 export class CallError extends WirecallError {
@@ -256,6 +257,11 @@ export class InvalidSessionState extends ManagerError {
   static override readonly kind: string = 'InvalidSessionState';
   static override readonly code: string = 'ERR_INVALID_SESSION_STATE';
 }
+/** A session gave up reconnecting: reconnectMaxRetries attempts failed. */
+export class ReconnectionFailed extends ManagerError {
+  static override readonly kind: string = 'ReconnectionFailed';
+  static override readonly code: string = 'ERR_RECONNECTION_FAILED';
+}
 export class ShutdownError extends ManagerError {
   static override readonly kind: string = 'ShutdownError';
   static override readonly code: string = 'ERR_SHUTDOWN';
@@ -267,10 +273,6 @@ export class RegistryFileError extends ManagerError {
 export class SerializationError extends ManagerError {
   static override readonly kind: string = 'SerializationError';
   static override readonly code: string = 'ERR_SERIALIZATION';
-}
-export class IoError extends ManagerError {
-  static override readonly kind: string = 'IoError';
-  static override readonly code: string = 'ERR_IO';
 }
 export class InternalError extends ManagerError {
   static override readonly kind: string = 'InternalError';

@@ -9,7 +9,7 @@ import {
   DeadlineExceeded,
   InvalidArgument,
   InvalidEndpoint,
-  IoError,
+  InvalidOption,
   RegistryFileError,
   RemoteError,
   ServiceNotFound,
@@ -73,13 +73,19 @@ export class UsageError extends Error {
 }
 
 export function exitCodeFor(err: unknown): ExitCode {
-  if (err instanceof UsageError || err instanceof InvalidEndpoint || err instanceof InvalidArgument || err instanceof ServiceNotFound) {
+  if (
+    err instanceof UsageError ||
+    err instanceof InvalidEndpoint ||
+    err instanceof InvalidOption ||
+    err instanceof InvalidArgument ||
+    err instanceof ServiceNotFound
+  ) {
     return ExitCode.USAGE;
   }
   if (err instanceof RemoteError) return ExitCode.REMOTE_ERROR;
   if (err instanceof DeadlineExceeded) return ExitCode.DEADLINE;
   if (err instanceof CallCancelled) return ExitCode.CANCELLED;
-  if (err instanceof TransportError || err instanceof RegistryFileError || err instanceof IoError) return ExitCode.TRANSPORT;
+  if (err instanceof TransportError || err instanceof RegistryFileError) return ExitCode.TRANSPORT;
   return ExitCode.INTERNAL;
 }
 

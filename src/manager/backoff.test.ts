@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidOption } from '../errors.js';
 import { backoffDelay } from './backoff.js';
 
 describe('backoffDelay', () => {
@@ -31,7 +32,7 @@ describe('backoffDelay', () => {
 
   it('rejects attempt numbers below 1 or not integers', () => {
     const options = { base: 1000, max: 30_000, jitter: false };
-    expect(() => backoffDelay(0, options)).toThrow(RangeError);
-    expect(() => backoffDelay(1.5, options)).toThrow(RangeError);
+    expect(() => backoffDelay(0, options)).toThrow(InvalidOption);
+    expect(() => backoffDelay(1.5, options)).toThrow(InvalidOption);
   });
 });

@@ -6,6 +6,8 @@
  * waits a uniformly random time in [d/2, d] for that d: clients that lost the same
  * server at the same moment spread out, yet the delay still grows with each attempt.
  */
+import { InvalidOption } from '../errors.js';
+
 export interface BackoffOptions {
   /** Delay of the first attempt, in ms. */
   base: number;
@@ -19,7 +21,7 @@ export interface BackoffOptions {
 
 /** Delay in ms before reconnect attempt `attempt` (1-based). */
 export function backoffDelay(attempt: number, options: BackoffOptions): number {
-  if (!Number.isInteger(attempt) || attempt < 1) throw new RangeError(`attempt must be an integer >= 1, got ${attempt}`);
+  if (!Number.isInteger(attempt) || attempt < 1) throw new InvalidOption(`attempt must be an integer >= 1, got ${attempt}`);
   // 2^(n-1) overflows to Infinity for huge n; min() keeps the cap either way.
   const full = Math.min(options.max, options.base * 2 ** (attempt - 1));
   if (!options.jitter) return full;

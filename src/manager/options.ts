@@ -2,6 +2,7 @@
  * TransportManager options: dcc-mcp-core's constructor arguments and its Rust
  * TransportConfig / PoolConfig / SessionConfig, in TypeScript names, durations in ms.
  */
+import { InvalidOption } from '../errors.js';
 import type { ClientConnectionOptions } from '../rpc/connection.js';
 import type { ServiceRegistry } from './registry/types.js';
 import type { RoutingStrategy } from './routing.js';
@@ -64,14 +65,14 @@ export const MANAGER_DEFAULTS = {
 
 export type ResolvedOptions = { -readonly [K in keyof typeof MANAGER_DEFAULTS]: (typeof MANAGER_DEFAULTS)[K] extends boolean ? boolean : (typeof MANAGER_DEFAULTS)[K] extends number ? number : RoutingStrategy };
 
-/** Defaults filled in; a bad value throws RangeError naming the option. */
+/** Defaults filled in; a bad value throws InvalidOption naming the option. */
 export function resolveOptions(options: TransportManagerOptions): ResolvedOptions {
   const out: ResolvedOptions = { ...MANAGER_DEFAULTS };
   const ms = (name: keyof ResolvedOptions, min: number, integer = false): void => {
     const value = options[name as keyof TransportManagerOptions];
     if (value === undefined) return;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-      throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`);
+      throw new InvalidOption(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(value)}`);
     }
     (out as Record<string, unknown>)[name] = value;
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ServiceNotFound } from '../errors.js';
+import { InvalidOption, ServiceNotFound } from '../errors.js';
 import type { ServiceEntry, ServiceStatus, TransportAddress } from './registry/types.js';
 import { Router, matchInstanceId, rankInstances } from './routing.js';
 
@@ -125,7 +125,7 @@ describe('strategies', () => {
   });
 
   it('specific and scene_match without their argument are programming errors', () => {
-    expect(() => new Router().pick('maya', all, { strategy: 'specific' })).toThrow(TypeError);
-    expect(() => new Router().pick('maya', all, { strategy: 'scene_match' })).toThrow(TypeError);
+    expect(() => new Router().pick('maya', all, { strategy: 'specific' })).toThrow(InvalidOption);
+    expect(() => new Router().pick('maya', all, { strategy: 'scene_match' })).toThrow(InvalidOption);
   });
 });

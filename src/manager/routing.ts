@@ -6,7 +6,7 @@
  * pipe) before TCP on this host before TCP elsewhere, then available before busy, then
  * oldest registration first. A strategy then chooses among the ranked candidates.
  */
-import { ServiceNotFound } from '../errors.js';
+import { InvalidOption, ServiceNotFound } from '../errors.js';
 import { locality } from './registry/address.js';
 import type { ServiceEntry, ServiceStatus } from './registry/types.js';
 
@@ -115,11 +115,11 @@ export class Router {
     const strategy = this.strategyFor(route);
     switch (strategy) {
       case 'specific': {
-        if (route.instanceId === undefined) throw new TypeError('the specific routing strategy needs an instanceId');
+        if (route.instanceId === undefined) throw new InvalidOption('the specific routing strategy needs an instanceId');
         return [matchInstanceId(dccType, ranked, route.instanceId)];
       }
       case 'scene_match': {
-        if (route.scene === undefined) throw new TypeError('the scene_match routing strategy needs a scene');
+        if (route.scene === undefined) throw new InvalidOption('the scene_match routing strategy needs a scene');
         const scene = route.scene;
         const matching = ranked.filter((e) => e.scene === scene);
         if (matching.length === 0) throw notFound(dccType, entries, `no live instance of ${dccType} with scene ${JSON.stringify(scene)}`);

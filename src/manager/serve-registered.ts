@@ -7,7 +7,7 @@
  *   // … later
  *   await service.close(); // deregisters, then closes the server gracefully
  */
-import { ServiceAlreadyRegistered, ShutdownError } from '../errors.js';
+import { InvalidOption, ServiceAlreadyRegistered, ShutdownError } from '../errors.js';
 import type { Server } from '../rpc/server.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import { MANAGER_DEFAULTS } from './options.js';
@@ -53,7 +53,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export async function serveRegistered(server: Server<any, any>, options: ServeRegisteredOptions): Promise<RegisteredServer> {
   const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, { type: 'TransportManagerWarning' }));
   const heartbeatInterval = options.heartbeatInterval ?? MANAGER_DEFAULTS.heartbeatInterval;
-  if (!(heartbeatInterval > 0)) throw new RangeError(`heartbeatInterval must be > 0 ms, got ${heartbeatInterval}`);
+  if (!(heartbeatInterval > 0)) throw new InvalidOption(`heartbeatInterval must be > 0 ms, got ${heartbeatInterval}`);
   const ownsRegistry = options.registry === undefined;
   const registry =
     options.registry ??

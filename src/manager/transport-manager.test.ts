@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ServiceAlreadyRegistered, ServiceNotFound, ShutdownError } from '../errors.js';
+import { InvalidOption, ServiceAlreadyRegistered, ServiceNotFound, ShutdownError } from '../errors.js';
 import { connect } from '../rpc/client.js';
 import { createServer } from '../rpc/server.js';
 import { FileRegistry } from './registry/file-registry.js';
@@ -202,8 +202,8 @@ describe('lifecycle', () => {
   });
 
   it('rejects nonsensical options', () => {
-    expect(() => new TransportManager({ maxConnectionsPerDcc: 0 })).toThrow(RangeError);
-    expect(() => new TransportManager({ reconnectMaxRetries: 1.5 })).toThrow(RangeError);
+    expect(() => new TransportManager({ maxConnectionsPerDcc: 0 })).toThrow(InvalidOption);
+    expect(() => new TransportManager({ reconnectMaxRetries: 1.5 })).toThrow(InvalidOption);
     expect(() => new TransportManager({ connectTimeout: -1 })).toThrow('connectTimeout must be a number >= 1, got -1');
   });
 });

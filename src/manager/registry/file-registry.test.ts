@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
+import { InvalidOption, RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
 import type { Endpoint } from '../../transport/endpoint.js';
 import { withFileLock } from './file-lock.js';
 import { FileRegistry, defaultRegistryDir, type FileRegistryOptions } from './file-registry.js';
@@ -124,12 +124,12 @@ describe('register and read back', () => {
 
   it('validates its arguments before touching the file', async () => {
     const reg = open();
-    await expect(reg.register('', TCP)).rejects.toThrow(TypeError);
-    await expect(reg.register(42 as unknown as string, TCP)).rejects.toThrow(TypeError);
+    await expect(reg.register('', TCP)).rejects.toThrow(InvalidOption);
+    await expect(reg.register(42 as unknown as string, TCP)).rejects.toThrow(InvalidOption);
     await expect(reg.register('maya', { kind: 'tcp', host: 'bad host', port: 1 })).rejects.toThrow(/invalid endpoint/);
     await expect(reg.register('maya', TCP, { metadata: { n: 1n } })).rejects.toThrow(SerializationError);
-    await expect(reg.register('maya', TCP, { status: 'sleepy' as 'busy' })).rejects.toThrow(TypeError);
-    await expect(reg.setStatus('maya', 'x', 'sleepy' as 'busy')).rejects.toThrow(TypeError);
+    await expect(reg.register('maya', TCP, { status: 'sleepy' as 'busy' })).rejects.toThrow(InvalidOption);
+    await expect(reg.setStatus('maya', 'x', 'sleepy' as 'busy')).rejects.toThrow(InvalidOption);
     await expect(fs.access(path.join(dir, 'services.json'))).rejects.toThrow();
   });
 

@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
+import { InvalidOption, RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
 import { errorMessage } from '../../transport/errno.js';
 import { validateEndpoint, type Endpoint } from '../../transport/endpoint.js';
 import { addressOf } from './address.js';
@@ -147,7 +147,7 @@ export class FileRegistry implements ServiceRegistry {
   setStatus(dccType: string, instanceId: string, status: ServiceStatus): Promise<boolean> {
     if (!SERVICE_STATUSES.includes(status)) {
       const expected = SERVICE_STATUSES.join(', ');
-      return Promise.reject(new TypeError(`unknown service status ${JSON.stringify(status)}; expected one of ${expected}`));
+      return Promise.reject(new InvalidOption(`unknown service status ${JSON.stringify(status)}; expected one of ${expected}`));
     }
     return this.op(() => this.patch(dccType, instanceId, (row) => patchStatus(row, status)));
   }
@@ -316,17 +316,17 @@ export class FileRegistry implements ServiceRegistry {
 
 /** Validates register()'s arguments and builds the row (timestamps are set under the lock). */
 function newEntry(dccType: string, endpoint: Endpoint, options: RegisterOptions): ServiceEntry {
-  if (typeof dccType !== 'string' || dccType.trim() === '') throw new TypeError('dccType must be a non-empty string');
+  if (typeof dccType !== 'string' || dccType.trim() === '') throw new InvalidOption('dccType must be a non-empty string');
   const instanceId = options.instanceId ?? randomUUID();
-  if (typeof instanceId !== 'string' || instanceId.trim() === '') throw new TypeError('instanceId must be a non-empty string');
+  if (typeof instanceId !== 'string' || instanceId.trim() === '') throw new InvalidOption('instanceId must be a non-empty string');
   const status = options.status ?? 'available';
-  if (!SERVICE_STATUSES.includes(status)) throw new TypeError(`unknown service status ${JSON.stringify(status)}`);
+  if (!SERVICE_STATUSES.includes(status)) throw new InvalidOption(`unknown service status ${JSON.stringify(status)}`);
   const pid = options.pid ?? process.pid;
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new TypeError(`pid must be a positive integer, got ${pid}`);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new InvalidOption(`pid must be a positive integer, got ${pid}`);
   const version = options.version ?? null;
   const scene = options.scene ?? null;
-  if (version !== null && typeof version !== 'string') throw new TypeError('version must be a string or null');
-  if (scene !== null && typeof scene !== 'string') throw new TypeError('scene must be a string or null');
+  if (version !== null && typeof version !== 'string') throw new InvalidOption('version must be a string or null');
+  if (scene !== null && typeof scene !== 'string') throw new InvalidOption('scene must be a string or null');
 
   const { host, port, transportAddress } = addressOf(validateEndpoint(endpoint));
   const entry: ServiceEntry = {
@@ -365,7 +365,7 @@ function jsonObject(what: string, value: Record<string, unknown>): Record<string
 
 function checkMs(name: string, value: number): number {
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new RangeError(`${name} must be a positive number of ms (or Infinity), got ${value}`);
+    throw new InvalidOption(`${name} must be a positive number of ms (or Infinity), got ${value}`);
   }
   return value;
 }
