@@ -68,8 +68,9 @@ export class Lease<Remote = Contract> {
   private _released = false;
 
   constructor(
-    private readonly pool: ConnectionPool,
     private readonly item: Pooled,
+    /** Hands the connection back to the pool that leased it. */
+    private readonly giveBack: (item: Pooled) => void,
   ) {}
 
   get connection(): Connection<Remote> {
@@ -95,7 +96,7 @@ export class Lease<Remote = Contract> {
   release(): void {
     if (this._released) return;
     this._released = true;
-    this.pool['release'](this.item);
+    this.giveBack(this.item);
   }
 }
 
@@ -252,7 +253,7 @@ export class ConnectionPool {
     }
     if (idle !== undefined) {
       idle.leased = true;
-      return Promise.resolve(new Lease(this, idle));
+      return Promise.resolve(this.lease(idle));
     }
     if (bucket.items.size + bucket.opening >= this.config.maxConnectionsPerDcc) {
       // Full, but an idle connection to another instance can make room.
@@ -283,7 +284,11 @@ export class ConnectionPool {
       // An idle connection that broke leaves the pool now; a leased one on release.
       if (!item.leased && bucket.items.delete(item)) this.dispatch(bucket);
     });
-    return new Lease(this, item);
+    return this.lease(item);
+  }
+
+  private lease(item: Pooled): Lease {
+    return new Lease(item, (leased) => this.release(leased));
   }
 
   private release(item: Pooled): void {
