@@ -6,7 +6,8 @@
  * `{ type: 'error', error }`); the parent sends `{ type: 'stop' }`. The child also exits
  * when the IPC channel goes away, so a crashed parent leaves nothing behind.
  */
-import type { Impl, TransportKind } from './harness.js';
+import type { Impl } from './harness.js';
+import type { TransportKind } from './lib/sockets.js';
 import { exitWhenParentStops, startServer, type RunningServer } from './servers.js';
 
 const IMPLS: readonly string[] = ['wirecall', 'grpc-js', 'raw'];

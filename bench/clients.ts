@@ -2,10 +2,10 @@
  * One echo client interface over the three implementations, so a scenario is written
  * once and run against wirecall, grpc-js and the raw-socket floor alike.
  */
-import net from 'node:net';
 import { connect, type Connection } from '../src/index.js';
 import { openGrpcClient } from './grpc.js';
 import type { Impl } from './harness.js';
+import { dial } from './lib/sockets.js';
 
 export interface EchoClient {
   /** Send `payload`, resolve with the echoed reply. */
@@ -51,17 +51,7 @@ export async function openEchoClient(impl: Impl, endpoint: string, options: Echo
  * encoding, no ids: replies come back in order, so a FIFO of waiters is enough.
  */
 async function openRawClient(endpoint: string, messageSize: number): Promise<EchoClient> {
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = endpoint.startsWith('unix:')
-      ? net.connect(endpoint.slice('unix:'.length))
-      : net.connect(Number(endpoint.split(':').pop()), '127.0.0.1');
-    s.once('connect', () => {
-      s.off('error', reject);
-      s.setNoDelay(true);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
+  const socket = await dial(endpoint);
   const waiters: ((value: unknown) => void)[] = [];
   let head = 0;
   let received = 0;
@@ -76,7 +66,6 @@ async function openRawClient(endpoint: string, messageSize: number): Promise<Ech
       head = 0;
     }
   });
-  socket.on('error', () => {});
   return {
     call: (p) =>
       new Promise((resolve) => {

@@ -3,7 +3,9 @@
  * IN_FLIGHT calls in flight, all driven from this process. Reports the total.
  */
 import { openEchoClient, type EchoClient } from './clients.js';
-import { TRANSPORTS, closedLoop, type Impl, type Placement, type Prepared, type Scenario } from './harness.js';
+import type { Impl, Placement, Prepared, Scenario } from './harness.js';
+import { closedLoop } from './lib/loops.js';
+import { TRANSPORTS } from './lib/sockets.js';
 import { SMALL } from './unary.js';
 
 export const CLIENTS = 32;

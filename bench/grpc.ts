@@ -5,8 +5,8 @@
  * gRPC framing vs wirecall's length prefix + MessagePack envelope).
  */
 import * as grpc from '@grpc/grpc-js';
-import type { TransportKind } from './harness.js';
-import { tempSocketPath, type RunningServer } from './servers.js';
+import { tempSocketPath, type TransportKind } from './lib/sockets.js';
+import type { RunningServer } from './servers.js';
 
 export const ECHO_PATH = '/wirecall.bench.Bench/Echo';
 

@@ -12,7 +12,7 @@
  */
 import { connect } from '../src/index.js';
 import { Child, startServerProcess } from './procs.js';
-import type { TransportKind } from './harness.js';
+import type { TransportKind } from './lib/sockets.js';
 import { PARAMS } from './systems/common.js';
 
 export const HELD_CALLS = 10_000;

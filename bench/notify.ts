@@ -8,8 +8,9 @@
  * run ends there and the count it returns must equal what was sent.
  */
 import { closeWirecall, openWirecall } from './clients.js';
-import { TRANSPORTS, type Placement, type Prepared, type Scenario } from './harness.js';
-import type { Sample } from './stats.js';
+import type { Placement, Prepared, Scenario } from './harness.js';
+import { TRANSPORTS } from './lib/sockets.js';
+import type { Sample } from './lib/stats.js';
 import { SMALL } from './unary.js';
 
 const BATCH = 1000;

@@ -4,8 +4,11 @@
  * server and back, so the bytes on the wire are about twice that.
  */
 import { openEchoClient } from './clients.js';
-import { TRANSPORTS, closedLoop, payload, type Impl, type Prepared, type Scenario } from './harness.js';
-import { fmtBytes } from './stats.js';
+import type { Impl, Prepared, Scenario } from './harness.js';
+import { payload } from './lib/inputs.js';
+import { closedLoop } from './lib/loops.js';
+import { TRANSPORTS } from './lib/sockets.js';
+import { fmtBytes } from './lib/stats.js';
 
 export const PAYLOAD_SIZES: readonly number[] = [64, 4 * 1024, 64 * 1024, 1024 * 1024];
 

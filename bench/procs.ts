@@ -5,8 +5,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { withTimeout } from './harness.js';
-import type { ClientReply, ClientRequest, SystemName, TransportKind } from './systems/common.js';
+import { withTimeout } from './lib/loops.js';
+import type { TransportKind } from './lib/sockets.js';
+import type { ClientReply, ClientRequest, SystemName } from './systems/common.js';
 
 const SCRIPT = fileURLToPath(new URL('./spec-child.js', import.meta.url));
 const live = new Set<ChildProcess>();

@@ -19,7 +19,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectionScenarios } from './connections.js';
-import { implLabel, withTimeout, type BenchConfig, type Prepared, type Scenario } from './harness.js';
+import { implLabel, type BenchConfig, type Prepared, type Scenario } from './harness.js';
+import { withTimeout } from './lib/loops.js';
 import { measureMemory, type MemoryResult } from './memory.js';
 import { microScenarios } from './micro.js';
 import { notifyScenarios } from './notify.js';
@@ -45,7 +46,7 @@ import {
   spread,
   toMetrics,
   type RunMetrics,
-} from './stats.js';
+} from './lib/stats.js';
 import { unaryScenarios } from './unary.js';
 
 interface Group {

@@ -6,24 +6,17 @@
  * server also counts `tick` notifications (`ticks` reads the count, `resetTicks` zeroes it).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../src/index.js';
-import { closedLoop, withTimeout, type Impl, type Placement, type TransportKind } from './harness.js';
+import type { Impl, Placement } from './harness.js';
+import { closedLoop, withTimeout } from './lib/loops.js';
+import { listenOn, type TransportKind } from './lib/sockets.js';
 
 export interface RunningServer {
   /** How a client of this impl reaches it (wirecall URL, gRPC target, raw `tcp:`/`unix:`). */
   endpoint: string;
   close(): Promise<void>;
-}
-
-/** A private directory for a Unix socket; removed by the returned cleanup. */
-export async function tempSocketPath(): Promise<{ path: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'wcbench-'));
-  return { path: path.join(dir, 's.sock'), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function startWirecallServer(transport: TransportKind): Promise<RunningServer> {
@@ -55,21 +48,7 @@ export async function startRawServer(transport: TransportKind): Promise<RunningS
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
-  const sock = transport === 'unix' ? await tempSocketPath() : undefined;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (sock) server.listen(sock.path, resolve);
-    else server.listen(0, '127.0.0.1', resolve);
-  });
-  const endpoint = sock ? `unix:${sock.path}` : `tcp:127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    endpoint,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await sock?.cleanup();
-    },
-  };
+  return listenOn(server, transport, sockets);
 }
 
 export async function startServer(impl: Impl, transport: TransportKind): Promise<RunningServer> {

@@ -15,11 +15,11 @@
  *
  * Every child exits when its parent goes away (IPC disconnect).
  */
-import type { RunBudget, TransportKind } from './harness.js';
-import { closedLoop } from './harness.js';
+import { closedLoop, type RunBudget } from './lib/loops.js';
+import type { TransportKind } from './lib/sockets.js';
+import { toMetrics, type Sample } from './lib/stats.js';
 import { measureHeldCalls } from './memory.js';
 import { exitWhenParentStops } from './servers.js';
-import { toMetrics, type Sample } from './stats.js';
 import {
   CHUNK_SIZE,
   PARAMS,

@@ -11,8 +11,8 @@
  */
 import os from 'node:os';
 import { Child, startClientProcess, startServerProcess } from './procs.js';
-import type { TransportKind } from './harness.js';
-import { fmtNum, fmtPercent, fmtSig, markdownTable, medianMetrics, spread, type RunMetrics } from './stats.js';
+import type { TransportKind } from './lib/sockets.js';
+import { fmtNum, fmtPercent, fmtSig, markdownTable, medianMetrics, spread, type RunMetrics } from './lib/stats.js';
 import { SPEC_SCENARIOS, SYSTEMS, type SpecScenario, type SystemName } from './systems/common.js';
 
 export interface SpecConfig {

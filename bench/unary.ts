@@ -9,7 +9,10 @@
  * process, grpc-js (child process) and, for the sequential case, a raw-socket echo.
  */
 import { openEchoClient, type EchoClient } from './clients.js';
-import { TRANSPORTS, closedLoop, payload, type Impl, type Placement, type Prepared, type Scenario } from './harness.js';
+import type { Impl, Placement, Prepared, Scenario } from './harness.js';
+import { payload } from './lib/inputs.js';
+import { closedLoop } from './lib/loops.js';
+import { TRANSPORTS } from './lib/sockets.js';
 
 /** The "small" argument of every unary call: 32 opaque bytes. */
 export const SMALL = payload(32);

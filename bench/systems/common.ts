@@ -6,10 +6,8 @@
  * - streams: the server sends `count` messages for one request, `small` (SMALL_MESSAGE,
  *   ~50 bytes in MessagePack) or `chunks` (64 KiB of payload each).
  */
-import net from 'node:net';
-import type { TransportKind } from '../harness.js';
-import { tempSocketPath } from '../servers.js';
-import type { RunMetrics } from '../stats.js';
+import { payload } from '../lib/inputs.js';
+import type { RunMetrics } from '../lib/stats.js';
 
 export type SystemName = 'raw' | 'wirecall' | 'grpc-js' | 'vscode-jsonrpc';
 export const SYSTEMS: readonly SystemName[] = ['raw', 'wirecall', 'grpc-js', 'vscode-jsonrpc'];
@@ -28,11 +26,7 @@ export function smallMessage(seq: number): { seq: number; name: string; data: st
 export const CHUNK_SIZE = 64 * 1024;
 
 /** The chunk every binary system sends (a Buffer; each message encodes it again). */
-export const CHUNK: Buffer = (() => {
-  const b = Buffer.allocUnsafe(CHUNK_SIZE);
-  for (let i = 0; i < CHUNK_SIZE; i++) b[i] = (i * 31 + 7) & 0xff;
-  return b;
-})();
+export const CHUNK: Buffer = payload(CHUNK_SIZE);
 
 /** JSON has no binary type: vscode-jsonrpc sends a 64 KiB ASCII string instead. */
 export const CHUNK_TEXT: string = 'abcdefghijklmnopqrstuvwxyz012345'.repeat(CHUNK_SIZE / 32);
@@ -65,16 +59,6 @@ export interface SystemClient {
   close(): Promise<void>;
 }
 
-/** Parse the `unix:/path` or `tcp:host:port` endpoints the raw and jsonrpc servers hand out. */
-export function socketAddress(endpoint: string): { path: string } | { host: string; port: number } {
-  if (endpoint.startsWith('unix:')) return { path: endpoint.slice('unix:'.length) };
-  const rest = endpoint.startsWith('tcp:') ? endpoint.slice('tcp:'.length) : endpoint;
-  const i = rest.lastIndexOf(':');
-  return { host: rest.slice(0, i), port: Number(rest.slice(i + 1)) };
-}
-
-export type { TransportKind };
-
 /** The scenarios of issue 4, by the names used in the JSON. */
 export type SpecScenario = 'unary-c1' | 'unary-c256' | 'stream-small' | 'stream-64k';
 export const SPEC_SCENARIOS: readonly SpecScenario[] = ['unary-c1', 'unary-c256', 'stream-small', 'stream-64k'];
@@ -97,38 +81,4 @@ export interface ClientReply {
   /** The system cannot run this scenario: why. */
   unsupported?: string;
   error?: string;
-}
-
-/** Listen on a fresh Unix socket or a free loopback TCP port; close() also destroys `sockets`. */
-export async function listenSystem(server: net.Server, transport: TransportKind, sockets: Set<net.Socket>): Promise<SystemServer> {
-  const sock = transport === 'unix' ? await tempSocketPath() : undefined;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (sock) server.listen(sock.path, resolve);
-    else server.listen(0, '127.0.0.1', resolve);
-  });
-  return {
-    endpoint: sock ? `unix:${sock.path}` : `tcp:127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await sock?.cleanup();
-    },
-  };
-}
-
-/** Connect a plain socket to a system endpoint, TCP_NODELAY on, errors after connect ignored. */
-export async function dialSystem(endpoint: string): Promise<net.Socket> {
-  const address = socketAddress(endpoint);
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = 'path' in address ? net.connect(address.path) : net.connect(address.port, address.host);
-    s.once('connect', () => {
-      s.off('error', reject);
-      s.setNoDelay(true);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-  socket.on('error', () => {});
-  return socket;
 }

@@ -10,7 +10,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Packr, Unpackr } from 'msgpackr';
 import { bindGrpcServer } from '../grpc.js';
-import { CHUNK, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer, type TransportKind } from './common.js';
+import type { TransportKind } from '../lib/sockets.js';
+import { CHUNK, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer } from './common.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });

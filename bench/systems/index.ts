@@ -1,5 +1,6 @@
 /** Start any system's server, open any system's client. */
-import type { ServerOptions, SystemClient, SystemName, SystemServer, TransportKind } from './common.js';
+import type { TransportKind } from '../lib/sockets.js';
+import type { ServerOptions, SystemClient, SystemName, SystemServer } from './common.js';
 
 export async function startSystemServer(system: SystemName, transport: TransportKind, options: ServerOptions = {}): Promise<SystemServer> {
   // Each system is loaded only where it runs: a wirecall process never loads grpc-js.

@@ -12,7 +12,8 @@
  */
 import net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import { CHUNK_TEXT, PARAMS, smallMessage, dialSystem, listenSystem, type StreamKind, type SystemClient, type SystemServer, type TransportKind } from './common.js';
+import { dial, listenOn, type TransportKind } from '../lib/sockets.js';
+import { CHUNK_TEXT, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer } from './common.js';
 
 function open(socket: net.Socket): MessageConnection {
   return createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
@@ -46,11 +47,11 @@ export async function startJsonRpcServer(transport: TransportKind): Promise<Syst
     });
     conn.listen();
   });
-  return listenSystem(server, transport, sockets);
+  return listenOn(server, transport, sockets);
 }
 
 export async function openJsonRpcClient(endpoint: string): Promise<SystemClient> {
-  const socket = await dialSystem(endpoint);
+  const socket = await dial(endpoint);
   const conn = open(socket);
   let received = 0;
   conn.onNotification('item', () => {

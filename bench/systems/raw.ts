@@ -11,7 +11,8 @@
  */
 import net from 'node:net';
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
-import { CHUNK, PARAMS, smallMessage, dialSystem, listenSystem, type StreamKind, type SystemClient, type SystemServer, type TransportKind } from './common.js';
+import { dial, listenOn, type TransportKind } from '../lib/sockets.js';
+import { CHUNK, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer } from './common.js';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false });
@@ -175,11 +176,11 @@ export async function startRawServer(transport: TransportKind): Promise<SystemSe
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
-  return listenSystem(server, transport, sockets);
+  return listenOn(server, transport, sockets);
 }
 
 export async function openRawClient(endpoint: string): Promise<SystemClient> {
-  const socket = await dialSystem(endpoint);
+  const socket = await dial(endpoint);
   const writer = new TickWriter(socket);
   // Replies arrive in order: a FIFO of resolvers (an array with a moving head).
   let waiters: ((value: unknown) => void)[] = [];

@@ -5,8 +5,9 @@
  * that stay pending until released).
  */
 import { connect, createServer, type Connection } from '../../src/index.js';
-import { withTimeout } from '../harness.js';
-import { CHUNK, PARAMS, smallMessage, type ServerOptions, type SystemClient, type SystemServer, type TransportKind } from './common.js';
+import { withTimeout } from '../lib/loops.js';
+import type { TransportKind } from '../lib/sockets.js';
+import { CHUNK, PARAMS, smallMessage, type ServerOptions, type SystemClient, type SystemServer } from './common.js';
 
 export async function startWirecallServer(transport: TransportKind, options: ServerOptions = {}): Promise<SystemServer> {
   const server = createServer({
