@@ -3,9 +3,9 @@
  * once and run against wirecall, grpc-js and the raw-socket floor alike.
  */
 import { connect, type Connection } from '../src/index.js';
-import { openGrpcClient } from './grpc.js';
 import type { Impl } from './harness.js';
 import { dial } from './lib/sockets.js';
+import { openGrpcClient } from './systems/grpc.js';
 
 export interface EchoClient {
   /** Send `payload`, resolve with the echoed reply. */
@@ -39,8 +39,10 @@ export async function openEchoClient(impl: Impl, endpoint: string, options: Echo
         close: () => closeWirecall(conn),
       };
     }
-    case 'grpc-js':
-      return openGrpcClient(endpoint);
+    case 'grpc-js': {
+      const client = await openGrpcClient(endpoint);
+      return { call: client.echoBytes, close: client.close };
+    }
     case 'raw':
       return openRawClient(endpoint, options.messageSize ?? 32);
   }

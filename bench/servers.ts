@@ -57,7 +57,7 @@ export async function startServer(impl: Impl, transport: TransportKind): Promise
       return startWirecallServer(transport);
     case 'grpc-js': {
       // Loaded only where needed: a wirecall child server never pays for grpc-js.
-      const { startGrpcServer } = await import('./grpc.js');
+      const { startGrpcServer } = await import('./systems/grpc.js');
       return startGrpcServer(transport);
     }
     case 'raw':

@@ -10,7 +10,7 @@ export async function startSystemServer(system: SystemName, transport: Transport
     case 'wirecall':
       return (await import('./wirecall.js')).startWirecallServer(transport, options);
     case 'grpc-js':
-      return (await import('./grpc.js')).startGrpcSpecServer(transport);
+      return (await import('./grpc.js')).startGrpcServer(transport);
     case 'vscode-jsonrpc':
       return (await import('./jsonrpc.js')).startJsonRpcServer(transport);
   }
@@ -23,7 +23,7 @@ export async function openSystemClient(system: SystemName, endpoint: string): Pr
     case 'wirecall':
       return (await import('./wirecall.js')).openWirecallClient(endpoint);
     case 'grpc-js':
-      return (await import('./grpc.js')).openGrpcSpecClient(endpoint);
+      return (await import('./grpc.js')).openGrpcClient(endpoint);
     case 'vscode-jsonrpc':
       return (await import('./jsonrpc.js')).openJsonRpcClient(endpoint);
   }
