@@ -2,7 +2,7 @@
  * Memory held by calls in flight (issue 4: 10 000 calls in flight on one connection
  * must add less than 100 MB of heap).
  *
- * Runs in a process of its own started with --expose-gc (spec-child.js memory), against
+ * Runs in a process of its own started with --expose-gc (child.js memory), against
  * a wirecall server in another process whose `hold` handler keeps every call pending
  * until `release`. After one unmeasured round (JIT, table growth), it collects garbage,
  * reads `process.memoryUsage()`, issues 10 000 `hold` calls and keeps their promises
@@ -11,9 +11,10 @@
  * The server reports its own heap the same way. Then everything is released and awaited.
  */
 import { connect } from '../src/index.js';
-import { Child, startServerProcess } from './procs.js';
+import { Child } from './lib/processes.js';
 import type { TransportKind } from './lib/sockets.js';
 import { PARAMS } from './systems/common.js';
+import { startServerProcess } from './systems/index.js';
 
 export const HELD_CALLS = 10_000;
 const MB = 1e6;
@@ -96,7 +97,7 @@ export async function measureHeldCalls(transport: TransportKind): Promise<Memory
     };
   } finally {
     conn.destroy();
-    await server.stop();
+    await server.close();
   }
 }
 

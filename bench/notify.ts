@@ -7,10 +7,10 @@
  * the last `ticks` call answers, the server has handled every notification before it; the
  * run ends there and the count it returns must equal what was sent.
  */
-import { closeWirecall, openWirecall } from './clients.js';
 import type { Placement, Prepared, Scenario } from './harness.js';
 import { TRANSPORTS } from './lib/sockets.js';
 import type { Sample } from './lib/stats.js';
+import { openWirecallClient } from './systems/wirecall.js';
 import { SMALL } from './unary.js';
 
 const BATCH = 1000;
@@ -31,7 +31,7 @@ export function notifyScenarios(): Scenario[] {
         unit: 'notifications/s',
         params: { argBytes: SMALL.length, batch: BATCH, window: WINDOW },
         prepare: async ({ servers }): Promise<Prepared> => {
-          const conn = await openWirecall(await servers.endpoint('wirecall', server, transport));
+          const { conn, close } = await openWirecallClient(await servers.endpoint('wirecall', server, transport));
           return {
             run: async (budget): Promise<Sample> => {
               await conn.call('resetTicks');
@@ -50,7 +50,7 @@ export function notifyScenarios(): Scenario[] {
               if (counted !== sent) throw new Error(`server counted ${String(counted)} notifications, ${sent} were sent`);
               return { ops: sent, seconds };
             },
-            close: () => closeWirecall(conn),
+            close,
           };
         },
       });

@@ -29,7 +29,6 @@ import { ServerPool } from './servers.js';
 import {
   detailTable,
   evaluateTargets,
-  headline,
   runSpec,
   sideBySideTable,
   specIds,
@@ -37,6 +36,7 @@ import {
   type SpecConfig,
   type SpecRow,
 } from './spec.js';
+import { headline } from './spec/scenarios.js';
 import {
   fmtNum,
   fmtPercent,

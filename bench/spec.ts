@@ -4,16 +4,18 @@
  * stream-64k, with the targets checked on ratios from the same run.
  *
  * Every system has its server in one process and its client in another
- * (bench/spec-child.ts); only one system runs at a time. For each transport and
+ * (bench/spec/client-process.ts); only one system runs at a time. For each transport and
  * scenario, every system first gets an unmeasured warm-up run, then the measured runs
  * are interleaved in rounds (round r runs the systems in an order rotated by r), so
  * slow drift of the machine's load touches every system alike. Tables show medians.
  */
 import os from 'node:os';
-import { Child, startClientProcess, startServerProcess } from './procs.js';
 import type { TransportKind } from './lib/sockets.js';
 import { fmtNum, fmtPercent, fmtSig, markdownTable, medianMetrics, spread, type RunMetrics } from './lib/stats.js';
-import { SPEC_SCENARIOS, SYSTEMS, type SpecScenario, type SystemName } from './systems/common.js';
+import { startClientProcess, type ClientProcess } from './spec/client-process.js';
+import { SPEC_SCENARIOS, UNIT, headline, type SpecScenario } from './spec/scenarios.js';
+import { SYSTEMS, type SystemName } from './systems/common.js';
+import { startServerProcess } from './systems/index.js';
 
 export interface SpecConfig {
   /** Measured runs per system and scenario (interleaved rounds); the median is reported. */
@@ -54,19 +56,6 @@ export function specIds(): string[] {
   return ids;
 }
 
-const UNIT: Record<SpecScenario, string> = {
-  'unary-c1': 'calls/s',
-  'unary-c256': 'calls/s',
-  'stream-small': 'messages/s',
-  'stream-64k': 'MB/s',
-};
-
-/** The value a scenario is judged by: MB/s for stream-64k, operations/s otherwise. */
-export function headline(scenario: SpecScenario, m: RunMetrics | undefined): number | undefined {
-  if (m === undefined) return undefined;
-  return scenario === 'stream-64k' ? m.mbPerSec : m.opsPerSec;
-}
-
 const loadNow = (): number => Number(os.loadavg()[0]!.toFixed(2));
 
 /** Run the suite; `wanted` says which cells (system × transport × scenario) to run. */
@@ -77,7 +66,7 @@ export async function runSpec(config: SpecConfig, wanted: (id: string) => boolea
     const scenarios = SPEC_SCENARIOS.filter((s) => SYSTEMS.some((sys) => wanted(specId(transport, s, sys))));
     const systems = SYSTEMS.filter((sys) => scenarios.some((s) => wanted(specId(transport, s, sys))));
     if (scenarios.length === 0) continue;
-    const clients = new Map<SystemName, Child>();
+    const clients = new Map<SystemName, ClientProcess>();
     const failed = new Map<SystemName, string>();
     const stops: (() => Promise<void>)[] = [];
     try {
@@ -85,7 +74,7 @@ export async function runSpec(config: SpecConfig, wanted: (id: string) => boolea
       for (const system of systems) {
         try {
           const server = await startServerProcess(system, transport);
-          stops.push(server.stop);
+          stops.push(server.close);
           const client = await startClientProcess(system, server.endpoint);
           stops.push(() => client.stop());
           if (config.serverWarmupMs > 0) await client.request({ op: 'warm', ms: config.serverWarmupMs }, runLimit(config.serverWarmupMs));

@@ -3,11 +3,11 @@
  * exchange, and the client/server interfaces every system implements.
  *
  * - unary: `echo(PARAMS)` returns its argument;
- * - streams: the server sends `count` messages for one request, `small` (SMALL_MESSAGE,
+ * - streams: the server sends `count` messages for one request, `small` (smallMessage(seq),
  *   ~50 bytes in MessagePack) or `chunks` (64 KiB of payload each).
  */
 import { payload } from '../lib/inputs.js';
-import type { RunMetrics } from '../lib/stats.js';
+import type { Listener } from '../lib/sockets.js';
 
 export type SystemName = 'raw' | 'wirecall' | 'grpc-js' | 'vscode-jsonrpc';
 export const SYSTEMS: readonly SystemName[] = ['raw', 'wirecall', 'grpc-js', 'vscode-jsonrpc'];
@@ -31,14 +31,8 @@ export const CHUNK: Buffer = payload(CHUNK_SIZE);
 /** JSON has no binary type: vscode-jsonrpc sends a 64 KiB ASCII string instead. */
 export const CHUNK_TEXT: string = 'abcdefghijklmnopqrstuvwxyz012345'.repeat(CHUNK_SIZE / 32);
 
-/** Messages per stream request: a run is a sequence of such streams. */
-export const STREAM_COUNT: Record<StreamKind, number> = { small: 10_000, chunks: 128 };
-
-export interface SystemServer {
-  /** How this system's client reaches the server (format private to the system). */
-  endpoint: string;
-  close(): Promise<void>;
-}
+/** A system's server; the endpoint's format is private to the system. */
+export type SystemServer = Listener;
 
 export interface ServerOptions {
   /** wirecall only: raise maxConcurrentCalls for the memory test (10 000 held calls). */
@@ -57,28 +51,4 @@ export interface SystemClient {
   /** Why `stream` is absent. */
   streamUnsupported?: string;
   close(): Promise<void>;
-}
-
-/** The scenarios of issue 4, by the names used in the JSON. */
-export type SpecScenario = 'unary-c1' | 'unary-c256' | 'stream-small' | 'stream-64k';
-export const SPEC_SCENARIOS: readonly SpecScenario[] = ['unary-c1', 'unary-c256', 'stream-small', 'stream-64k'];
-
-/** Parent → client process (bench/spec-child.ts). */
-export interface ClientRequest {
-  id: number;
-  op: 'open' | 'run' | 'warm' | 'close';
-  endpoint?: string;
-  scenario?: SpecScenario;
-  ms?: number;
-  maxOps?: number;
-}
-
-/** Client process → parent. */
-export interface ClientReply {
-  id: number;
-  ok: boolean;
-  metrics?: RunMetrics;
-  /** The system cannot run this scenario: why. */
-  unsupported?: string;
-  error?: string;
 }

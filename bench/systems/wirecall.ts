@@ -1,8 +1,9 @@
 /**
- * wirecall in the spec suite: `echo`, the two server streams (`registerStream` with an
- * async generator; the caller reads them with `for await (const m of conn.stream(...))`,
- * default stream window), and `hold`/`release`/`held`/`heap` for the memory test (calls
- * that stay pending until released).
+ * wirecall: `echo`, the two server streams (`registerStream` with an async generator; the
+ * caller reads them with `for await (const m of conn.stream(...))`, default stream
+ * window), `hold`/`release`/`held`/`heap` for the memory probe (calls that stay pending
+ * until released), and `tick` notifications counted for the notify group (`ticks` reads
+ * the count, `resetTicks` zeroes it).
  */
 import { connect, createServer, type Connection } from '../../src/index.js';
 import { withTimeout } from '../lib/loops.js';
@@ -15,6 +16,15 @@ export async function startWirecallServer(transport: TransportKind, options: Ser
     ...(options.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: options.maxConcurrentCalls }),
   });
   server.register('echo', (params: unknown) => params);
+  let ticks = 0;
+  server.register('tick', () => {
+    ticks++;
+  });
+  server.register('ticks', () => ticks);
+  server.register('resetTicks', () => {
+    ticks = 0;
+    return true;
+  });
   // Memory test: every `hold` call stays pending until `release`.
   let held: (() => void)[] = [];
   server.register('hold', () => new Promise<void>((resolve) => held.push(resolve)));
