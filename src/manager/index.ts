@@ -1,5 +1,7 @@
 /** The TransportManager layer: registry, sessions, pool, routing, server-side registration. */
-export { TransportManager, type AcquireOptions, type CleanupResult, type ServiceRegistration } from './transport-manager.js';
+export { TransportManager, type AcquireOptions } from './transport-manager.js';
+export type { CleanupResult } from './cleanup.js';
+export type { ServiceRegistration } from './registration.js';
 export { MANAGER_DEFAULTS, type TransportManagerOptions } from './options.js';
 export type { ServiceAddress } from './service-address.js';
 export { Session, type SessionInfo, type SessionEvents, type SessionTarget } from './session.js';

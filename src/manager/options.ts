@@ -16,8 +16,16 @@ export interface TransportManagerOptions {
   maxConnectionsPerDcc?: number;
   /** Sessions unused this long go idle and release their socket. Default 300 000 (300 s). */
   idleTimeout?: number;
-  /** Heartbeat of registered services and of connections; rows are stale after 3 intervals. Default 5000. */
+  /**
+   * Ping interval of the connections the manager opens (unless `connectionOptions` sets
+   * its own), and the default of `registryHeartbeatInterval`. Default 5000.
+   */
   heartbeatInterval?: number;
+  /**
+   * Heartbeat of the services this manager registers; the default file registry counts
+   * rows stale after 3 intervals. Default `heartbeatInterval`.
+   */
+  registryHeartbeatInterval?: number;
   /** Connecting and the handshake must finish within this. Default 10 000. */
   connectTimeout?: number;
   /** Failed reconnect attempts before a session closes with ReconnectionFailed. Default 3. */
@@ -50,6 +58,7 @@ export const MANAGER_DEFAULTS = {
   maxConnectionsPerDcc: 10,
   idleTimeout: 300_000,
   heartbeatInterval: 5000,
+  registryHeartbeatInterval: 5000,
   connectTimeout: 10_000,
   reconnectMaxRetries: 3,
   reconnectBackoffBase: 1000,
@@ -63,12 +72,13 @@ export const MANAGER_DEFAULTS = {
   routing: 'first_available' as RoutingStrategy,
 } as const;
 
-export type ResolvedOptions = { -readonly [K in keyof typeof MANAGER_DEFAULTS]: (typeof MANAGER_DEFAULTS)[K] extends boolean ? boolean : (typeof MANAGER_DEFAULTS)[K] extends number ? number : RoutingStrategy };
+/** Every option with its value: given, or the default. */
+export type ResolvedTransportManagerOptions = { -readonly [K in keyof typeof MANAGER_DEFAULTS]: (typeof MANAGER_DEFAULTS)[K] extends boolean ? boolean : (typeof MANAGER_DEFAULTS)[K] extends number ? number : RoutingStrategy };
 
 /** Defaults filled in; a bad value throws InvalidOption naming the option. */
-export function resolveOptions(options: TransportManagerOptions): ResolvedOptions {
-  const out: ResolvedOptions = { ...MANAGER_DEFAULTS };
-  const ms = (name: keyof ResolvedOptions, min: number, integer = false): void => {
+export function resolveOptions(options: TransportManagerOptions): ResolvedTransportManagerOptions {
+  const out: ResolvedTransportManagerOptions = { ...MANAGER_DEFAULTS };
+  const ms = (name: keyof ResolvedTransportManagerOptions, min: number, integer = false): void => {
     const value = options[name as keyof TransportManagerOptions];
     if (value === undefined) return;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
@@ -81,9 +91,16 @@ export function resolveOptions(options: TransportManagerOptions): ResolvedOption
   for (const name of ['idleTimeout', 'heartbeatInterval', 'connectTimeout', 'reconnectBackoffBase', 'reconnectBackoffMax', 'maxIdleTime', 'maxLifetime', 'maxSessionLifetime'] as const) {
     ms(name, 1);
   }
+  out.registryHeartbeatInterval = out.heartbeatInterval; // unless given itself:
+  ms('registryHeartbeatInterval', 1);
   ms('acquireTimeout', 0);
   ms('cleanupInterval', 0);
   if (options.reconnectJitter !== undefined) out.reconnectJitter = options.reconnectJitter;
   if (options.routing !== undefined) out.routing = options.routing;
   return out;
+}
+
+/** Where the manager's background failures go when no onWarning is given. */
+export function emitManagerWarning(message: string): void {
+  process.emitWarning(message, { type: 'TransportManagerWarning' });
 }

@@ -7,15 +7,15 @@
  *   // … later
  *   await service.close(); // deregisters, then closes the server gracefully
  */
-import { InvalidOption, ServiceAlreadyRegistered, ShutdownError } from '../errors.js';
+import { InvalidOption } from '../errors.js';
 import type { Server } from '../rpc/server.js';
 import type { Endpoint } from '../transport/endpoint.js';
-import { MANAGER_DEFAULTS } from './options.js';
-import { FileRegistry } from './registry/file-registry.js';
+import { errorMessage } from '../transport/errno.js';
+import { exitBySignal } from '../transport/signals.js';
+import { MANAGER_DEFAULTS, emitManagerWarning } from './options.js';
+import { Registrations, openRegistry, type ServiceRegistration } from './registration.js';
 import type { RegisterOptions, ServiceEntry, ServiceRegistry } from './registry/types.js';
 import { toEndpoint, type ServiceAddress } from './service-address.js';
-import type { ServiceRegistration } from './transport-manager.js';
-import { exitBySignal } from '../transport/signals.js';
 
 export interface ServeRegisteredOptions extends ServiceRegistration {
   dccType: string;
@@ -26,7 +26,7 @@ export interface ServeRegisteredOptions extends ServiceRegistration {
   /** Registry to use; default a FileRegistry in `registryDir`. */
   registry?: ServiceRegistry;
   registryDir?: string;
-  /** ms between heartbeats; default 5000 (rows are stale after 3 missed ones). */
+  /** ms between registry heartbeats; default 5000 (rows are stale after 3 missed ones). */
   heartbeatInterval?: number;
   /** Deregister and close on SIGINT/SIGTERM, then let the signal end the process. Default true. */
   handleSignals?: boolean;
@@ -51,59 +51,34 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function serveRegistered(server: Server<any, any>, options: ServeRegisteredOptions): Promise<RegisteredServer> {
-  const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, { type: 'TransportManagerWarning' }));
-  const heartbeatInterval = options.heartbeatInterval ?? MANAGER_DEFAULTS.heartbeatInterval;
-  if (!(heartbeatInterval > 0)) throw new InvalidOption(`heartbeatInterval must be > 0 ms, got ${heartbeatInterval}`);
-  const ownsRegistry = options.registry === undefined;
-  const registry =
-    options.registry ??
-    new FileRegistry({
-      staleAfterMs: 3 * heartbeatInterval,
-      onWarning: warn,
-      ...(options.registryDir === undefined ? {} : { dir: options.registryDir }),
-    });
+  const onWarning = options.onWarning ?? emitManagerWarning;
+  const heartbeatInterval = options.heartbeatInterval ?? MANAGER_DEFAULTS.registryHeartbeatInterval;
+  if (!(Number.isFinite(heartbeatInterval) && heartbeatInterval > 0)) {
+    throw new InvalidOption(`heartbeatInterval must be a finite number > 0 (ms), got ${heartbeatInterval}`);
+  }
 
   const bound = await server.listen(options.endpoint);
-  const advertised = toEndpoint(options.advertise ?? bound);
-  const registration: RegisterOptions = {};
-  for (const field of ['version', 'scene', 'metadata', 'instanceId', 'status'] as const) {
-    if (options[field] !== undefined) (registration as Record<string, unknown>)[field] = options[field];
-  }
+  const { registry, owned } = openRegistry({ registry: options.registry, registryDir: options.registryDir, heartbeatInterval, onWarning });
+  const registrations = new Registrations(registry, { heartbeatInterval, onWarning });
   let entry: ServiceEntry;
   try {
-    entry = await registry.register(options.dccType, advertised, registration);
+    entry = await registrations.register(options.dccType, toEndpoint(options.advertise ?? bound), registrationOf(options));
   } catch (err) {
     await server.close();
-    if (ownsRegistry) await registry.close();
+    if (owned) await registry.close();
     throw err;
   }
   const { dccType, instanceId } = entry;
-  const again: RegisterOptions = { ...registration, instanceId };
 
   let deregistering: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
 
-  const heartbeat = setInterval(() => {
-    void (async () => {
-      try {
-        if (deregistering !== undefined || (await registry.heartbeat(dccType, instanceId))) return;
-        // Our row was pruned (the process stalled past the stale limit): put it back.
-        if (deregistering === undefined) await registry.register(dccType, advertised, again);
-      } catch (err) {
-        if (err instanceof ShutdownError || err instanceof ServiceAlreadyRegistered) return;
-        warn(`heartbeat of ${dccType} ${instanceId} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    })();
-  }, heartbeatInterval);
-  heartbeat.unref();
-
   const deregister = (): Promise<void> => {
     deregistering ??= (async () => {
-      clearInterval(heartbeat);
       try {
-        await registry.deregister(dccType, instanceId);
+        await registrations.deregister(dccType, instanceId);
       } finally {
-        if (ownsRegistry) await registry.close();
+        if (owned) await registry.close();
       }
     })();
     return deregistering;
@@ -127,7 +102,7 @@ export async function serveRegistered(server: Server<any, any>, options: ServeRe
     close().then(
       () => exitBySignal(signal),
       (err: unknown) => {
-        warn(`deregistering ${dccType} ${instanceId} on ${signal} failed: ${err instanceof Error ? err.message : String(err)}`);
+        onWarning(`deregistering ${dccType} ${instanceId} on ${signal} failed: ${errorMessage(err)}`);
         exitBySignal(signal);
       },
     );
@@ -138,4 +113,15 @@ export async function serveRegistered(server: Server<any, any>, options: ServeRe
   if (options.handleSignals ?? true) for (const s of SIGNALS) process.on(s, onSignal);
 
   return { dccType, instanceId, endpoint: bound, entry, deregister, close };
+}
+
+/** The registration fields of the options (the others say where and how to serve). */
+function registrationOf(options: ServeRegisteredOptions): RegisterOptions {
+  const registration: RegisterOptions = {};
+  if (options.version !== undefined) registration.version = options.version;
+  if (options.scene !== undefined) registration.scene = options.scene;
+  if (options.metadata !== undefined) registration.metadata = options.metadata;
+  if (options.instanceId !== undefined) registration.instanceId = options.instanceId;
+  if (options.status !== undefined) registration.status = options.status;
+  return registration;
 }

@@ -99,7 +99,7 @@ describe('services', () => {
 
   it('heartbeats what it registered, and puts back a row that was removed under it', async () => {
     const dir = scratch.dir();
-    const m = manager({ registryDir: dir, heartbeatInterval: 50 });
+    const m = manager({ registryDir: dir, registryHeartbeatInterval: 50 });
     const id = await m.registerService('maya', 'tcp://127.0.0.1:18812');
     const other = new FileRegistry({ dir });
     const first = (await other.get('maya', id))!.lastHeartbeat;
@@ -205,6 +205,14 @@ describe('lifecycle', () => {
     expect(() => new TransportManager({ maxConnectionsPerDcc: 0 })).toThrow(InvalidOption);
     expect(() => new TransportManager({ reconnectMaxRetries: 1.5 })).toThrow(InvalidOption);
     expect(() => new TransportManager({ connectTimeout: -1 })).toThrow('connectTimeout must be a number >= 1, got -1');
+    expect(() => new TransportManager({ registryHeartbeatInterval: 0 })).toThrow(InvalidOption);
+  });
+
+  it('the registry heartbeat is its own option, following heartbeatInterval (connection pings) unless given', () => {
+    const registryDir = scratch.dir();
+    expect(manager({ registryDir }).options).toMatchObject({ heartbeatInterval: 5000, registryHeartbeatInterval: 5000 });
+    expect(manager({ registryDir, heartbeatInterval: 2000 }).options).toMatchObject({ heartbeatInterval: 2000, registryHeartbeatInterval: 2000 });
+    expect(manager({ registryDir, registryHeartbeatInterval: 50 }).options).toMatchObject({ heartbeatInterval: 5000, registryHeartbeatInterval: 50 });
   });
 });
 

@@ -12,6 +12,8 @@ import type { TransportManagerOptions } from '../options.js';
 import { TransportManager } from '../transport-manager.js';
 
 export { CLI, ROOT, buildIfStale } from '../../test-util/build.js';
+export { exited, waitFor } from '../../test-util/wait.js';
+import { exited } from '../../test-util/wait.js';
 import { CLI, ROOT } from '../../test-util/build.js';
 
 /** Temp dirs, servers and children of one test file; cleanup() in afterEach. */
@@ -79,22 +81,6 @@ export async function tagServer(scratch: Scratch, tag: string, endpoint: string)
       }),
   );
   return { server, endpoint: await server.listen(endpoint) };
-}
-
-/** Polls `check` every 20 ms until it is truthy; throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 export interface ServeChild {
