@@ -26,16 +26,9 @@ import { microScenarios } from './micro.js';
 import { notifyScenarios } from './notify.js';
 import { payloadScenarios } from './payload.js';
 import { ServerPool } from './servers.js';
-import {
-  detailTable,
-  evaluateTargets,
-  runSpec,
-  sideBySideTable,
-  specIds,
-  targetTable,
-  type SpecConfig,
-  type SpecRow,
-} from './spec.js';
+import { detailTable, sideBySideTable, targetTable } from './cli/report.js';
+import { runSpec, specIds, type SpecConfig, type SpecRow } from './spec/suite.js';
+import { evaluateTargets } from './spec/targets.js';
 import { headline } from './spec/scenarios.js';
 import {
   fmtNum,
