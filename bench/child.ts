@@ -8,12 +8,12 @@
  *       a spec client process (bench/spec/client-process.ts): answers `open`, `warm`,
  *       `run` and `close` requests.
  *   child.js memory <tcp|unix>
- *       the memory probe (bench/memory.ts); started with --expose-gc, sends
+ *       the memory probe (bench/groups/memory.ts); started with --expose-gc, sends
  *       `{ type: 'ready', result }` and exits.
  *
  * Every child exits when its parent goes away (IPC disconnect).
  */
-import { measureHeldCalls } from './memory.js';
+import { measureHeldCalls } from './groups/memory.js';
 import { tellParent } from './lib/processes.js';
 import { serveClient } from './spec/client-process.js';
 import { SYSTEMS, type SystemName } from './systems/common.js';

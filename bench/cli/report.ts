@@ -1,6 +1,10 @@
 /**
- * The report: the Markdown tables run.ts prints.
+ * The report: the Markdown tables run.ts prints on stdout, and the progress lines of the
+ * extra groups on stderr.
  */
+import type { Group } from '../groups/index.js';
+import type { MemoryResult } from '../groups/memory.js';
+import type { ScenarioResult } from '../groups/runner.js';
 import { fmtNum, fmtPercent, fmtSig, markdownTable } from '../lib/stats.js';
 import { SPEC_SCENARIOS, UNIT, headline } from '../spec/scenarios.js';
 import { SPEC_TRANSPORTS, findRow, type SpecRow } from '../spec/suite.js';
@@ -73,4 +77,115 @@ export function targetTable(rows: readonly SpecRow[]): string {
     ];
   });
   return markdownTable(['Target', 'Required', 'Unix (judged)', 'Unix, round by round', 'Result', 'TCP (for information)'], body);
+}
+
+// ------------------------------------------------------------------ the memory probe
+
+export function memoryTable(m: MemoryResult): string {
+  return markdownTable(
+    ['Calls pending on one connection', 'Transport', 'Caller heap before', 'with all pending', 'Added', 'Per call', 'Outside the heap', 'Server heap added', 'Target'],
+    [
+      [
+        fmtNum(m.calls),
+        m.transport,
+        `${fmtSig(m.client_heap_before_mb)} MB`,
+        `${fmtSig(m.client_heap_pending_mb)} MB`,
+        `${fmtSig(m.heap_delta_mb)} MB`,
+        `${fmtNum(m.bytes_per_call)} B`,
+        `${fmtSig(m.external_delta_mb)} MB`,
+        `${fmtSig(m.server_heap_delta_mb)} MB`,
+        m.heap_delta_mb < 100 ? '< 100 MB: PASS' : '< 100 MB: FAIL',
+      ],
+    ],
+  );
+}
+
+// ------------------------------------------------------------------ the extra groups
+
+/** One line on stderr per finished scenario. */
+export function progressLine(r: ScenarioResult): string {
+  if (r.error !== undefined) return `FAILED: ${r.error}`;
+  const m = r.median!;
+  const parts = [`${fmtNum(m.opsPerSec)} ${r.unit}`];
+  if (m.mbPerSec !== undefined) parts.push(`${fmtSig(m.mbPerSec)} MB/s`);
+  if (m.p50Us !== undefined) parts.push(`p50 ${fmtSig(m.p50Us)} µs`, `p99 ${fmtSig(m.p99Us)} µs`);
+  parts.push(`spread ${fmtPercent(r.spread ?? 0)}`);
+  return parts.join(', ');
+}
+
+/** Drop columns whose every cell is empty. */
+function table(headers: string[], rows: string[][]): string {
+  const keep = headers.map((_, i) => rows.some((r) => r[i] !== '–' && r[i] !== ''));
+  const pick = <T>(xs: T[]): T[] => xs.filter((_, i) => keep[i]);
+  return markdownTable(pick(headers), rows.map(pick));
+}
+
+export function groupTable(group: Group, results: ScenarioResult[]): string {
+  if (group.name === 'micro') {
+    const rows = results.map((r) => {
+      const m = r.median;
+      return [
+        r.title,
+        r.error !== undefined ? `FAILED: ${r.error}` : fmtNum(m!.opsPerSec),
+        r.unit.replace('/s', ''),
+        m ? fmtSig(1e9 / m.opsPerSec) : '–',
+        fmtSig(m?.mbPerSec),
+        m ? fmtPercent(r.spread ?? 0) : '–',
+      ];
+    });
+    return table(['Benchmark', 'ops/s', 'op', 'ns/op', 'MB/s', 'spread'], rows);
+  }
+  const units = new Set(results.map((r) => r.unit));
+  const unit = units.size === 1 ? [...units][0]! : 'ops/s';
+  const rows = results.map((r) => {
+    const m = r.median;
+    const rate = r.error !== undefined ? `FAILED: ${r.error}` : fmtNum(m!.opsPerSec);
+    const mb = fmtSig(m?.mbPerSec);
+    return [
+      r.title,
+      r.transport ?? '–',
+      r.server ?? '–',
+      r.impl,
+      ...(group.primary === 'mb' ? [mb, rate] : [rate, mb]),
+      fmtSig(m?.p50Us),
+      fmtSig(m?.p99Us),
+      m ? fmtPercent(r.spread ?? 0) : '–',
+    ];
+  });
+  const rates = group.primary === 'mb' ? ['MB/s', unit] : [unit, 'MB/s'];
+  return table(['Scenario', 'Transport', 'Server', 'Impl', ...rates, 'p50 µs', 'p99 µs', 'spread'], rows);
+}
+
+/** wirecall and grpc-js side by side, wherever both ran the same scenario. */
+export function comparisonTable(results: ScenarioResult[]): string | undefined {
+  const byKey = new Map<string, { w?: ScenarioResult; g?: ScenarioResult }>();
+  for (const r of results) {
+    if (r.compareKey === undefined || r.median === undefined) continue;
+    const entry = byKey.get(r.compareKey) ?? {};
+    if (r.impl === 'wirecall') entry.w = r;
+    if (r.impl === 'grpc-js') entry.g = r;
+    byKey.set(r.compareKey, entry);
+  }
+  const rows: string[][] = [];
+  for (const { w, g } of byKey.values()) {
+    if (w === undefined || g === undefined) continue;
+    const wm = w.median!;
+    const gm = g.median!;
+    rows.push([
+      `${w.group}: ${w.title}`,
+      w.transport ?? '–',
+      fmtNum(wm.opsPerSec),
+      fmtNum(gm.opsPerSec),
+      `${(wm.opsPerSec / gm.opsPerSec).toFixed(2)}×`,
+      fmtSig(wm.p50Us),
+      fmtSig(gm.p50Us),
+      fmtSig(wm.p99Us),
+      fmtSig(gm.p99Us),
+    ]);
+  }
+  if (rows.length === 0) return undefined;
+  return table(
+    ['Scenario', 'Transport', 'wirecall calls/s', 'grpc-js calls/s', 'wirecall ÷ grpc-js', 'wirecall p50 µs', 'grpc-js p50 µs', 'wirecall p99 µs', 'grpc-js p99 µs'],
+    rows,
+  );
 }

@@ -8,14 +8,11 @@
  * Every mode runs against wirecall with the server in a child process and in this
  * process, grpc-js (child process) and, for the sequential case, a raw-socket echo.
  */
-import { openEchoClient, type EchoClient } from './clients.js';
-import type { Impl, Placement, Prepared, Scenario } from './harness.js';
-import { payload } from './lib/inputs.js';
-import { closedLoop } from './lib/loops.js';
-import { TRANSPORTS } from './lib/sockets.js';
-
-/** The "small" argument of every unary call: 32 opaque bytes. */
-export const SMALL = payload(32);
+import { closedLoop } from '../lib/loops.js';
+import { TRANSPORTS } from '../lib/sockets.js';
+import { openEchoClient, type EchoClient, type Impl } from './echo.js';
+import { SMALL, type Prepared, type Scenario } from './scenario.js';
+import type { Placement } from './servers.js';
 
 interface Mode {
   name: string;

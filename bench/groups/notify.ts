@@ -7,11 +7,11 @@
  * the last `ticks` call answers, the server has handled every notification before it; the
  * run ends there and the count it returns must equal what was sent.
  */
-import type { Placement, Prepared, Scenario } from './harness.js';
-import { TRANSPORTS } from './lib/sockets.js';
-import type { Sample } from './lib/stats.js';
-import { openWirecallClient } from './systems/wirecall.js';
-import { SMALL } from './unary.js';
+import { TRANSPORTS } from '../lib/sockets.js';
+import type { Sample } from '../lib/stats.js';
+import { openWirecallClient } from '../systems/wirecall.js';
+import { SMALL, type Prepared, type Scenario } from './scenario.js';
+import type { Placement } from './servers.js';
 
 const BATCH = 1000;
 const WINDOW = 4;

@@ -2,11 +2,11 @@
  * Many connections to one server: CLIENTS clients (each its own socket), each with
  * IN_FLIGHT calls in flight, all driven from this process. Reports the total.
  */
-import { openEchoClient, type EchoClient } from './clients.js';
-import type { Impl, Placement, Prepared, Scenario } from './harness.js';
-import { closedLoop } from './lib/loops.js';
-import { TRANSPORTS } from './lib/sockets.js';
-import { SMALL } from './unary.js';
+import { closedLoop } from '../lib/loops.js';
+import { TRANSPORTS } from '../lib/sockets.js';
+import { openEchoClient, type EchoClient, type Impl } from './echo.js';
+import { SMALL, type Prepared, type Scenario } from './scenario.js';
+import type { Placement } from './servers.js';
 
 export const CLIENTS = 32;
 const IN_FLIGHT = 16;

@@ -4,11 +4,13 @@
  * `EchoBytes` method, the raw-bytes socket); the wirecall server also counts `tick`
  * notifications.
  */
-import { openEchoClient } from './clients.js';
-import type { Impl, Placement } from './harness.js';
-import { closedLoop } from './lib/loops.js';
-import type { Listener, TransportKind } from './lib/sockets.js';
-import { startServerProcess, startSystemServer, type ServerName } from './systems/index.js';
+import { closedLoop } from '../lib/loops.js';
+import type { Listener, TransportKind } from '../lib/sockets.js';
+import { startServerProcess, startSystemServer, type ServerName } from '../systems/index.js';
+import { openEchoClient, type Impl } from './echo.js';
+
+/** Where the server runs: a separate Node process, or the benchmark's own event loop. */
+export type Placement = 'child' | 'in-process';
 
 /** The server that answers each impl's calls. */
 const SERVER: Record<Impl, ServerName> = { wirecall: 'wirecall', 'grpc-js': 'grpc-js', raw: 'raw-bytes' };

@@ -3,12 +3,12 @@
  * MB/s counts the payload once per call (10^6 bytes/s); each byte travels to the
  * server and back, so the bytes on the wire are about twice that.
  */
-import { openEchoClient } from './clients.js';
-import type { Impl, Prepared, Scenario } from './harness.js';
-import { payload } from './lib/inputs.js';
-import { closedLoop } from './lib/loops.js';
-import { TRANSPORTS } from './lib/sockets.js';
-import { fmtBytes } from './lib/stats.js';
+import { payload } from '../lib/inputs.js';
+import { closedLoop } from '../lib/loops.js';
+import { TRANSPORTS } from '../lib/sockets.js';
+import { fmtBytes } from '../lib/stats.js';
+import { openEchoClient, type Impl } from './echo.js';
+import type { Prepared, Scenario } from './scenario.js';
 
 export const PAYLOAD_SIZES: readonly number[] = [64, 4 * 1024, 64 * 1024, 1024 * 1024];
 

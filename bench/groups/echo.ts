@@ -2,10 +2,17 @@
  * One echo client interface over the three implementations, so a scenario is written
  * once and run against wirecall, grpc-js and the raw-bytes floor alike.
  */
-import type { Impl } from './harness.js';
-import { openGrpcClient } from './systems/grpc.js';
-import { openRawBytesClient } from './systems/raw-bytes.js';
-import { openWirecallClient } from './systems/wirecall.js';
+import { openGrpcClient } from '../systems/grpc.js';
+import { openRawBytesClient } from '../systems/raw-bytes.js';
+import { openWirecallClient } from '../systems/wirecall.js';
+
+/** What answers the calls. `raw` is a bare net echo server (raw-bytes): the transport's floor. */
+export type Impl = 'wirecall' | 'grpc-js' | 'raw';
+
+/** How an impl is named in the tables. */
+export function implLabel(impl: Impl): string {
+  return impl === 'raw' ? 'raw bytes' : impl;
+}
 
 export interface EchoClient {
   /** Send `payload`, resolve with the echoed reply. */

@@ -10,11 +10,14 @@
  * again and reads the heap: the difference is what 10 000 pending calls cost the caller.
  * The server reports its own heap the same way. Then everything is released and awaited.
  */
-import { connect } from '../src/index.js';
-import { Child } from './lib/processes.js';
-import type { TransportKind } from './lib/sockets.js';
-import { PARAMS } from './systems/common.js';
-import { startServerProcess } from './systems/index.js';
+import { connect } from '../../src/index.js';
+import { Child } from '../lib/processes.js';
+import type { TransportKind } from '../lib/sockets.js';
+import { PARAMS } from '../systems/common.js';
+import { startServerProcess } from '../systems/index.js';
+
+/** The probe's id, for --filter and --list. */
+export const MEMORY_ID = 'memory/unix/wirecall';
 
 export const HELD_CALLS = 10_000;
 const MB = 1e6;
