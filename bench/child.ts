@@ -5,8 +5,8 @@
  *       a server of the spec suite or the extra groups (bench/systems/index.ts); sends
  *       `{ type: 'ready', endpoint }`.
  *   child.js client <system>
- *       a spec client process (bench/spec/client-process.ts): answers `open`, `warm`,
- *       `run` and `close` requests.
+ *       a spec client process (bench/spec-suite/client-process.ts): answers `open`,
+ *       `warm`, `run` and `close` requests.
  *   child.js memory <tcp|unix>
  *       the memory probe (bench/groups/memory.ts); started with --expose-gc, sends
  *       `{ type: 'ready', result }` and exits.
@@ -15,7 +15,7 @@
  */
 import { measureHeldCalls } from './groups/memory.js';
 import { tellParent } from './lib/processes.js';
-import { serveClient } from './spec/client-process.js';
+import { serveClient } from './spec-suite/client-process.js';
 import { SYSTEMS, type SystemName } from './systems/common.js';
 import { SERVER_NAMES, serveInChild, type ServerName } from './systems/index.js';
 

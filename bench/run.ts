@@ -12,9 +12,9 @@
  * Markdown tables go to stdout, progress to stderr, the spec results to --json FILE, and
  * every raw result to .bench-results/<date>.json (unless --no-save or --out FILE).
  *
- * Layout: cli/ is the command line (options, report, results files), spec/ the spec
- * suite, groups/ the extra groups and the memory probe, systems/ the servers and clients
- * they measure, lib/ what all of them use; child.ts is every child process.
+ * Layout: cli/ is the command line (options, report, results files), spec-suite/ the
+ * spec suite, groups/ the extra groups and the memory probe, systems/ the servers and
+ * clients they measure, lib/ what all of them use; child.ts is every child process.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,7 @@ import { GROUPS } from './groups/index.js';
 import { MEMORY_ID, measureMemory, type MemoryResult } from './groups/memory.js';
 import { runGroup, type ScenarioResult } from './groups/runner.js';
 import type { Scenario } from './groups/scenario.js';
-import { runSpec, specIds, type SpecRow } from './spec/suite.js';
+import { runSpec, specIds, type SpecRow } from './spec-suite/suite.js';
 
 async function main(): Promise<number> {
   const { config, spec, filters, save, out, json, list } = parseCli();

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { GroupConfig } from '../groups/scenario.js';
-import type { SpecConfig } from '../spec/suite.js';
+import type { SpecConfig } from '../spec-suite/suite.js';
 
 const USAGE = `usage: node dist/bench/run.js [--quick] [--json FILE] [--runs N] [--time MS] [--warmup MS] [--filter TEXT]... [--no-save] [--out FILE] [--list]
 

@@ -6,9 +6,9 @@ import type { Group } from '../groups/index.js';
 import type { MemoryResult } from '../groups/memory.js';
 import type { ScenarioResult } from '../groups/runner.js';
 import { fmtNum, fmtPercent, fmtSig, markdownTable } from '../lib/stats.js';
-import { SPEC_SCENARIOS, UNIT, headline } from '../spec/scenarios.js';
-import { SPEC_TRANSPORTS, findRow, type SpecRow } from '../spec/suite.js';
-import { evaluateTargets, ratio } from '../spec/targets.js';
+import { SPEC_SCENARIOS, UNIT, headline } from '../spec-suite/scenarios.js';
+import { SPEC_TRANSPORTS, findRow, type SpecRow } from '../spec-suite/suite.js';
+import { evaluateTargets, ratio } from '../spec-suite/targets.js';
 import { SYSTEMS } from '../systems/common.js';
 
 // ------------------------------------------------------------------ the spec suite

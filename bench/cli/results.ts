@@ -7,9 +7,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { MemoryResult } from '../groups/memory.js';
-import { headline } from '../spec/scenarios.js';
-import type { SpecRow } from '../spec/suite.js';
-import { evaluateTargets } from '../spec/targets.js';
+import { headline } from '../spec-suite/scenarios.js';
+import type { SpecRow } from '../spec-suite/suite.js';
+import { evaluateTargets } from '../spec-suite/targets.js';
 
 /** The commit measured, and whether src/ differs from it ('+dirty'). */
 export function revision(root: string): string {

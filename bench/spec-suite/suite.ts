@@ -4,11 +4,10 @@
  * stream-64k, with the targets checked on ratios from the same run.
  *
  * Every system has its server in one process and its client in another
- * (bench/spec/client-process.ts); only one system runs at a time. For each transport and
- * scenario, every system first gets an unmeasured warm-up run, then the measured runs
- * are interleaved in rounds (round r runs the systems in an order rotated by r), so
- * slow drift of the machine's load touches every system alike. Rows hold the
- * medians.
+ * (client-process.ts); only one system runs at a time. For each transport and scenario,
+ * every system first gets an unmeasured warm-up run, then the measured runs are
+ * interleaved in rounds (round r runs the systems in an order rotated by r), so slow
+ * drift of the machine's load touches every system alike. Rows hold the medians.
  */
 import os from 'node:os';
 import type { TransportKind } from '../lib/sockets.js';
