@@ -3,11 +3,9 @@
  *
  * It owns one real Connection. When that connection goes down without us asking (the
  * server died, restarted, or said SHUTDOWN), the session moves to `reconnecting` and
- * reconnects in the background with exponential backoff, asking the manager where to
- * go each time: the same instance if the registry still lists it as live, otherwise
- * (when no instance was pinned) another live instance of the same DCC type. Calls made
- * meanwhile wait for it, up to their own timeout. After `reconnectMaxRetries` failed
- * attempts it closes with ReconnectionFailed.
+ * its reconnect loop (session-reconnect.ts) finds it a new one. Calls made meanwhile
+ * wait for it, up to their own timeout and signal. Calls and streams are counted in
+ * its statistics (session-stats.ts).
  *
  * A session unused for `idleTimeout` goes `idle` and releases its socket; the next
  * call reconnects it (idle → connected). Past `maxLifetime` it is closed. Both are
@@ -15,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CallCancelled, ConnectionClosed, DeadlineExceeded, InternalError, ReconnectionFailed } from '../errors.js';
+import { ConnectionClosed } from '../errors.js';
 import type { Connection } from '../rpc/connection.js';
 import type {
   CallArgs,
@@ -31,46 +29,20 @@ import type {
   StreamParams,
 } from '../rpc/contract.js';
 import type { BidiStream, ClientStream, ServerStream, StreamOptions } from '../rpc/stream.js';
-import { SessionStream } from './session-stream.js';
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Reconnector, type ReconnectConfig, type SessionHooks, type SessionTarget } from './session-reconnect.js';
 import { assertTransition, type SessionState } from './session-state.js';
+import { SessionStats } from './session-stats.js';
+import { SessionStream } from './session-stream.js';
+import { SessionWaiters } from './session-waiters.js';
 
 type SessionStreamTarget = ServerStream<unknown> & ClientStream<unknown, unknown> & BidiStream<unknown, unknown>;
 
-/** Where a session connects: one registered instance. */
-export interface SessionTarget {
-  instanceId: string;
-  endpoint: Endpoint;
-  host: string;
-  port: number;
-}
-
-export interface SessionConfig {
+export interface SessionConfig extends ReconnectConfig {
   /** Unused this long (ms), the session goes idle and releases its socket. */
   idleTimeout: number;
   /** Closed this long (ms) after creation. */
   maxLifetime: number;
-  /** Failed reconnect attempts allowed before the session closes with ReconnectionFailed. */
-  reconnectMaxRetries: number;
-  backoff: BackoffOptions;
-}
-
-/** What a session needs from its manager. */
-export interface SessionHooks {
-  /** Opens a connection (handshake done) to `endpoint`; aborts with `signal`. */
-  connect(endpoint: Endpoint, signal: AbortSignal): Promise<Connection>;
-  /** Where to reconnect to. Never throws: falls back to the session's current target. */
-  resolve(session: SessionRef): Promise<SessionTarget>;
-}
-
-/** What the manager needs to know about a session to route its reconnects. */
-export interface SessionRef {
-  readonly id: string;
-  readonly dccType: string;
-  readonly instanceId: string;
-  readonly pinned: boolean;
-  readonly endpoint: Endpoint;
 }
 
 /** A snapshot of a session (dcc-mcp-core's session dict, in TypeScript names). */
@@ -133,22 +105,14 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
   private target: SessionTarget;
   private _connection: Connection | undefined;
   private readonly config: SessionConfig;
-  private readonly hooks: SessionHooks;
+  private readonly stats = new SessionStats();
   /** Aborted on close: stops the reconnect loop, its sleeps and connection attempts. */
   private readonly lifetime = new AbortController();
-  private reconnecting: Promise<void> | undefined;
+  private readonly reconnector: Reconnector;
   private closeError: Error | undefined;
   private closing: Promise<void> | undefined;
-  /** Callers waiting for the next state change (calls made while not connected). */
-  private readonly waiters = new Set<() => void>();
-
-  private requestCount = 0;
-  private errorCount = 0;
-  private totalLatencyMs = 0;
-  private reconnectAttempts = 0;
-  private inFlight = 0;
-  private lastActivity = Date.now();
-  private lastError: string | undefined;
+  /** Calls made while not connected, waiting for the next state change. */
+  private readonly waiters = new SessionWaiters();
 
   constructor(init: SessionInit) {
     super();
@@ -157,7 +121,20 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     this.pinned = init.pinned;
     this.target = init.target;
     this.config = init.config;
-    this.hooks = init.hooks;
+    this.reconnector = new Reconnector(
+      {
+        session: this,
+        transition: (next) => this.transition(next),
+        adopt: (connection, target) => this.adopt(connection, target),
+        close: (error) => void this.close(error),
+        noteFailure: (error) => this.stats.noteError(error),
+        lastFailure: () => this.stats.lastError,
+        ended: () => this.waiters.wakeAll(),
+      },
+      init.config,
+      init.hooks,
+      this.lifetime.signal,
+    );
     this.adopt(init.connection, init.target);
   }
 
@@ -180,10 +157,11 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
 
   /** Calls in flight (for least-busy routing). */
   get load(): number {
-    return this.inFlight;
+    return this.stats.inFlight;
   }
 
   info(): SessionInfo {
+    const { stats } = this;
     const info: SessionInfo = {
       id: this.id,
       dccType: this.dccType,
@@ -193,16 +171,16 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
       endpoint: formatEndpoint(this.target.endpoint),
       state: this._state,
       pinned: this.pinned,
-      requestCount: this.requestCount,
-      errorCount: this.errorCount,
-      avgLatencyMs: this.requestCount === 0 ? 0 : this.totalLatencyMs / this.requestCount,
-      errorRate: this.requestCount === 0 ? 0 : this.errorCount / this.requestCount,
-      reconnectAttempts: this.reconnectAttempts,
-      inFlight: this.inFlight,
+      requestCount: stats.requests,
+      errorCount: stats.errors,
+      avgLatencyMs: stats.avgLatencyMs,
+      errorRate: stats.errorRate,
+      reconnectAttempts: this.reconnector.attempts,
+      inFlight: stats.inFlight,
       createdAt: this.createdAt,
-      lastActivity: this.lastActivity,
+      lastActivity: stats.lastActivity,
     };
-    if (this.lastError !== undefined) info.lastError = this.lastError;
+    if (stats.lastError !== undefined) info.lastError = stats.lastError;
     return info;
   }
 
@@ -214,23 +192,16 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
    */
   call<M extends MethodName<Remote>>(method: M, ...args: CallArgs<Remote, M>): Promise<ResultOf<Remote, M>>;
   async call(method: string, params?: unknown, options: CallOptions = {}): Promise<unknown> {
-    const started = performance.now();
-    const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
-    this.inFlight++;
-    this.lastActivity = Date.now();
+    const deadline = deadlineOf(options);
+    const request = this.stats.begin();
     try {
       const connection = await this.usableConnection(deadline, options.signal, method);
-      const callOptions: CallOptions = { ...options };
-      if (deadline !== undefined) callOptions.timeout = Math.max(0, deadline - Date.now());
-      const result = await (connection as Connection).call(method, params, callOptions);
-      this.recordSuccess(performance.now() - started);
+      const result = await connection.call(method, params, withRemaining(options, deadline));
+      request.succeeded();
       return result;
     } catch (err) {
-      this.recordError(performance.now() - started, err);
+      request.failed(err);
       throw err;
-    } finally {
-      this.inFlight--;
-      this.lastActivity = Date.now();
     }
   }
 
@@ -268,26 +239,17 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     params: unknown,
     options: StreamOptions = {},
   ): SessionStream {
-    const started = performance.now();
-    const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
-    this.inFlight++;
-    this.lastActivity = Date.now();
-    const settle = (error: unknown, failed: boolean): void => {
-      this.inFlight--;
-      if (failed) this.recordError(performance.now() - started, error);
-      else this.recordSuccess(performance.now() - started);
-    };
+    const deadline = deadlineOf(options);
+    const request = this.stats.begin();
     const opening = this.usableConnection(deadline, options.signal, method).then((connection) => {
-      const streamOptions: StreamOptions = { ...options };
-      if (deadline !== undefined) streamOptions.timeout = Math.max(0, deadline - Date.now());
-      const stream = (connection as Connection)[kind](method, params, streamOptions) as SessionStreamTarget;
+      const stream = connection[kind](method, params, withRemaining(options, deadline)) as SessionStreamTarget;
       stream.result.then(
-        () => settle(undefined, false),
-        (err: unknown) => settle(err, true),
+        () => request.succeeded(),
+        (err: unknown) => request.failed(err),
       );
       return stream;
     });
-    opening.catch((err: unknown) => settle(err, true));
+    opening.catch((err: unknown) => request.failed(err));
     return new SessionStream(opening);
   }
 
@@ -297,23 +259,17 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
    */
   notify<M extends MethodName<Remote>>(method: M, ...args: NotifyArgs<Remote, M>): Promise<void>;
   async notify(method: string, params?: unknown): Promise<void> {
-    this.lastActivity = Date.now();
+    this.stats.touch();
     const connection = await this.usableConnection(undefined, undefined, method);
-    (connection as Connection).notify(method, params);
+    connection.notify(method, params);
   }
 
   recordSuccess(latencyMs: number): void {
-    this.requestCount++;
-    this.totalLatencyMs += latencyMs;
-    this.lastActivity = Date.now();
+    this.stats.success(latencyMs);
   }
 
   recordError(latencyMs: number, error: unknown): void {
-    this.requestCount++;
-    this.errorCount++;
-    this.totalLatencyMs += latencyMs;
-    this.lastActivity = Date.now();
-    this.lastError = describe(error);
+    this.stats.failure(latencyMs, error);
   }
 
   // ---------------------------------------------------------------- reconnecting
@@ -325,79 +281,17 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
    * connection and starts the background loop, whose first attempt waits that delay.
    */
   beginReconnect(): number {
-    const delay = this.nextAttempt();
-    if (this.reconnecting === undefined) {
+    const delay = this.reconnector.nextAttempt();
+    if (!this.reconnector.running) {
       this.dropConnection();
-      this.startReconnecting({ firstDelay: delay });
+      this.reconnector.start({ firstDelay: delay });
     }
     return delay;
   }
 
   /** Marks a reconnection as done: reconnecting → connected, attempt count reset. */
   reconnectSuccess(): void {
-    this.transition('connected');
-    this.reconnectAttempts = 0;
-  }
-
-  private nextAttempt(): number {
-    if (this._state === 'closed') assertTransition(this.id, 'closed', 'reconnecting');
-    this.reconnectAttempts++;
-    if (this.reconnectAttempts > this.config.reconnectMaxRetries) {
-      const detail = this.lastError === undefined ? '' : ` (last error: ${this.lastError})`;
-      const error = new ReconnectionFailed(
-        `session ${this.id} to ${this.dccType} gave up after ${this.config.reconnectMaxRetries} reconnect attempts${detail}`,
-      );
-      void this.close(error);
-      throw error;
-    }
-    if (this._state !== 'reconnecting') this.transition('reconnecting');
-    return backoffDelay(this.reconnectAttempts, this.config.backoff);
-  }
-
-  private startReconnecting(how: { firstDelay?: number; immediate?: boolean }): void {
-    if (this.reconnecting !== undefined || this._state === 'closed') return;
-    this.reconnecting = this.reconnectLoop(how)
-      .catch((err: unknown) => {
-        // Not expected (the loop catches what it anticipates); never leave a session half-reconnecting.
-        void this.close(new InternalError(`session ${this.id}: reconnect loop failed: ${describe(err)}`, { cause: err }));
-      })
-      .finally(() => {
-        this.reconnecting = undefined;
-        // Waiting calls look again: a loop cut short (reconnectSuccess by hand) may leave work to do.
-        this.notifyWaiters();
-      });
-  }
-
-  /** Bounded: every pass counts an attempt, and nextAttempt() closes the session past the limit. */
-  private async reconnectLoop(how: { firstDelay?: number; immediate?: boolean }): Promise<void> {
-    const signal = this.lifetime.signal;
-    if (how.immediate === true) {
-      // Waking from idle: one attempt at once; the backoff only starts if it fails.
-      if (await this.attempt(signal)) {
-        if (this._state === 'idle') this.transition('connected');
-        return;
-      }
-      if (this._state !== 'idle') return;
-    }
-    let delay = how.firstDelay;
-    for (;;) {
-      if (delay === undefined) {
-        try {
-          delay = this.nextAttempt();
-        } catch {
-          return; // retries exhausted: the session is closed
-        }
-      }
-      if (!(await sleep(delay, signal))) return;
-      delay = undefined;
-      // Someone else finished the job (reconnectSuccess by hand) or closed the session.
-      if (this._state !== 'reconnecting') return;
-      if (await this.attempt(signal)) {
-        if (this._state === 'reconnecting') this.reconnectSuccess();
-        return;
-      }
-      if (this._state !== 'reconnecting') return;
-    }
+    this.reconnector.succeeded();
   }
 
   /**
@@ -413,24 +307,6 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     this.emit('rebind', previous);
   }
 
-  /** One connection attempt to wherever the manager says; true when it succeeded. */
-  private async attempt(signal: AbortSignal): Promise<boolean> {
-    try {
-      const target = await this.hooks.resolve(this);
-      if (signal.aborted) return false;
-      const connection = await this.hooks.connect(target.endpoint, signal);
-      if (signal.aborted || this._state === 'closed') {
-        connection.destroy();
-        return false;
-      }
-      this.adopt(connection, target);
-      return true;
-    } catch (err) {
-      this.lastError = describe(err);
-      return false;
-    }
-  }
-
   private adopt(connection: Connection, target: SessionTarget): void {
     const previous = this.target.instanceId;
     this.target = target;
@@ -442,7 +318,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     };
     connection.on('state', onState);
     connection.once('close', (error) => {
-      if (error !== undefined && this._connection === undefined) this.lastError = describe(error);
+      if (error !== undefined && this._connection === undefined) this.stats.noteError(error);
     });
     if (target.instanceId !== previous) this.emit('rebind', previous);
   }
@@ -451,9 +327,8 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
   private onConnectionDown(connection: Connection): void {
     if (connection !== this._connection) return;
     this._connection = undefined;
-    if (this._state === 'connected') this.startReconnecting({});
-    else if (this._state === 'reconnecting') this.startReconnecting({});
-    this.notifyWaiters();
+    if (this._state === 'connected' || this._state === 'reconnecting') this.reconnector.start();
+    this.waiters.wakeAll();
   }
 
   /** Forget the current connection and close it gracefully (its in-flight calls may finish). */
@@ -473,42 +348,15 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
       if (this._state === 'closed') throw this.closeError!;
       const connection = this._connection;
       if (this._state === 'connected' && connection?.state === 'connected') return connection;
-      if (this._state === 'idle') this.startReconnecting({ immediate: true });
-      else if (this._state === 'connected') this.startReconnecting({}); // marked connected by hand, but no connection
+      if (this._state === 'idle') this.reconnector.start({ immediate: true });
+      else if (this._state === 'connected') this.reconnector.start(); // marked connected by hand, but no connection
       await this.nextChange(deadline, signal, method);
     }
   }
 
+  /** Waits for the next state change, within `deadline` and `signal`. */
   private nextChange(deadline: number | undefined, signal: AbortSignal | undefined, method: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(new CallCancelled(`call ${method} cancelled`, { cause: signal.reason }));
-      let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
-        this.waiters.delete(done);
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const wake = (): void => {
-        done();
-        resolve();
-      };
-      const onAbort = (): void => {
-        done();
-        reject(new CallCancelled(`call ${method} cancelled while session ${this.id} was ${this._state}`, { cause: signal?.reason }));
-      };
-      this.waiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (deadline !== undefined) {
-        timer = setTimeout(() => {
-          done();
-          reject(new DeadlineExceeded(`call ${method} exceeded its deadline while session ${this.id} was ${this._state}`));
-        }, Math.max(0, deadline - Date.now()));
-      }
-    });
-  }
-
-  private notifyWaiters(): void {
-    for (const wake of [...this.waiters]) wake();
+    return this.waiters.next(method, deadline, signal, () => `session ${this.id} was ${this._state}`);
   }
 
   // ---------------------------------------------------------------- idle, lifetime, close
@@ -519,7 +367,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
    */
   async wake(): Promise<void> {
     if (this._state !== 'idle') return;
-    this.startReconnecting({ immediate: true });
+    this.reconnector.start({ immediate: true });
     while (this._state === 'idle') await this.nextChange(undefined, undefined, 'wake');
   }
 
@@ -533,8 +381,8 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
       void this.close(new ConnectionClosed(`session ${this.id} reached its max lifetime of ${this.config.maxLifetime} ms`));
       return 'closed';
     }
-    const busy = this.inFlight > 0 || (this._connection?.pendingCalls ?? 0) > 0;
-    if (this._state === 'connected' && !busy && now - this.lastActivity >= this.config.idleTimeout) {
+    const busy = this.stats.inFlight > 0 || (this._connection?.pendingCalls ?? 0) > 0;
+    if (this._state === 'connected' && !busy && now - this.stats.lastActivity >= this.config.idleTimeout) {
       this.transition('idle');
       this.dropConnection();
       return 'idled';
@@ -548,7 +396,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     assertTransition(this.id, previous, next);
     this._state = next;
     this.emit('state', next, previous);
-    this.notifyWaiters();
+    this.waiters.wakeAll();
   }
 
   /**
@@ -558,7 +406,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
   close(error?: Error): Promise<void> {
     if (this.closing !== undefined) return this.closing;
     this.closeError = error ?? new ConnectionClosed(`session ${this.id} was closed`);
-    if (error !== undefined) this.lastError = describe(error);
+    if (error !== undefined) this.stats.noteError(error);
     const connection = this._connection;
     this._connection = undefined;
     this.lifetime.abort(this.closeError);
@@ -574,23 +422,15 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
   }
 }
 
-/** Resolves true after `ms`, false at once if `signal` aborts first. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/**
+ * The absolute deadline of a call made with `options`: a session may wait for a
+ * connection first, and the call gets what is left.
+ */
+function deadlineOf(options: { timeout?: number }): number | undefined {
+  return options.timeout === undefined ? undefined : Date.now() + options.timeout;
 }
 
-function describe(error: unknown): string {
-  if (error instanceof Error) return 'code' in error && typeof error.code === 'string' ? `${error.code}: ${error.message}` : error.message;
-  return String(error);
+/** `options` with the timeout left until `deadline`. */
+function withRemaining<O extends { timeout?: number }>(options: O, deadline: number | undefined): O {
+  return deadline === undefined ? options : { ...options, timeout: Math.max(0, deadline - Date.now()) };
 }

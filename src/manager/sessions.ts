@@ -12,7 +12,8 @@ import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { addressOf, endpointOf } from './registry/address.js';
 import type { ServiceEntry, ServiceRegistry } from './registry/types.js';
 import { isRoutable, type RouteOptions, type Router } from './routing.js';
-import { Session, type SessionConfig, type SessionRef, type SessionTarget } from './session.js';
+import { Session, type SessionConfig } from './session.js';
+import type { SessionRef, SessionTarget } from './session-reconnect.js';
 
 export interface SessionTableParts {
   registry: ServiceRegistry;
