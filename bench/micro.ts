@@ -2,7 +2,8 @@
  * Micro-benchmarks of the hot-path pieces, without sockets:
  * - FrameDecoder.push on a byte stream cut at random places (frames split across chunks);
  * - packFrame and nativeDialect.decode, per message (from a fresh view, from the same
- *   Buffer, and in place inside a chunk of 64 frames, as the connection decodes);
+ *   Buffer, and in place inside a chunk of 64 frames, as the connection decodes), and
+ *   FrameDecoder.push + decode of such a chunk (the whole receive path, scan included);
  * - TimerQueue add + remove, the per-call cost of a call with a deadline.
  *
  * Inputs come from a seeded PRNG, so every run and every machine sees the same bytes.
@@ -58,7 +59,10 @@ const STREAMS: readonly StreamSpec[] = [
   },
 ];
 
-/** The frames back to back, cut into chunks at random boundaries. */
+/**
+ * The frames back to back, cut into chunks at random boundaries. FrameDecoder passes on
+ * only well-formed MessagePack, so each payload is one `bin` value (a scan of O(1)).
+ */
 function chunkedStream(spec: StreamSpec): { chunks: Buffer[]; bytes: number } {
   const r = rng(0x5eed);
   const sizes = Array.from({ length: spec.frames }, () => spec.frameSize(r));
@@ -68,6 +72,9 @@ function chunkedStream(spec: StreamSpec): { chunks: Buffer[]; bytes: number } {
   for (const n of sizes) {
     stream.writeUInt32BE(n, offset);
     stream.fill(n & 0xff, offset + HEADER_SIZE, offset + HEADER_SIZE + n);
+    const header = n - 2 <= 0xff ? 2 : n - 3 <= 0xffff ? 3 : 5; // bin 8, 16 or 32
+    stream[offset + HEADER_SIZE] = header === 2 ? 0xc4 : header === 3 ? 0xc5 : 0xc6;
+    stream.writeUIntBE(n - header, offset + HEADER_SIZE + 1, header - 1);
     offset += HEADER_SIZE + n;
   }
   const chunks: Buffer[] = [];
@@ -131,7 +138,9 @@ function decodeSameBufferScenario(codec: Codec): Scenario {
 
 /**
  * The decode as a connection does it: 64 frames back to back in one chunk, each decoded
- * in place (`decode(chunk, start, end)`), most of them far from the chunk's start.
+ * in place (`decode(chunk, start, end)`), most of them far from the chunk's start. Called
+ * directly, decode scans the structure itself (msgpack-guard.ts); on a connection that
+ * scan happens in FrameDecoder.push instead (see push-decode).
  */
 function decodeInPlaceScenario(codec: Codec): Scenario {
   return micro(`decode-in-place-${codec.name}`, `nativeDialect.decode: ${codec.label}, in place, 64 per chunk`, 'msgs/s', () => {
@@ -149,6 +158,31 @@ function decodeInPlaceScenario(codec: Codec): Scenario {
       batchLoop(() => {
         let check = 0;
         for (let i = 0; i < ranges.length; i += 2) check += nativeDialect.decode(chunk, ranges[i]!, ranges[i + 1]!)[0];
+        if (check !== expected) throw new Error('decode returned the wrong message');
+        return { ops: 64, bytes: chunk.length - 64 * HEADER_SIZE };
+      }, budget),
+    );
+  });
+}
+
+/**
+ * The receive path of a connection: 64 frames in one chunk through FrameDecoder.push, each
+ * decoded in onFrame. The structure scan happens once per frame, in the decoder.
+ */
+function pushAndDecodeScenario(codec: Codec): Scenario {
+  return micro(`push-decode-${codec.name}`, `FrameDecoder.push + decode: ${codec.label}, 64 per chunk`, 'msgs/s', () => {
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 64; i++) frames.push(Buffer.from(packFrame(codec.message(123_456 + i))));
+    const chunk = Buffer.concat(frames);
+    const expected = 64 * (codec.message(0)[0] as number);
+    let check = 0;
+    const decoder = new FrameDecoder((source, start, end) => {
+      check += nativeDialect.decode(source, start, end)[0];
+    });
+    return syncPrepared((budget) =>
+      batchLoop(() => {
+        check = 0;
+        decoder.push(chunk);
         if (check !== expected) throw new Error('decode returned the wrong message');
         return { ops: 64, bytes: chunk.length - 64 * HEADER_SIZE };
       }, budget),
@@ -184,6 +218,7 @@ function codecScenarios(codec: Codec): Scenario[] {
       );
     }),
     decodeInPlaceScenario(codec),
+    pushAndDecodeScenario(codec),
     micro(`roundtrip-${codec.name}`, `packFrame + decode: ${codec.label}`, 'msgs/s', () => {
       const message = codec.message(123_456);
       return syncPrepared((budget) =>

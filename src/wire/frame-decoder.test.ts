@@ -9,12 +9,28 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE } from './frame-decod
  * A payload of `length` bytes whose content depends on `seed` and on the position (a
  * repeating 251-byte block: a prime, so a shifted or misplaced slice never matches).
  * Cheap enough for multi-MB payloads, unlike drawing every byte from fast-check.
+ * The decoder hands on only well-formed MessagePack (msgpack-guard.ts), so the bytes are
+ * one value: a positive fixint for 1 byte, else a `bin` whose body is the pattern.
+ * Length 0 is the empty frame, which the decoder hands on as it is.
  */
 function makePayload(length: number, seed: number): Buffer {
   if (length === 0) return Buffer.alloc(0);
   const block = Buffer.allocUnsafe(251);
   for (let i = 0; i < block.length; i++) block[i] = (i * 31 + seed * 97 + 13) & 0xff;
-  return Buffer.alloc(length, block);
+  const payload = Buffer.alloc(length, block);
+  if (length === 1) {
+    payload[0] = payload[0]! & 0x7f;
+  } else if (length - 2 <= 0xff) {
+    payload[0] = 0xc4; // bin 8
+    payload[1] = length - 2;
+  } else if (length - 3 <= 0xffff) {
+    payload[0] = 0xc5; // bin 16
+    payload.writeUInt16BE(length - 3, 1);
+  } else {
+    payload[0] = 0xc6; // bin 32
+    payload.writeUInt32BE(length - 5, 1);
+  }
+  return payload;
 }
 
 function header(length: number): Buffer {

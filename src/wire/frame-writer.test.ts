@@ -7,20 +7,27 @@ import { FrameWriter } from './frame-writer.js';
 
 // ------------------------------------------------------------------ helpers
 
-/** One complete frame: length prefix, then a payload of `size` bytes starting with `seq`. */
+/**
+ * One complete frame: length prefix, then a payload of `size` bytes whose content depends
+ * on `seq`. The reading FrameDecoder hands on only well-formed MessagePack, so the payload
+ * is one `bin` value (header of 2, 3 or 5 bytes) whose body starts with `seq` when it fits.
+ */
 function makeFrame(seq: number, size: number): Buffer {
   if (size < 4) throw new Error('payload must hold the sequence number');
   const frame = Buffer.allocUnsafe(HEADER_SIZE + size);
   frame.writeUInt32BE(size, 0);
-  frame.writeUInt32BE(seq, HEADER_SIZE);
-  for (let i = HEADER_SIZE + 4; i < frame.length; i++) frame[i] = (i * 13 + seq * 7) & 0xff;
+  for (let i = HEADER_SIZE; i < frame.length; i++) frame[i] = (i * 13 + seq * 7) & 0xff;
+  const binHeader = size - 2 <= 0xff ? 2 : size - 3 <= 0xffff ? 3 : 5;
+  frame[HEADER_SIZE] = binHeader === 2 ? 0xc4 : binHeader === 3 ? 0xc5 : 0xc6;
+  frame.writeUIntBE(size - binHeader, HEADER_SIZE + 1, binHeader - 1);
+  if (size >= binHeader + 4) frame.writeUInt32BE(seq, HEADER_SIZE + binHeader);
   return frame;
 }
 
 function checkFrame(payload: Buffer, seq: number, size: number): void {
   const expected = makeFrame(seq, size).subarray(HEADER_SIZE);
   if (payload.length !== size || !payload.equals(expected)) {
-    throw new Error(`frame ${seq}: got ${payload.length} bytes (seq ${payload.length >= 4 ? payload.readUInt32BE(0) : '?'}), want ${size}`);
+    throw new Error(`frame ${seq}: got ${payload.length} bytes (starting ${payload.subarray(0, 9).toString('hex')}), want ${size}`);
   }
 }
 

@@ -1,6 +1,7 @@
-import { C1, Packr, Unpackr, RESERVE_START_SPACE, addExtension } from 'msgpackr';
+import { Packr, Unpackr, RESERVE_START_SPACE, addExtension } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { HEADER_SIZE } from './frame-decoder.js';
+import { checkPayload, takeChecked } from './msgpack-guard.js';
 
 /**
  * Plain, portable MessagePack: no msgpackr records or other private extensions, so any
@@ -46,7 +47,7 @@ export function packFrame(value: unknown): Buffer {
  * the value *ends* within the first 140 bytes of its buffer (unpack.js, `srcEnd < 140`),
  * so a small frame decoded in place behind others in a socket chunk paid a call into
  * C++ per frame: 460–580 ns per small CALL or RESULT frame in place, 300–330 ns from
- * the copy. The copy also checks for 0xC1 as it goes.
+ * the copy.
  */
 const SMALL_FRAME = 128;
 const scratch = Buffer.allocUnsafe(SMALL_FRAME);
@@ -59,65 +60,24 @@ const smallUnpackr = new Unpackr({ useRecords: false, int64AsType: 'auto' as 'nu
  * reuse its DataView for every frame of a socket chunk; their `bin` values are views
  * into `source`. Payloads of up to 128 bytes are decoded from a copy (see SMALL_FRAME),
  * so their `bin` values are copies and never keep a socket chunk alive.
+ *
+ * msgpackr never sees a payload the structure scanner (msgpack-guard.ts) has not passed:
+ * well-formed, no 0xC1, no extension type but the timestamp (msgpackr would build records,
+ * shared and cyclic references from its private ones), at most the default number of
+ * elements and levels of nesting. A payload that a FrameDecoder has just handed to its
+ * `onFrame` was checked already, under that decoder's limits, and is not scanned again.
  */
 export function unpackPayload(source: Buffer, start = 0, end = source.length): unknown {
   if (end <= start) throw new ProtocolError('empty frame');
+  if (!takeChecked(source, start, end)) checkPayload(source, start, end);
   const length = end - start;
-  let value: unknown;
-  let c1: boolean;
-  if (length <= SMALL_FRAME) {
-    c1 = false;
-    for (let i = 0; i < length; i++) {
-      const byte = source[start + i]!;
-      if (byte === 0xc1) c1 = true;
-      scratch[i] = byte;
+  try {
+    if (length <= SMALL_FRAME) {
+      for (let i = 0; i < length; i++) scratch[i] = source[start + i]!;
+      return smallUnpackr.unpack(scratch, length);
     }
-    try {
-      value = smallUnpackr.unpack(scratch, length);
-    } catch (err) {
-      throw new ProtocolError(`undecodable MessagePack payload: ${(err as Error).message}`, { cause: err });
-    }
-  } else {
-    try {
-      value = unpackr.unpack(source, { start, end });
-    } catch (err) {
-      throw new ProtocolError(`undecodable MessagePack payload: ${(err as Error).message}`, { cause: err });
-    }
-    c1 = holdsC1(source, start, end);
+    return unpackr.unpack(source, { start, end });
+  } catch (err) {
+    throw new ProtocolError(`undecodable MessagePack payload: ${(err as Error).message}`, { cause: err });
   }
-  // msgpackr decodes the never-used byte 0xC1 to a marker object instead of failing.
-  // Only a payload holding that byte at all can contain it.
-  if (c1 && containsC1(value, 0)) throw new ProtocolError('undecodable MessagePack payload: reserved byte 0xc1');
-  return value;
-}
-
-/**
- * A search for 0xC1 in `c1Source` from `c1From` found it at `c1Next` (-1: nowhere
- * after). Frames of one chunk are decoded in order, so one search usually serves them
- * all and scanning stays linear in the chunk rather than once per frame. Sources are
- * not expected to change between calls (socket chunks and frame buffers never do).
- */
-let c1Source: Buffer | undefined;
-let c1From = 0;
-let c1Next = -1;
-
-function holdsC1(source: Buffer, start: number, end: number): boolean {
-  const known = source === c1Source && start >= c1From && (c1Next === -1 || c1Next >= start);
-  if (!known) {
-    c1Source = source;
-    c1From = start;
-    c1Next = source.indexOf(0xc1, start);
-  }
-  return c1Next !== -1 && c1Next < end;
-}
-
-function containsC1(value: unknown, depth: number): boolean {
-  if (value === C1) return true;
-  if (typeof value !== 'object' || value === null || depth > 512 || ArrayBuffer.isView(value)) return false;
-  if (Array.isArray(value)) return value.some((v) => containsC1(v, depth + 1));
-  if (value instanceof Map) {
-    for (const [k, v] of value) if (containsC1(k, depth + 1) || containsC1(v, depth + 1)) return true;
-    return false;
-  }
-  return Object.values(value).some((v) => containsC1(v, depth + 1));
 }
