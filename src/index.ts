@@ -27,4 +27,3 @@ export type {
 } from './rpc/contract.js';
 export type { ServerStream, ClientStream, BidiStream, StreamOptions, StreamState, StreamWindow } from './rpc/stream.js';
 export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/registry.js';
-export * from './manager/index.js';

@@ -1,7 +1,8 @@
 /** Connecting for call, ping and notify: one place for targets, signals, options and closing. */
 import type { Command } from 'commander';
 import { CallCancelled, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
-import { FileRegistry, Router, endpointOf } from '../manager/index.js';
+import { FileRegistry, endpointOf } from '../manager/index.js';
+import { Router } from '../manager/routing.js';
 import { canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
 import { resolveToken, tokenFlags } from './token.js';
 

@@ -1,7 +1,7 @@
 /** `wirecall services [dccType] [--json] [--all]`: the instances in the service registry. */
 import { Command } from 'commander';
 import { formatEndpoint } from '../index.js';
-import { FileRegistry, endpointOf, type ServiceEntry } from '../manager/index.js';
+import { FileRegistry, endpointOf, type Liveness, type ServiceEntry } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
 import { EXIT_CODES_HELP, registryDirOf } from './common.js';
 
@@ -10,8 +10,6 @@ interface ServicesFlags {
   all?: boolean;
   registryDir?: string;
 }
-
-type Liveness = 'live' | 'stale' | 'dead';
 
 export function servicesCommand(): Command {
   return registryFlag(
