@@ -346,3 +346,13 @@ describe('a handler that looks at ctx.signal only after the peer is gone', () =>
     expect(seen).toEqual([true, true]);
   });
 });
+
+describe('a frame stopped right after its length prefix', () => {
+  it('is cut after frameTimeout too', async () => {
+    const { path } = await startServer({ frameTimeout: 200 });
+    const peer = await rawClient(path);
+    peer.sendBytes(Buffer.from([0, 0, 0, 100]));
+    const frames = await framesUntilClosed(peer);
+    expect(frames.at(-1)?.[1]).toMatch(/^ERR_LIMIT_EXCEEDED: a frame was not completed within 200 ms/);
+  });
+});

@@ -187,9 +187,9 @@ describe('FrameDecoder reassembly', () => {
     decoder.push(stream.subarray(0, 2));
     expect(decoder.bufferedBytes).toBe(2);
     decoder.push(stream.subarray(2, 4));
-    expect(decoder.bufferedBytes).toBe(0); // header complete, no payload byte yet
+    expect(decoder.bufferedBytes).toBe(4); // header complete, no payload byte yet: the frame has begun
     decoder.push(stream.subarray(4, 9));
-    expect(decoder.bufferedBytes).toBe(5);
+    expect(decoder.bufferedBytes).toBe(9);
     expect(frames).toHaveLength(0);
     decoder.push(stream.subarray(9));
     expect(decoder.bufferedBytes).toBe(0);
@@ -485,7 +485,7 @@ describe('FrameDecoder stop()', () => {
     const decoder = new FrameDecoder(() => {});
     const stream = encodeFrames([makePayload(1000, 1)]);
     decoder.push(stream.subarray(0, 600));
-    expect(decoder.bufferedBytes).toBe(596);
+    expect(decoder.bufferedBytes).toBe(600);
     decoder.stop();
     expect(decoder.bufferedBytes).toBe(0);
   });

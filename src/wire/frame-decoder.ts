@@ -81,9 +81,10 @@ export class FrameDecoder {
     this.depthLimit = checkMessageLimit('maxMessageDepth', value);
   }
 
-  /** Bytes held for a frame that is not complete yet. */
+  /** Bytes of the frame now arriving, its length prefix included; 0 between frames. */
   get bufferedBytes(): number {
-    return this.headerFill + this.payloadFill;
+    // A frame whose prefix is in but none of its payload yet has still begun.
+    return this.payload !== null ? HEADER_SIZE + this.payloadFill : this.headerFill;
   }
 
   /** Stop delivering frames, also from a chunk that is being processed right now. */
