@@ -475,6 +475,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     return this._state;
   }
 
+  /** A server-side connection still waiting for the client's HELLO. */
+  get awaitingHello(): boolean {
+    return this.role === 'server' && this._state === 'pending' && !this.helloSeen;
+  }
+
   /** Calls we made that have not finished. */
   get pendingCalls(): number {
     return this.pending.size;

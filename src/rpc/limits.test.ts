@@ -243,15 +243,23 @@ describe('connection limits', () => {
   });
 
   it('drops the oldest silent handshake when maxPendingHandshakes is reached', async () => {
-    const { url, path } = await startServer({ maxPendingHandshakes: 2 });
+    const { url, path } = await startServer({ maxPendingHandshakes: 2, handshakeTimeout: 1000 });
     const silent = [await RawPeer.connect(path), await RawPeer.connect(path)];
     for (const s of silent) cleanups.push(() => s.socket.destroy());
-    await new Promise((r) => setTimeout(r, 50));
+    // Older than the grace a client gets to send its HELLO (handshakeTimeout / 5).
+    await new Promise((r) => setTimeout(r, 300));
     const good = await connect(url, { heartbeatInterval: 0 });
     cleanups.push(() => good.close());
     await silent[0]!.waitClosed();
     expect(silent[1]!.closed).toBe(false);
     expect(await good.call('echo', 1)).toBe(1);
+  });
+
+  it('never drops a burst of good clients, however many connect at once', async () => {
+    const { url } = await startServer({ maxPendingHandshakes: 2 });
+    const clients = await Promise.all(Array.from({ length: 40 }, () => connect(url, { heartbeatInterval: 0 })));
+    cleanups.push(() => Promise.all(clients.map((c) => c.close())));
+    expect(await Promise.all(clients.map((c, i) => c.call('echo', i)))).toEqual(clients.map((_, i) => i));
   });
 });
 

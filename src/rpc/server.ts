@@ -24,15 +24,17 @@ export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' 
   /** Connections open at once, handshaking or not; beyond it new ones are refused (UNAVAILABLE). Default 1000. */
   maxConnections?: number;
   /**
-   * Connections still in their handshake at once; a new one over it drops the one that
-   * has waited longest (a peer that connects and says nothing holds a socket for up to
-   * `handshakeTimeout`). Default 64.
+   * Connections still in their handshake at once; a new one over it drops the oldest
+   * that has sent no HELLO for over a second (a peer that connects and says nothing
+   * would hold a socket for up to `handshakeTimeout`). Default 64.
    */
   maxPendingHandshakes?: number;
   /** Growing delays, then refusal, for failed token/authenticate checks (see AuthThrottle). `false` turns it off. */
   authThrottle?: AuthThrottleOptions | false;
 }
 
+/** A pending connection younger than this is never dropped for a newer one. */
+const SILENT_GRACE_MS = 1000;
 /** How long a refused socket may take to read its REJECT before it is dropped. */
 const REFUSAL_LINGER_MS = 1000;
 
@@ -52,8 +54,8 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   readonly registry = new HandlerRegistry();
   /** Connections past their handshake, and those still shaking hands. */
   readonly connections = new Set<Connection<Remote, Local>>();
-  /** Connections still in the handshake, oldest first. */
-  private readonly pending = new Set<Connection<Remote, Local>>();
+  /** Connections still in the handshake, oldest first, with when they were accepted. */
+  private readonly pending = new Map<Connection<Remote, Local>, number>();
   private readonly options: ServerOptions;
   private readonly connectionOptions: Omit<ServerOptions, 'socketMode' | 'maxConnections' | 'maxPendingHandshakes' | 'authThrottle'>;
   private readonly maxConnections: number;
@@ -163,10 +165,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       this.refuse(socket, address, RejectReason.UNAVAILABLE, `server is at its connection limit (maxConnections ${this.maxConnections})`);
       return;
     }
-    if (this.pending.size >= this.maxPendingHandshakes) {
-      const oldest = this.pending.values().next().value!;
-      oldest.destroy(new LimitExceeded(`dropped: ${this.maxPendingHandshakes} handshakes were pending and a newer connection arrived (maxPendingHandshakes)`));
-    }
+    if (this.pending.size >= this.maxPendingHandshakes) this.dropSilentHandshake();
     const throttle = this.throttle;
     const connection = Connection.server<Remote, Local>(socket, {
       ...this.connectionOptions,
@@ -177,7 +176,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
         : { onAuthOutcome: (passed: boolean) => (passed ? (throttle.passed(peerKey), 0) : throttle.failed(peerKey)) }),
     });
     this.connections.add(connection);
-    this.pending.add(connection);
+    this.pending.set(connection, Date.now());
     connection.once('close', () => {
       this.connections.delete(connection);
       this.pending.delete(connection);
@@ -192,6 +191,27 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
         if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
       },
     );
+  }
+
+  /**
+   * Make room for a new handshake: drop the oldest connection that has been silent (no
+   * HELLO) for longer than a well-meaning client takes to send one. A burst of good
+   * clients, all accepted before any of their HELLOs is read, is never dropped: if no
+   * pending connection qualifies, the new one is let in over the limit (maxConnections
+   * still bounds them all).
+   */
+  private dropSilentHandshake(): void {
+    const now = Date.now();
+    const grace = Math.min(SILENT_GRACE_MS, (this.options.handshakeTimeout ?? 5000) / 5);
+    for (const [connection, acceptedAt] of this.pending) {
+      if (now - acceptedAt < grace) return; // the rest are younger still
+      if (connection.awaitingHello) {
+        connection.destroy(
+          new LimitExceeded(`dropped: silent for ${now - acceptedAt} ms while ${this.pending.size} handshakes were pending (maxPendingHandshakes)`),
+        );
+        return;
+      }
+    }
   }
 
   /** Turn a socket away before its handshake: a REJECT it can read, then hang up. */
