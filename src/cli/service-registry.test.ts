@@ -4,7 +4,10 @@
  */
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Scratch, buildIfStale, exited, runCli, serveChild } from '../manager/test-util/harness.js';
+import { buildIfStale } from '../test-util/build.js';
+import { runCli, serveChild } from '../test-util/cli-child.js';
+import { Scratch } from '../test-util/scratch.js';
+import { exited } from '../test-util/wait.js';
 
 const scratch = new Scratch();
 

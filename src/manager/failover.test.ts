@@ -5,7 +5,10 @@
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FileRegistry } from './registry/file-registry.js';
-import { Scratch, buildIfStale, exited, serveChild, waitFor } from './test-util/harness.js';
+import { buildIfStale } from '../test-util/build.js';
+import { serveChild } from '../test-util/cli-child.js';
+import { Scratch } from '../test-util/scratch.js';
+import { exited, waitFor } from '../test-util/wait.js';
 import { TransportManager } from './transport-manager.js';
 
 const scratch = new Scratch();

@@ -2,7 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AcquireTimeout, PoolExhausted, ServiceNotFound } from '../errors.js';
 import type { Lease } from './pool.js';
-import { Scratch, managedServers, waitFor } from './test-util/harness.js';
+import { Scratch } from '../test-util/scratch.js';
+import { managedServers } from '../test-util/tag-servers.js';
+import { waitFor } from '../test-util/wait.js';
 import { TransportManager } from './transport-manager.js';
 import type { TransportManagerOptions } from './options.js';
 

@@ -10,7 +10,9 @@ import {
   SessionNotFound,
 } from '../errors.js';
 import type { TransportManagerOptions } from './options.js';
-import { Scratch, managedServers, tagServer, waitFor } from './test-util/harness.js';
+import { Scratch } from '../test-util/scratch.js';
+import { managedServers, tagServer } from '../test-util/tag-servers.js';
+import { waitFor } from '../test-util/wait.js';
 import { TransportManager } from './transport-manager.js';
 
 const scratch = new Scratch();

@@ -7,7 +7,9 @@ import { connect } from '../rpc/client.js';
 import { createServer } from '../rpc/server.js';
 import { FileRegistry } from './registry/file-registry.js';
 import { serveRegistered } from './serve-registered.js';
-import { Scratch, exited, tagServer, waitFor } from './test-util/harness.js';
+import { Scratch } from '../test-util/scratch.js';
+import { tagServer } from '../test-util/tag-servers.js';
+import { exited, waitFor } from '../test-util/wait.js';
 import { TransportManager } from './transport-manager.js';
 import type { TransportManagerOptions } from './options.js';
 

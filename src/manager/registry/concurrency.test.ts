@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { FileRegistry } from './file-registry.js';
-import { DIST_FILE_REGISTRY, FIXTURES, Scratch, readServicesJson } from './test-util/scratch.js';
+import { DIST_FILE_REGISTRY, FIXTURES, readServicesJson } from '../../test-util/registry-files.js';
+import { Scratch } from '../../test-util/scratch.js';
 
 const CHILDREN = 20;
 const CHILD_SCRIPT = path.join(FIXTURES, 'registry-child.mjs');
@@ -44,7 +45,7 @@ function runChild(dir: string, index: number): Promise<ChildReport> {
 }
 
 it(`${CHILDREN} processes registering, heartbeating and deregistering at once lose nothing`, async () => {
-  const dir = await scratch.dir();
+  const dir = scratch.dir();
   const running = Promise.all(Array.from({ length: CHILDREN }, (_, i) => runChild(dir, i)));
 
   // Meanwhile, read without the lock: every read sees a whole file (never "corrupt").

@@ -10,7 +10,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildIfStale } from '../../test-util/build.js';
 import type { Endpoint } from '../../transport/endpoint.js';
 import { FileRegistry } from './file-registry.js';
-import { Scratch, readServicesJson, startLockHolder, type LockHolder } from './test-util/scratch.js';
+import { readServicesJson, startLockHolder, type LockHolder } from '../../test-util/registry-files.js';
+import { Scratch } from '../../test-util/scratch.js';
 
 /** proper-lockfile's minimum; the children use it too. */
 const STALE_MS = 2_000;
@@ -75,7 +76,7 @@ async function passChain(dir: string, dead: number, warnings: string[]): Promise
 
 describe('dead lock holders', () => {
   it.each([2, 3])(`a chain of %i SIGKILLed holders is got past within ${CHAIN_BOUND_MS} ms`, async (dead) => {
-    const dir = await scratch.dir();
+    const dir = scratch.dir();
     const warnings: string[] = [];
     const ms = await passChain(dir, dead, warnings);
     console.log(`chain of ${dead} dead holders passed in ${Math.round(ms)} ms (staleMs ${STALE_MS})`);
@@ -86,7 +87,7 @@ describe('dead lock holders', () => {
   });
 
   it('a live holder keeps the lock: a waiter times out rather than take it', async () => {
-    const dir = await scratch.dir();
+    const dir = scratch.dir();
     const live = holder(dir, 'hold');
     await live.line('locked');
     const warnings: string[] = [];
@@ -100,7 +101,7 @@ describe('dead lock holders', () => {
 
 describe('dead writers', () => {
   it('a writer SIGKILLed mid-write leaves no temp file after the next write', async () => {
-    const dir = await scratch.dir();
+    const dir = scratch.dir();
     const warnings: string[] = [];
     const reg = open(dir, warnings);
     await reg.register('maya', TCP);

@@ -7,7 +7,8 @@ import type { Endpoint } from '../../transport/endpoint.js';
 import { withFileLock } from './file-lock.js';
 import { FileRegistry, defaultRegistryDir, type FileRegistryOptions } from './file-registry.js';
 import { toWireTimestamp } from './timestamp.js';
-import { Scratch, deadPid, installFixture, readFixture, readServicesJson } from './test-util/scratch.js';
+import { deadPid, installFixture, readFixture, readServicesJson } from '../../test-util/registry-files.js';
+import { Scratch } from '../../test-util/scratch.js';
 
 const TCP: Endpoint = { kind: 'tcp', host: '127.0.0.1', port: 18812 };
 const UNIX: Endpoint = { kind: 'unix', path: '/tmp/dcc-mcp/maya-1.sock' };
@@ -45,7 +46,7 @@ async function writeRows(rows: unknown[]): Promise<void> {
 }
 
 beforeEach(async () => {
-  dir = await scratch.dir();
+  dir = scratch.dir();
   warnings = [];
 });
 afterEach(() => scratch.cleanup());

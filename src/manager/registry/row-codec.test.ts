@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRow, rowOf, type ParsedRow } from './row-codec.js';
 import { fromWireTimestamp, toWireTimestamp } from './timestamp.js';
 import type { ServiceEntry } from './types.js';
-import { readFixture } from './test-util/scratch.js';
+import { readFixture } from '../../test-util/registry-files.js';
 
 const T0 = 1712000000_000; // ms
 

@@ -1,30 +1,14 @@
-/** Test helpers for the registry: temp dirs, fixtures, a dead pid, the compiled build for children. */
+/** For the service registry's tests: its fixtures, services.json, a dead pid, a lock holder in a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT } from './build.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const FIXTURES = path.join(HERE, '..', 'fixtures');
+export const FIXTURES = fileURLToPath(new URL('../manager/registry/fixtures/', import.meta.url));
 /** What `npm run build` makes of file-registry.ts; children import it. */
-export const DIST_FILE_REGISTRY = path.resolve(HERE, '../../../../dist/src/manager/registry/file-registry.js');
+export const DIST_FILE_REGISTRY = path.join(ROOT, 'dist/src/manager/registry/file-registry.js');
 const LOCK_HOLDER = path.join(FIXTURES, 'lock-holder.mjs');
-
-/** Temp dirs made by one test file; cleanup() in afterEach. */
-export class Scratch {
-  private readonly dirs: string[] = [];
-
-  async dir(): Promise<string> {
-    const d = await fs.mkdtemp(path.join(os.tmpdir(), 'wcreg-'));
-    this.dirs.push(d);
-    return d;
-  }
-
-  async cleanup(): Promise<void> {
-    await Promise.all(this.dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
-  }
-}
 
 export async function readFixture(name: string): Promise<string> {
   return fs.readFile(path.join(FIXTURES, name), 'utf8');
