@@ -110,7 +110,7 @@ export interface ConnectionOptions {
   defaultTimeout?: number;
   /**
    * Outgoing bytes buffered (unsent: the peer is not reading) before we stop reading from
-   * the peer and stream producers wait; both resume below half of it. Default 1 MiB.
+   * the peer and stream producers wait; both resume below half of it. Default 256 KiB.
    */
   highWaterMark?: number;
   /** Cut a peer whose unsent bytes stay over `highWaterMark` this long, in ms. Default 30 000. */
@@ -184,7 +184,7 @@ const DEFAULTS = {
   frameTimeout: 30_000,
   drainTimeout: 5000,
   maxConcurrentCalls: 1024,
-  highWaterMark: 1024 * 1024,
+  highWaterMark: 256 * 1024,
   slowPeerTimeout: 30_000,
 };
 
