@@ -1,6 +1,6 @@
 /** The extra groups, in the order they run and print. */
-import { microScenarios } from '../micro.js';
 import { connectionScenarios } from './connections.js';
+import { microScenarios } from './micro.js';
 import { notifyScenarios } from './notify.js';
 import { payloadScenarios } from './payload.js';
 import type { Scenario } from './scenario.js';

@@ -8,12 +8,14 @@
  *
  * Inputs come from a seeded PRNG, so every run and every machine sees the same bytes.
  */
-import { FrameDecoder, HEADER_SIZE } from '../src/wire/frame-decoder.js';
-import { packFrame } from '../src/wire/msgpack.js';
-import { MessageType, nativeDialect } from '../src/wire/native.js';
-import { TimerQueue, type Timed } from '../src/rpc/timer-queue.js';
-import { batchLoop, payload, rng, type Prepared, type Scenario } from './harness.js';
-import type { Sample } from './stats.js';
+import { FrameDecoder, HEADER_SIZE } from '../../src/wire/frame-decoder.js';
+import { packFrame } from '../../src/wire/msgpack.js';
+import { MessageType, nativeDialect } from '../../src/wire/native.js';
+import { TimerQueue, type Timed } from '../../src/rpc/timer-queue.js';
+import { payload, rng } from '../lib/inputs.js';
+import { batchLoop } from '../lib/loops.js';
+import type { Sample } from '../lib/stats.js';
+import type { Prepared, Scenario } from './scenario.js';
 
 function micro(name: string, title: string, unit: string, prepare: () => Prepared | Promise<Prepared>): Scenario {
   return { id: `micro/${name}`, group: 'micro', title, impl: 'wirecall', unit, prepare: async () => prepare() };
