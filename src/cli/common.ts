@@ -19,6 +19,7 @@ import {
   parseEndpoint,
 } from '../index.js';
 import { defaultRegistryDir } from '../manager/index.js';
+import { errorMessage } from '../util/error-message.js';
 
 export const ExitCode = {
   OK: 0,
@@ -120,7 +121,7 @@ export function parseJsonParams(text: string | undefined): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new UsageError(`params are not valid JSON: ${(err as Error).message}`);
+    throw new UsageError(`params are not valid JSON: ${errorMessage(err)}`);
   }
 }
 

@@ -6,6 +6,7 @@ import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
 import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
 import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';
+import { errorMessage } from '../util/error-message.js';
 
 interface ServeFlags extends TokenFlags {
   name?: string;
@@ -113,7 +114,7 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
       await registered.close();
     } catch (err) {
       // The server is closed either way; say why the row may linger (readers skip it once we are gone).
-      process.stderr.write(`warning: could not deregister: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`warning: could not deregister: ${errorMessage(err)}\n`);
       await server.close();
     }
   } else {

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import { UsageError } from './common.js';
 
 export const TOKEN_ENV = 'WIRECALL_TOKEN';

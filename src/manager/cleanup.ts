@@ -4,7 +4,7 @@
  * instance its new id. Run on demand and every `cleanupInterval` on an unref'd timer;
  * a caller and the timer share one pass rather than overlap.
  */
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import type { ConnectionPool } from './pool.js';
 import type { ServiceEntry, ServiceRegistry } from './registry/types.js';
 import type { SessionTable } from './sessions.js';

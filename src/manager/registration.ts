@@ -5,7 +5,7 @@
  * this way, serveRegistered() one.
  */
 import { ServiceAlreadyRegistered, ShutdownError } from '../errors.js';
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import { FileRegistry } from './registry/file-registry.js';
 import type { RegisterOptions, ServiceEntry, ServiceRegistry, ServiceStatus } from './registry/types.js';

@@ -10,7 +10,7 @@
 import { InvalidOption } from '../errors.js';
 import type { Server } from '../rpc/server.js';
 import type { Endpoint } from '../transport/endpoint.js';
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import { exitBySignal } from '../transport/signals.js';
 import { MANAGER_DEFAULTS, emitManagerWarning } from './options.js';
 import { Registrations, openRegistry, type ServiceRegistration } from './registration.js';

@@ -10,7 +10,7 @@
 import { InternalError, ReconnectionFailed } from '../errors.js';
 import type { Connection } from '../rpc/connection.js';
 import type { Endpoint } from '../transport/endpoint.js';
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { assertTransition, type SessionState } from './session-state.js';
 

@@ -7,7 +7,7 @@
 import { ManagerError, ShutdownError } from '../errors.js';
 import type { Connection } from '../rpc/connection.js';
 import type { Contract } from '../rpc/contract.js';
-import { errorMessage } from '../transport/errno.js';
+import { errorMessage } from '../util/error-message.js';
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { addressOf, endpointOf } from './registry/address.js';
 import type { ServiceEntry, ServiceRegistry } from './registry/types.js';

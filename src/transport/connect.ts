@@ -1,7 +1,8 @@
 /** The connect step shared by every transport: timeout, abort, and error mapping. */
 import net from 'node:net';
 import { ConnectionFailed, ConnectionTimeout, type TransportError } from '../errors.js';
-import { errorCode, errorMessage } from './errno.js';
+import { errorCode } from '../util/error-code.js';
+import { errorMessage } from '../util/error-message.js';
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './transport.js';
 
 // setTimeout overflows to 1 ms above this.

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TransportError } from '../errors.js';
-import { errorCode, errorMessage } from './errno.js';
+import { errorCode } from '../util/error-code.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** Where the runtime dir would be, without touching the file system. */
 export function runtimeDirPath(env: NodeJS.ProcessEnv = process.env): string {

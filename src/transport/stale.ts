@@ -10,7 +10,8 @@ import type { BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import { AddressInUse, TransportError } from '../errors.js';
-import { errorCode, errorMessage } from './errno.js';
+import { errorCode } from '../util/error-code.js';
+import { errorMessage } from '../util/error-message.js';
 
 export const PROBE_TIMEOUT_MS = 500;
 

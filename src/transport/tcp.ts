@@ -3,7 +3,8 @@ import net from 'node:net';
 import { AddressInUse, InvalidEndpoint, TransportError } from '../errors.js';
 import { connectSocket } from './connect.js';
 import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
-import { errorCode, errorMessage } from './errno.js';
+import { errorCode } from '../util/error-code.js';
+import { errorMessage } from '../util/error-message.js';
 import { listenerFor, startServer } from './server.js';
 import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
 

@@ -19,7 +19,7 @@
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { RegistryFileError } from '../../errors.js';
-import { errorMessage } from '../../transport/errno.js';
+import { errorMessage } from '../../util/error-message.js';
 import { LockDirFs } from './lock-dir-fs.js';
 import { isHeldError, removeIfAbandoned } from './lock-owner.js';
 

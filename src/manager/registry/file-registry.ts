@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidOption, RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
-import { errorMessage } from '../../transport/errno.js';
+import { errorMessage } from '../../util/error-message.js';
 import { validateEndpoint, type Endpoint } from '../../transport/endpoint.js';
 import { addressOf } from './address.js';
 import { withFileLock, type FileLockOptions } from './file-lock.js';

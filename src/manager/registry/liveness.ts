@@ -3,7 +3,7 @@
  * pid is gone — judged only for rows on this machine, since a pid means nothing on
  * another host.
  */
-import { errorCode } from '../../transport/errno.js';
+import { errorCode } from '../../util/error-code.js';
 import { locality } from './address.js';
 import type { ServiceEntry } from './types.js';
 

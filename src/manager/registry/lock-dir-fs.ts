@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { errorCode } from '../../transport/errno.js';
+import { errorCode } from '../../util/error-code.js';
 import { newOwnerName, ownRecord } from './lock-owner.js';
 
 type Callback = (err: NodeJS.ErrnoException | null) => void;

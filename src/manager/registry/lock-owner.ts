@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { errorCode } from '../../transport/errno.js';
+import { errorCode } from '../../util/error-code.js';
 import { isPidAlive } from './liveness.js';
 
 /** What a holder writes into the lock directory. */

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RegistryFileError } from '../../errors.js';
-import { errorMessage } from '../../transport/errno.js';
+import { errorMessage } from '../../util/error-message.js';
 
 export const REGISTRY_DIR_ENV = 'WIRECALL_REGISTRY_DIR';
 

@@ -5,7 +5,8 @@
 import fs from 'node:fs/promises';
 import writeFileAtomic from 'write-file-atomic';
 import { RegistryFileError, SerializationError } from '../../errors.js';
-import { errorCode, errorMessage } from '../../transport/errno.js';
+import { errorCode } from '../../util/error-code.js';
+import { errorMessage } from '../../util/error-message.js';
 
 export type FileState =
   | { kind: 'missing' }

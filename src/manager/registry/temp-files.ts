@@ -17,7 +17,8 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { errorCode, errorMessage } from '../../transport/errno.js';
+import { errorCode } from '../../util/error-code.js';
+import { errorMessage } from '../../util/error-message.js';
 
 /** write-file-atomic's temp names for `file`: the name, a dot, a 32-bit unsigned integer. */
 export function tempFilePattern(file: string): RegExp {

@@ -96,14 +96,16 @@ export function waitExit(
 }
 
 /**
- * Transpiles src/errors.ts, src/status.ts and src/transport/*.ts (no tests) into `outDir`
- * so a child node process can import the real transport. Returns the file URL of index.js.
+ * Transpiles src/errors.ts, src/status.ts, src/util/*.ts and src/transport/*.ts (no tests)
+ * into `outDir` so a child node process can import the real transport. Returns the file
+ * URL of index.js.
  */
 export function buildTransportForChildren(outDir: string): string {
-  const files = ['errors.ts', 'status.ts', ...fs.readdirSync(path.join(SRC, 'transport')).map((f) => `transport/${f}`)].filter(
+  const dirs = ['util', 'transport'];
+  const files = ['errors.ts', 'status.ts', ...dirs.flatMap((d) => fs.readdirSync(path.join(SRC, d)).map((f) => `${d}/${f}`))].filter(
     (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
   );
-  fs.mkdirSync(path.join(outDir, 'transport'), { recursive: true });
+  for (const d of dirs) fs.mkdirSync(path.join(outDir, d), { recursive: true });
   fs.writeFileSync(path.join(outDir, 'package.json'), '{"type":"module"}\n');
   for (const f of files) {
     const source = fs.readFileSync(path.join(SRC, f), 'utf8');
