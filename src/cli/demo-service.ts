@@ -109,6 +109,7 @@ export function createDemoMethods(): Implementation<DemoCalls, DemoClient> {
 
     fail(params) {
       const message = isRecord(params) && typeof params['message'] === 'string' ? params['message'] : 'failed on purpose';
+      // A plain Error on purpose: the demo shows what any handler's own error becomes (METHOD_ERROR).
       throw new Error(message);
     },
 

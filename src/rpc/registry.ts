@@ -1,3 +1,4 @@
+import { InvalidOption } from '../errors.js';
 import type { AnyHandler } from './contract.js';
 
 /** How a method is called: a plain call, or one of the three stream shapes. */
@@ -22,9 +23,9 @@ export class HandlerRegistry {
   }
 
   register(method: string, handler: AnyHandler, kind: MethodKind = 'unary'): void {
-    if (typeof method !== 'string' || method.length === 0) throw new TypeError('method name must be a non-empty string');
-    if (typeof handler !== 'function') throw new TypeError(`handler for ${JSON.stringify(method)} must be a function`);
-    if (this.entries.has(method)) throw new Error(`method ${JSON.stringify(method)} is already registered`);
+    if (typeof method !== 'string' || method.length === 0) throw new InvalidOption('method name must be a non-empty string');
+    if (typeof handler !== 'function') throw new InvalidOption(`handler for ${JSON.stringify(method)} must be a function`);
+    if (this.entries.has(method)) throw new InvalidOption(`method ${JSON.stringify(method)} is already registered`);
     this.entries.set(method, { kind, handler });
   }
 

@@ -6,6 +6,7 @@ import {
   FrameTooLarge,
   HandshakeRejected,
   InvalidArgument,
+  InvalidOption,
   RemoteError,
   Status,
   connect,
@@ -221,6 +222,26 @@ describe('errors', () => {
   });
 });
 
+describe('registering and options', () => {
+  it('refuses a bad method name, a non-function handler and a second handler for a name with InvalidOption', () => {
+    const server = createServer({ heartbeatInterval: 0 });
+    server.register('taken', () => 1);
+    for (const register of [
+      () => server.register('', () => 1),
+      () => server.register('x', 42 as never),
+      () => server.register('taken', () => 2),
+    ]) {
+      expect(register).toThrow(InvalidOption);
+    }
+    expect(() => server.register('taken', () => 2)).toThrow('method "taken" is already registered');
+  });
+
+  it('refuses a server limit that is not a positive integer with InvalidOption', () => {
+    expect(() => createServer({ maxConnections: 0 })).toThrow(InvalidOption);
+    expect(() => createServer({ maxPendingHandshakes: 1.5 })).toThrow(InvalidOption);
+  });
+});
+
 describe('deadlines and cancellation', () => {
   it('fails locally with DeadlineExceeded and the handler sees the deadline and the abort', async () => {
     const { server, url } = await startServer();
@@ -363,6 +384,14 @@ describe('closing', () => {
     await serverClosed;
     expect(await closeEvent).toBeUndefined();
     await expect(c.call('echo', 1)).rejects.toBeInstanceOf(ConnectionClosed);
+  });
+
+  it('a closed server refuses to listen again with ConnectionClosed', async () => {
+    const { server } = await startServer();
+    await server.close();
+    const err = await server.listen('tcp://127.0.0.1:0').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionClosed);
+    expect((err as Error).message).toBe('server is closed');
   });
 
   it('fails pending calls with ConnectionLost when the peer vanishes', async () => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { listen, type Endpoint, type Listener } from '../transport/index.js';
-import { InvalidArgument, LimitExceeded, type TransportError } from '../errors.js';
+import { ConnectionClosed, InvalidOption, LimitExceeded, type TransportError } from '../errors.js';
 import { packFrame } from '../wire/msgpack.js';
 import { MessageType, RejectReason } from '../wire/native.js';
 import { AuthThrottle, LOCAL_PEER, type AuthThrottleOptions } from './auth-throttle.js';
@@ -120,7 +120,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
    * May be called again to serve on several endpoints at once.
    */
   async listen(endpoint?: string | Endpoint): Promise<string> {
-    if (this.closing !== undefined) throw new Error('server is closed');
+    if (this.closing !== undefined) throw new ConnectionClosed('server is closed');
     let url: string | undefined;
     const listener = await listen(endpoint, {
       onConnection: (socket) => this.accept(socket, url),
@@ -224,7 +224,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
 }
 
 function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgument(`${name} must be an integer >= 1, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidOption(`${name} must be an integer >= 1, got ${value}`);
   return value;
 }
 

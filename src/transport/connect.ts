@@ -1,6 +1,6 @@
 /** The connect step shared by every transport: timeout, abort, and error mapping. */
 import net from 'node:net';
-import { ConnectionFailed, ConnectionTimeout, type TransportError } from '../errors.js';
+import { ConnectionFailed, ConnectionTimeout, InvalidOption, type TransportError } from '../errors.js';
 import { errorCode } from '../util/error-code.js';
 import { errorMessage } from '../util/error-message.js';
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './transport.js';
@@ -16,7 +16,7 @@ const MAX_TIMER = 2 ** 31 - 1;
 export function connectSocket(target: net.NetConnectOpts, url: string, options: ConnectOptions = {}): Promise<net.Socket> {
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
-    return Promise.reject(new RangeError(`connect timeout must be a positive number of ms or Infinity, got ${timeout}`));
+    return Promise.reject(new InvalidOption(`connect timeout must be a positive number of ms or Infinity, got ${timeout}`));
   }
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);

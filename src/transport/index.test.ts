@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidEndpoint } from '../errors.js';
+import { InvalidEndpoint, InvalidOption } from '../errors.js';
 import * as transport from './index.js';
 import { echoRoundTrip, echoServer, Scratch } from './test-util/helpers.js';
 
@@ -13,7 +13,7 @@ describe('transport index', () => {
     expect(transport.transportFor('unix')).toBe(transport.unixTransport);
     expect(transport.transportFor('pipe')).toBe(transport.pipeTransport);
     expect(transport.transportFor('pipe').kind).toBe('pipe');
-    expect(() => transport.transportFor('udp' as never)).toThrow(TypeError);
+    expect(() => transport.transportFor('udp' as never)).toThrow(InvalidOption);
   });
 
   it('listen/connect accept strings and Endpoint objects alike', async () => {

@@ -2,6 +2,7 @@
  * wirecall transports: TCP, Unix sockets and named pipes behind one Endpoint grammar.
  */
 import type { Socket } from 'node:net';
+import { InvalidOption } from '../errors.js';
 import { parseEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
 import { tcpTransport } from './tcp.js';
 import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
@@ -23,7 +24,7 @@ export function transportFor(kind: Endpoint['kind']): Transport {
     case 'pipe':
       return pipeTransport;
     default:
-      throw new TypeError(`unknown transport kind ${JSON.stringify(kind)}`);
+      throw new InvalidOption(`unknown transport kind ${JSON.stringify(kind)}`);
   }
 }
 

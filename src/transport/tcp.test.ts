@@ -1,7 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AddressInUse, ConnectionFailed, ConnectionTimeout, InvalidEndpoint } from '../errors.js';
+import { AddressInUse, ConnectionFailed, ConnectionTimeout, InvalidEndpoint, InvalidOption } from '../errors.js';
 import { connectError } from './connect.js';
 import { connect, listen, tcpTransport, type Listener } from './index.js';
 import { echoRoundTrip, echoServer, firstLine, Scratch, spawnNode } from './test-util/helpers.js';
@@ -108,7 +108,7 @@ describe('TCP listen/connect', () => {
   it('rejects port 0 and non-tcp endpoints on connect', async () => {
     await expect(connect('127.0.0.1:0')).rejects.toBeInstanceOf(InvalidEndpoint);
     await expect(tcpTransport.connect({ kind: 'unix', path: '/tmp/x.sock' })).rejects.toThrow(/only handles tcp/);
-    await expect(connect('127.0.0.1:1', { timeout: -1 })).rejects.toBeInstanceOf(RangeError);
+    await expect(connect('127.0.0.1:1', { timeout: -1 })).rejects.toBeInstanceOf(InvalidOption);
   });
 
   it('maps DNS failures to ConnectionFailed (no lookup is made)', () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AddressInUse, ConnectionFailed, InvalidEndpoint, TransportError } from '../errors.js';
+import { AddressInUse, ConnectionFailed, InvalidEndpoint, InvalidOption, TransportError } from '../errors.js';
 import { trackedSocketFiles } from './socket-registry.js';
 import { connect, listen, UNIX_PATH_MAX, unixTransport, type Listener, type ListenOptions } from './index.js';
 import {
@@ -88,7 +88,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     const dir = scratch.dir();
     await expect(
       listen(`${dir}/x.sock`, { onConnection: () => {}, socketMode: 0o666 as unknown as 0o600 }),
-    ).rejects.toBeInstanceOf(TypeError);
+    ).rejects.toBeInstanceOf(InvalidOption);
   });
 
   it('falls back to a direct bind when the temp path would be too long', async () => {

@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { AddressInUse, InvalidEndpoint, TransportError } from '../errors.js';
+import { AddressInUse, InvalidEndpoint, InvalidOption, TransportError } from '../errors.js';
 import { connectSocket } from './connect.js';
 import { formatEndpoint, pipePath, unixPathTooLong, validateEndpoint, type Endpoint } from './endpoint.js';
 import { errorCode } from '../util/error-code.js';
@@ -109,7 +109,7 @@ function asLocal(endpoint: Endpoint): LocalEndpoint {
 function socketMode(options: ListenOptions): SocketMode {
   const mode = options.socketMode ?? 0o600;
   if (mode !== 0o600 && mode !== 0o660) {
-    throw new TypeError(`socketMode must be 0o600 or 0o660, got 0o${Number(mode).toString(8)}`);
+    throw new InvalidOption(`socketMode must be 0o600 or 0o660, got 0o${Number(mode).toString(8)}`);
   }
   return mode;
 }
