@@ -3,49 +3,27 @@
  * compiled JavaScript (built once in beforeAll), talking over real sockets.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, DEMO, ROOT, buildIfStale } from '../test-util/build.js';
+import { Scratch } from '../test-util/scratch.js';
+import { exited } from '../test-util/wait.js';
 
 const TOKEN_WARNING = 'warning: a token given with --token is visible to other local users (ps); use $WIRECALL_TOKEN or --token-file instead';
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-/** Every child we start; afterEach kills the per-test ones, afterAll all of them. */
-const children = new Map<ChildProcess, { persistent: boolean }>();
-
-function track(child: ChildProcess, persistent = false): ChildProcess {
-  children.set(child, { persistent });
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-async function killAll(includePersistent: boolean): Promise<void> {
-  const waits: Promise<unknown>[] = [];
-  for (const [child, { persistent }] of children) {
-    if (persistent && !includePersistent) continue;
-    if (child.exitCode === null && child.signalCode === null) {
-      waits.push(new Promise((resolve) => child.once('exit', resolve)));
-      child.kill('SIGKILL');
-    }
-    children.delete(child);
-  }
-  await Promise.all(waits);
-}
+/** What one test starts (undone after each test), and what the whole file shares (undone after all). */
+const scratch = new Scratch();
+const suite = new Scratch();
 
 interface Result {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
 /** Our environment for a child, without a token of the person running the tests, plus `extra`. */
@@ -61,7 +39,7 @@ function runNode(
   args: string[],
   options: { timeoutMs?: number; onSpawn?: (child: ChildProcess) => void; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Result> {
-  const child = track(spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(options.env) }));
+  const child = scratch.child(spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(options.env) }));
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -94,9 +72,8 @@ interface Served {
 
 /** Starts `wirecall serve ...args` and waits for its first stdout line. */
 async function serve(args: string[], persistent = false, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = track(
+  const child = (persistent ? suite : scratch).child(
     spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) }),
-    persistent,
   );
   let stderr = '';
   const stderrWaiters = new Set<() => void>();
@@ -174,14 +151,6 @@ async function silentServer(): Promise<{ endpoint: string; nextAccept(): Promise
   };
 }
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  // Short: Unix socket paths are limited to ~107 bytes.
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'wc-cli-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
 let tcp: Served;
 
 beforeAll(async () => {
@@ -189,14 +158,9 @@ beforeAll(async () => {
   tcp = await serve(['tcp://127.0.0.1:0', '--name', 'test-server'], true);
 }, 60_000);
 
-afterEach(async () => {
-  await killAll(false);
-});
+afterEach(() => scratch.cleanup());
 
-afterAll(async () => {
-  await killAll(true);
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => suite.cleanup());
 
 describe('wirecall --help and --version', () => {
   it('prints the package version', async () => {
@@ -233,7 +197,7 @@ describe('wirecall serve', () => {
   });
 
   it('serves on a Unix socket path, and SIGTERM exits 0 and removes the socket file', async () => {
-    const dir = tempDir();
+    const dir = suite.dir();
     const file = path.join(dir, 's.sock');
     const s = await serve([`unix:${file}`, '--socket-mode', '660']);
     expect(s.stdoutLines[0]).toBe(`listening on unix:${file}`);
@@ -321,7 +285,7 @@ describe('wirecall serve', () => {
 describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
   /** A token file with `content`, mode `mode`. */
   function tokenFile(content: string, mode = 0o600): string {
-    const file = path.join(tempDir(), 'token');
+    const file = path.join(suite.dir(), 'token');
     writeFileSync(file, content, { mode });
     chmodSync(file, mode); // whatever the umask
     return file;
@@ -348,7 +312,7 @@ describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(/^error: ERR_HANDSHAKE_REJECTED: /);
     // A symlink is followed; its target is what must be private.
-    const link = path.join(tempDir(), 'link');
+    const link = path.join(suite.dir(), 'link');
     symlinkSync(file, link);
     expect(await cli('call', s.endpoint, 'echo', '1', '--token-file', link)).toMatchObject({ code: 0, stdout: '1\n' });
     expect(s.stderr()).toBe('');
@@ -381,7 +345,7 @@ describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
       }
     }
     // Through a symlink: the target's mode counts.
-    const link = path.join(tempDir(), 'link');
+    const link = path.join(suite.dir(), 'link');
     symlinkSync(tokenFile('s3cret', 0o644), link);
     expect((await cli('call', tcp.endpoint, 'echo', '1', '--token-file', link)).stderr).toMatch(/^error: ERR_TOKEN_FILE: .*mode 644/);
   });
@@ -389,8 +353,8 @@ describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
   it('refuses an empty, missing or non-regular token file (exit 2)', async () => {
     const cases: Array<[string, RegExp]> = [
       [tokenFile('\n'), /is empty/],
-      [path.join(tempDir(), 'missing'), /cannot read the token file .*ENOENT/],
-      [tempDir(), /is not a regular file/],
+      [path.join(suite.dir(), 'missing'), /cannot read the token file .*ENOENT/],
+      [suite.dir(), /is not a regular file/],
     ];
     for (const [file, why] of cases) {
       const r = await cli('call', tcp.endpoint, 'echo', '1', '--token-file', file);
@@ -475,7 +439,7 @@ describe('wirecall call', () => {
     const refused = await cli('call', `tcp://127.0.0.1:${port}`, 'echo');
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/^error: ERR_CONNECTION_FAILED: connection refused/);
-    const missing = await cli('call', `unix:${path.join(tempDir(), 'none.sock')}`, 'echo');
+    const missing = await cli('call', `unix:${path.join(suite.dir(), 'none.sock')}`, 'echo');
     expect(missing.code).toBe(3);
     expect(missing.stderr).toMatch(/^error: ERR_CONNECTION_FAILED: /);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
@@ -539,7 +503,7 @@ describe('wirecall call --stream', () => {
   });
 
   it('a reader that goes away early (head) ends the stream quietly', async () => {
-    const child = track(spawn(`"${process.execPath}" "${CLI}" call --stream ${tcp.endpoint} count '{"n":100000000}' | head -3`, { shell: true, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = scratch.child(spawn(`"${process.execPath}" "${CLI}" call --stream ${tcp.endpoint} count '{"n":100000000}' | head -3`, { shell: true, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const { code } = await exited(child);
@@ -636,24 +600,20 @@ describe('demo', () => {
 describe('a server process that dies', () => {
   it('fails the calls in flight with ConnectionLost, and a new server on the same path takes over', async () => {
     const { connect, ConnectionLost } = await import('../index.js');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'wc-kill-'));
-    try {
-      const sock = path.join(dir, 's.sock');
-      const first = await serve([`unix:${sock}`]);
-      const conn = await connect(first.endpoint, { heartbeatInterval: 0 });
-      const inflight = conn.call('sleep', { ms: 10_000 }).catch((e: unknown) => e);
-      expect(await conn.call('add', { a: 1, b: 2 })).toBe(3);
-      first.child.kill('SIGKILL');
-      expect(await inflight).toBeInstanceOf(ConnectionLost);
-      await expect(conn.call('add', { a: 1, b: 2 })).rejects.toBeInstanceOf(ConnectionLost);
-      // SIGKILL left the socket file behind: the next server finds it stale and binds.
-      expect(existsSync(sock)).toBe(true);
-      const second = await serve([`unix:${sock}`]);
-      const again = await connect(second.endpoint, { heartbeatInterval: 0 });
-      expect(await again.call('add', { a: 2, b: 2 })).toBe(4);
-      await again.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = scratch.dir();
+    const sock = path.join(dir, 's.sock');
+    const first = await serve([`unix:${sock}`]);
+    const conn = await connect(first.endpoint, { heartbeatInterval: 0 });
+    const inflight = conn.call('sleep', { ms: 10_000 }).catch((e: unknown) => e);
+    expect(await conn.call('add', { a: 1, b: 2 })).toBe(3);
+    first.child.kill('SIGKILL');
+    expect(await inflight).toBeInstanceOf(ConnectionLost);
+    await expect(conn.call('add', { a: 1, b: 2 })).rejects.toBeInstanceOf(ConnectionLost);
+    // SIGKILL left the socket file behind: the next server finds it stale and binds.
+    expect(existsSync(sock)).toBe(true);
+    const second = await serve([`unix:${sock}`]);
+    const again = await connect(second.endpoint, { heartbeatInterval: 0 });
+    expect(await again.call('add', { a: 2, b: 2 })).toBe(4);
+    await again.close();
   });
 });

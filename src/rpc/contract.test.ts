@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { connect, createServer, type Connection } from '../index.js';
-import { tempSocket } from './test-util/raw-peer.js';
+import { tempSocket } from '../test-util/rpc-server.js';
+import { Scratch } from '../test-util/scratch.js';
 
 interface Calculator {
   add(p: { a: number; b: number }): number;
@@ -16,15 +17,16 @@ interface Ui {
   progress(p: { done: number }): void;
 }
 
+const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
+  await scratch.cleanup();
 });
 
 describe('typed contracts', () => {
   it('type-checks method names, params and results on both sides', async () => {
-    const sock = tempSocket();
-    cleanups.push(sock.cleanup);
+    const sock = tempSocket(scratch);
     const server = createServer<Calculator, Ui>({ heartbeatInterval: 0 });
     const progress: number[] = [];
     server.implement({

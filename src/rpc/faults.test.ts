@@ -10,11 +10,12 @@ import {
   ProtocolError,
   Status,
   connect,
-  createServer,
   type Connection,
-  type Server,
+  type ServerOptions,
 } from '../index.js';
-import { HELLO, RawPeer, RawServer, REJECT, WELCOME, helloBody, tempSocket, welcomeBody } from './test-util/raw-peer.js';
+import { HELLO, RawPeer, RawServer, REJECT, WELCOME, helloBody, welcomeBody } from '../test-util/raw-peer.js';
+import { startServer as startTestServer, type TestServer } from '../test-util/rpc-server.js';
+import { Scratch } from '../test-util/scratch.js';
 
 const CALL = 16;
 const RESULT = 17;
@@ -23,20 +24,18 @@ const PING = 48;
 const PONG = 49;
 const SHUTDOWN = 50;
 
+const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
+  await scratch.cleanup();
 });
 
-async function startServer(options: Parameters<typeof createServer>[0] = {}): Promise<{ server: Server; url: string; path: string }> {
-  const sock = tempSocket();
-  cleanups.push(sock.cleanup);
-  const server = createServer({ heartbeatInterval: 0, ...options });
-  server.register('echo', (p) => p);
-  server.register('hang', (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
-  const url = await server.listen(sock.endpoint);
-  cleanups.push(() => server.close({ drainTimeout: 50 }));
-  return { server, url, path: sock.path };
+function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  return startTestServer(scratch, options, (server) => {
+    server.register('echo', (p) => p);
+    server.register('hang', (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+  });
 }
 
 async function rawClient(path: string, hello = helloBody()): Promise<RawPeer> {

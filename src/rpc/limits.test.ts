@@ -11,12 +11,14 @@ import {
   LimitExceeded,
   Status,
   connect,
-  createServer,
   type Connection,
   type Server,
+  type ServerOptions,
   type TransportError,
 } from '../index.js';
-import { HELLO, RawPeer, RawServer, WELCOME, helloBody, tempSocket, welcomeBody } from './test-util/raw-peer.js';
+import { HELLO, RawPeer, RawServer, WELCOME, helloBody, welcomeBody } from '../test-util/raw-peer.js';
+import { startServer as startTestServer, type TestServer } from '../test-util/rpc-server.js';
+import { Scratch } from '../test-util/scratch.js';
 
 const CALL = 16;
 const ERROR = 18;
@@ -24,21 +26,24 @@ const STREAM_OPEN = 32;
 const SHUTDOWN = 50;
 const MAX_U32 = 2 ** 32 - 1;
 
+const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
+  await scratch.cleanup();
 });
 
-async function startServer(options: Parameters<typeof createServer>[0] = {}, endpoint?: string): Promise<{ server: Server; url: string; path: string }> {
-  const sock = tempSocket();
-  cleanups.push(sock.cleanup);
-  const server = createServer({ heartbeatInterval: 0, ...options });
-  server.register('echo', (p) => p);
-  server.register('hang', (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
-  server.register('later', ({ ms, size }: { ms: number; size: number }) => new Promise((r) => setTimeout(() => r(Buffer.alloc(size, 1)), ms)));
-  const url = await server.listen(endpoint ?? sock.endpoint);
-  cleanups.push(() => server.close({ drainTimeout: 50 }));
-  return { server, url, path: sock.path };
+function startServer(options: ServerOptions = {}, endpoint?: string): Promise<TestServer> {
+  return startTestServer(
+    scratch,
+    options,
+    (server) => {
+      server.register('echo', (p) => p);
+      server.register('hang', (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+      server.register('later', ({ ms, size }: { ms: number; size: number }) => new Promise((r) => setTimeout(() => r(Buffer.alloc(size, 1)), ms)));
+    },
+    endpoint,
+  );
 }
 
 /** A raw client past its handshake. */

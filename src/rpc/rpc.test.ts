@@ -3,7 +3,7 @@ import {
   CallCancelled,
   ConnectionClosed,
   DeadlineExceeded,
-  FrameTooLarge,
+  MessageTooLarge,
   HandshakeRejected,
   InvalidArgument,
   InvalidOption,
@@ -15,22 +15,23 @@ import {
   type Connection,
   type ConnectionState,
   type Server,
+  type ServerOptions,
 } from '../index.js';
-import { tempSocket } from './test-util/raw-peer.js';
+import { Scratch } from '../test-util/scratch.js';
+import { startServer as startTestServer } from '../test-util/rpc-server.js';
 
+const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
+  await scratch.cleanup();
 });
 
-async function startServer(options: Parameters<typeof createServer>[0] = {}, endpoint?: string): Promise<{ server: Server; url: string }> {
-  const server = createServer({ heartbeatInterval: 0, ...options });
-  let ep = endpoint;
-  if (ep === undefined) {
-    const sock = tempSocket();
-    cleanups.push(sock.cleanup);
-    ep = sock.endpoint;
-  }
+function startServer(options: ServerOptions = {}, endpoint?: string): Promise<{ server: Server; url: string }> {
+  return startTestServer(scratch, options, registerMethods, endpoint);
+}
+
+function registerMethods(server: Server): void {
   server.register('echo', (p) => p);
   server.register('add', (p: { a: number; b: number }) => p.a + p.b);
   server.register('fail', () => {
@@ -41,9 +42,6 @@ async function startServer(options: Parameters<typeof createServer>[0] = {}, end
   });
   server.register('hang', (_p, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
   server.register('sleep', (p: { ms: number }, ctx) => sleep(p.ms, ctx.signal).then(() => 'slept'));
-  const url = await server.listen(ep);
-  cleanups.push(() => server.close({ drainTimeout: 100 }));
-  return { server, url };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -196,7 +194,7 @@ describe('errors', () => {
     const { url } = await startServer({ maxFrameSize: 1024 });
     const c = await client(url);
     const err = await c.call('echo', Buffer.alloc(4096)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(FrameTooLarge);
+    expect(err).toBeInstanceOf(MessageTooLarge);
     expect(await c.call('add', { a: 1, b: 2 })).toBe(3);
   });
 

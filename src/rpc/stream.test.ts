@@ -8,16 +8,21 @@ import {
   Status,
   StreamClosed,
   connect,
-  createServer,
   type Connection,
   type MessageStream,
   type Server,
+  type ServerOptions,
 } from '../index.js';
-import { RawPeer, helloBody, tempSocket } from './test-util/raw-peer.js';
+import { RawPeer, helloBody } from '../test-util/raw-peer.js';
+import { startServer as startTestServer, tempSocket } from '../test-util/rpc-server.js';
+import { Scratch } from '../test-util/scratch.js';
+import { waitFor } from '../test-util/wait.js';
 
+const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
+  await scratch.cleanup();
 });
 
 interface Probe {
@@ -27,11 +32,13 @@ interface Probe {
   produced: number;
 }
 
-async function startServer(options: Parameters<typeof createServer>[0] = {}): Promise<{ server: Server; url: string; probe: Probe }> {
+async function startServer(options: ServerOptions = {}): Promise<{ server: Server; url: string; probe: Probe }> {
   const probe: Probe = { started: 0, finallyRan: 0, aborted: [], produced: 0 };
-  const server = createServer({ heartbeatInterval: 0, ...options });
-  const sock = tempSocket();
-  cleanups.push(sock.cleanup);
+  const { server, url } = await startTestServer(scratch, options, (server) => registerMethods(server, probe));
+  return { server, url, probe };
+}
+
+function registerMethods(server: Server, probe: Probe): void {
   server.registerStream('count', async function* (p: { n: number; from?: number }) {
     for (let i = 0; i < p.n; i++) yield (p.from ?? 0) + i;
     return 'counted';
@@ -89,9 +96,6 @@ async function startServer(options: Parameters<typeof createServer>[0] = {}): Pr
     for await (const m of messages) yield m;
   });
   server.register('echo', (p) => p);
-  const url = await server.listen(sock.endpoint);
-  cleanups.push(() => server.close({ drainTimeout: 100 }));
-  return { server, url, probe };
 }
 
 async function client(url: string, options: Parameters<typeof connect>[1] = {}): Promise<Connection> {
@@ -110,13 +114,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Poll `check` until true, for at most `ms`. */
+/** Poll `check` every 5 ms until true, for at most `ms`. */
 async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
+  await waitFor('the condition', check, ms, 5);
 }
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -517,7 +517,7 @@ describe('connection loss and both directions', () => {
 describe('window growth (raw peer as the caller of a client stream)', () => {
   // Each [33, 1, <100 letters>] is 105 payload bytes; five of them pass half of 1000.
   const message = 'x'.repeat(100);
-  async function grantAfterFive(options: Parameters<typeof createServer>[0]): Promise<unknown[]> {
+  async function grantAfterFive(options: ServerOptions): Promise<unknown[]> {
     const { url, server } = await startServer({ streamWindow: { bytes: 1000 }, ...options });
     server.registerClientStream('length', async (messages: AsyncIterable<string>) => {
       let n = 0;
@@ -623,11 +623,9 @@ describe('backpressure across processes', () => {
   it('a producer process facing a consumer that reads every 10 ms stays within a window of memory', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
-    const sock = tempSocket();
-    cleanups.push(sock.cleanup);
-    const script = fileURLToPath(new URL('./test-util/stream-producer.mjs', import.meta.url));
-    const child = spawn(process.execPath, ['--expose-gc', script, sock.path], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(() => child.kill('SIGKILL'));
+    const sock = tempSocket(scratch);
+    const script = fileURLToPath(new URL('../test-util/stream-producer.mjs', import.meta.url));
+    const child = scratch.child(spawn(process.execPath, ['--expose-gc', script, sock.path], { stdio: ['ignore', 'pipe', 'inherit'] }));
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (d: Buffer) => resolve(/listening on (\S+)/.exec(d.toString())![1]!));
       child.once('exit', (code) => reject(new Error(`producer exited with ${code}`)));

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test-util/wait.js';
 import { TimerQueue, type Timed } from './timer-queue.js';
 
 // ------------------------------------------------------------------ helpers
@@ -26,13 +27,6 @@ class Entry implements Timed {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 /** Fired entries must come out by due time, each no earlier than its due time, each once. */
 function expectFiredInOrder(fired: readonly Entry[]): void {
@@ -80,7 +74,7 @@ describe('TimerQueue firing order', () => {
     const entries = offsets.map((o, i) => new Entry(now + o, i, fired));
     for (const e of entries) q.add(e);
     expect(q.size).toBe(entries.length);
-    await waitFor(() => fired.length === entries.length, 'all entries');
+    await waitFor('all entries', () => fired.length === entries.length, 5_000, 2);
     expectFiredInOrder(fired);
     expect(new Set(fired)).toEqual(new Set(entries));
     expect(q.size).toBe(0);
@@ -93,7 +87,7 @@ describe('TimerQueue firing order', () => {
     const entries = [50, 10, 30, 20, 40].map((ago, i) => new Entry(now - ago, i, fired));
     for (const e of entries) q.add(e);
     expect(fired).toHaveLength(0); // never from inside add()
-    await waitFor(() => fired.length === 5, 'all entries');
+    await waitFor('all entries', () => fired.length === 5, 5_000, 2);
     expect(fired.map((e) => e.id)).toEqual([0, 4, 2, 3, 1]);
   });
 
@@ -104,7 +98,7 @@ describe('TimerQueue firing order', () => {
     q.add(late);
     const soon = new Entry(Date.now() + 5, 1, fired);
     q.add(soon);
-    await waitFor(() => fired.length === 1, 'the early entry');
+    await waitFor('the early entry', () => fired.length === 1, 5_000, 2);
     expect(fired).toEqual([soon]);
     expect(q.size).toBe(1);
     expect(late.fireCount).toBe(0);
@@ -115,12 +109,12 @@ describe('TimerQueue firing order', () => {
     const fired: Entry[] = [];
     const e = new Entry(Date.now() + 2, 0, fired);
     q.add(e);
-    await waitFor(() => fired.length === 1, 'first firing');
+    await waitFor('first firing', () => fired.length === 1, 5_000, 2);
     e.dueAt = Date.now() + 2;
     e.fireCount = 0;
     q.add(e);
     expect(q.size).toBe(1);
-    await waitFor(() => fired.length === 2, 'second firing');
+    await waitFor('second firing', () => fired.length === 2, 5_000, 2);
     expect(q.size).toBe(0);
   });
 });
@@ -143,7 +137,7 @@ describe('TimerQueue removal', () => {
       expect(e.heapIndex).toBe(-1);
     }
     expect(q.size).toBe(entries.length - 3);
-    await waitFor(() => fired.length === entries.length - 3, 'the rest');
+    await waitFor('the rest', () => fired.length === entries.length - 3, 5_000, 2);
     expectFiredInOrder(fired);
     expect(fired.map((e) => e.id)).toEqual(byDue.filter((e) => ![first, middle, last].includes(e)).map((e) => e.id));
     await sleep(10);
@@ -190,7 +184,7 @@ describe('TimerQueue removal', () => {
     q.add(victim);
     q.add(killer);
     q.add(bystander);
-    await waitFor(() => fired.length === 3, 'three firings');
+    await waitFor('three firings', () => fired.length === 3, 5_000, 2);
     expect(fired.map((e) => e.id)).toEqual([0, 3, 2]);
     expect(victim.fireCount).toBe(0);
     expect(q.size).toBe(0);
@@ -228,7 +222,7 @@ describe('TimerQueue removal', () => {
           }
           expect(q.size).toBe(model.length);
         }
-        await waitFor(() => fired.length >= model.length, `${model.length} firings`);
+        await waitFor(`${model.length} firings`, () => fired.length >= model.length, 5_000, 2);
         await sleep(2); // anything extra (a removed entry) would fire by now, these are all due
         expect(q.size).toBe(0);
         expectFiredInOrder(fired);
@@ -266,7 +260,7 @@ describe('TimerQueue removal', () => {
           expect(q.size).toBe(live.length);
         }
         expect(fired).toHaveLength(0);
-        await waitFor(() => fired.length >= live.length, `${live.length} firings`);
+        await waitFor(`${live.length} firings`, () => fired.length >= live.length, 5_000, 2);
         await sleep(1);
         expect(fired.map((e) => e.dueAt)).toEqual(live.map((e) => e.dueAt).sort((a, b) => a - b));
         expect(new Set(fired)).toEqual(new Set(live));
@@ -291,7 +285,7 @@ describe('TimerQueue removal', () => {
     }
     q.remove(byDue.get(11)!);
     for (const d of [20, 21]) q.add(new Entry(base + d, d, fired));
-    await waitFor(() => fired.length === 8, 'eight firings');
+    await waitFor('eight firings', () => fired.length === 8, 5_000, 2);
     expect(fired.map((e) => e.id)).toEqual([1, 2, 3, 5, 10, 12, 20, 21]);
   });
 });
@@ -320,7 +314,7 @@ describe('TimerQueue clear()', () => {
     q.clear();
     const e = new Entry(Date.now() + 3, 1, fired);
     q.add(e);
-    await waitFor(() => fired.length === 1, 'the new entry');
+    await waitFor('the new entry', () => fired.length === 1, 5_000, 2);
     expect(fired).toEqual([e]);
   });
 });
@@ -347,7 +341,7 @@ describe('TimerQueue far deadlines', () => {
     q.add(far);
     const near = [3, 8, 1].map((o, i) => new Entry(Date.now() + o, i + 1, fired));
     for (const e of near) q.add(e);
-    await waitFor(() => fired.length === 3, 'the near entries');
+    await waitFor('the near entries', () => fired.length === 3, 5_000, 2);
     expectFiredInOrder(fired);
     await sleep(30);
     expect(far.fireCount).toBe(0);
@@ -364,7 +358,7 @@ describe('TimerQueue far deadlines', () => {
     expect(() => q.add(never)).not.toThrow();
     const soon = new Entry(Date.now() + 2, 1, fired);
     q.add(soon);
-    await waitFor(() => fired.length === 1, 'the finite entry');
+    await waitFor('the finite entry', () => fired.length === 1, 5_000, 2);
     await sleep(20);
     expect(fired).toEqual([soon]);
     expect(q.size).toBe(1);

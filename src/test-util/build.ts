@@ -1,14 +1,16 @@
 /**
- * For tests that run the compiled package in child processes: where dist/ is, and a
- * build of it when it is older than the sources (`npm test` builds first; a single
- * test file run by hand may not have).
+ * For tests that run wirecall in child processes: where dist/ is, and a build of it when
+ * it is older than the sources (`npm test` builds first; a single test file run by hand
+ * may not have); or, for the transport's tests, a quick build of the transport alone.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SRC = path.join(ROOT, 'src');
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 export const DEMO = path.join(ROOT, 'dist/examples/demo.js');
 const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');
@@ -46,4 +48,29 @@ export async function buildIfStale(): Promise<void> {
       reject(new Error(`build failed:\n${stdout}${stderr}`));
     });
   });
+}
+
+/**
+ * Transpiles src/errors.ts, src/status.ts, src/util/*.ts and src/transport/*.ts (no tests)
+ * into `outDir` so a child node process can import the real transport without a full
+ * build. Returns the file URL of its index.js.
+ */
+export function buildTransportForChildren(outDir: string): string {
+  const dirs = ['util', 'transport'];
+  const files = ['errors.ts', 'status.ts', ...dirs.flatMap((d) => readdirSync(path.join(SRC, d)).map((f) => `${d}/${f}`))].filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
+  );
+  // Loaded here, not at the top: the other users of this file need no compiler.
+  const ts = createRequire(import.meta.url)('typescript') as typeof import('typescript');
+  for (const d of dirs) mkdirSync(path.join(outDir, d), { recursive: true });
+  writeFileSync(path.join(outDir, 'package.json'), '{"type":"module"}\n');
+  for (const f of files) {
+    const source = readFileSync(path.join(SRC, f), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      fileName: f,
+    });
+    writeFileSync(path.join(outDir, f.replace(/\.ts$/, '.js')), outputText);
+  }
+  return pathToFileURL(path.join(outDir, 'transport', 'index.js')).href;
 }

@@ -1,9 +1,10 @@
 /**
- * What one test file makes and must undo: temp dirs, servers, child processes. One
- * Scratch per file, cleanup() in afterEach.
+ * What one test file makes and must undo: temp dirs, servers, sockets, child processes.
+ * One Scratch per file, cleanup() in afterEach.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { exited } from './wait.js';
@@ -16,6 +17,7 @@ interface Closable {
 export class Scratch {
   private readonly dirs: string[] = [];
   private readonly servers: Closable[] = [];
+  private readonly sockets: Socket[] = [];
   private readonly children: ChildProcess[] = [];
 
   /** A fresh dir with a short path (Unix socket paths are limited to ~107 bytes). */
@@ -31,6 +33,12 @@ export class Scratch {
     return server;
   }
 
+  /** A raw socket, destroyed at cleanup. */
+  socket<S extends Socket>(socket: S): S {
+    this.sockets.push(socket);
+    return socket;
+  }
+
   /** SIGKILLed at cleanup if still running. */
   child<C extends ChildProcess>(child: C): C {
     this.children.push(child);
@@ -38,6 +46,7 @@ export class Scratch {
   }
 
   async cleanup(): Promise<void> {
+    for (const s of this.sockets.splice(0)) s.destroy();
     await Promise.all(this.servers.splice(0).map((s) => s.close({ drainTimeout: 100 })));
     await Promise.all(
       this.children.splice(0).map(async (c) => {

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidEndpoint, InvalidOption } from '../errors.js';
 import * as transport from './index.js';
-import { echoRoundTrip, echoServer, Scratch } from './test-util/helpers.js';
+import { echoRoundTrip, echoServer } from '../test-util/echo.js';
+import { Scratch } from '../test-util/scratch.js';
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -19,7 +20,7 @@ describe('transport index', () => {
   it('listen/connect accept strings and Endpoint objects alike', async () => {
     const tcp = await transport.listen({ kind: 'tcp', host: '127.0.0.1', port: 0 }, { onConnection: echoServer(scratch) });
     try {
-      const socket = scratch.track(await transport.connect(tcp.url));
+      const socket = scratch.socket(await transport.connect(tcp.url));
       expect((await echoRoundTrip(socket, Buffer.from('obj->str'))).toString()).toBe('obj->str');
     } finally {
       await tcp.close();
@@ -28,7 +29,7 @@ describe('transport index', () => {
     const file = path.join(scratch.dir(), 'i.sock');
     const unix = await transport.listen(`unix:${file}`, { onConnection: echoServer(scratch) });
     try {
-      const socket = scratch.track(await transport.connect({ kind: 'unix', path: file }));
+      const socket = scratch.socket(await transport.connect({ kind: 'unix', path: file }));
       expect((await echoRoundTrip(socket, Buffer.from('str->obj'))).toString()).toBe('str->obj');
     } finally {
       await unix.close();

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransportError } from '../errors.js';
 import { connect, listen, pipePath, privateRuntimeDir, runtimeDirPath } from './index.js';
-import { echoRoundTrip, echoServer, Scratch } from './test-util/helpers.js';
+import { echoRoundTrip, echoServer } from '../test-util/echo.js';
+import { Scratch } from '../test-util/scratch.js';
 
 const posix = process.platform !== 'win32';
 const scratch = new Scratch();
@@ -94,7 +95,7 @@ describe.runIf(posix)('pipe:// on POSIX', () => {
       const file = path.join(xdg, 'wirecall', 'demo.sock');
       expect(fs.lstatSync(file).isSocket()).toBe(true);
       expect(mode(file)).toBe(0o600);
-      const socket = scratch.track(await connect('pipe://demo'));
+      const socket = scratch.socket(await connect('pipe://demo'));
       expect((await echoRoundTrip(socket, Buffer.from('over a pipe'))).toString()).toBe('over a pipe');
       await listener.close();
       expect(fs.existsSync(file)).toBe(false);

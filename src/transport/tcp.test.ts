@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AddressInUse, ConnectionFailed, ConnectionTimeout, InvalidEndpoint, InvalidOption } from '../errors.js';
 import { connectError } from './connect.js';
 import { connect, listen, tcpTransport, type Listener } from './index.js';
-import { echoRoundTrip, echoServer, firstLine, Scratch, spawnNode } from './test-util/helpers.js';
+import { echoRoundTrip, echoServer } from '../test-util/echo.js';
+import { firstLine, spawnNode } from '../test-util/node-child.js';
+import { Scratch } from '../test-util/scratch.js';
 
 const scratch = new Scratch();
 const listeners: Listener[] = [];
@@ -38,7 +40,7 @@ describe('TCP listen/connect', () => {
     const port = (l.endpoint as { port: number }).port;
     expect(port).toBeGreaterThan(0);
     expect(l.url).toBe(`tcp://127.0.0.1:${port}`);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     const payload = Buffer.alloc(256 * 1024, 7);
     expect((await echoRoundTrip(socket, payload)).equals(payload)).toBe(true);
   });
@@ -47,14 +49,14 @@ describe('TCP listen/connect', () => {
     const l = await serve('localhost:0');
     const ep = l.endpoint as { host: string; port: number };
     expect(net.isIP(ep.host)).not.toBe(0);
-    const socket = scratch.track(await connect(l.endpoint));
+    const socket = scratch.socket(await connect(l.endpoint));
     expect((await echoRoundTrip(socket, Buffer.from('hi'))).toString()).toBe('hi');
   });
 
   it.runIf(hasIPv6Loopback())('works over IPv6 ::1', async () => {
     const l = await serve('[::1]:0');
     expect(l.url).toMatch(/^tcp:\/\/\[::1\]:\d+$/);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect(socket.remoteFamily).toBe('IPv6');
     expect((await echoRoundTrip(socket, Buffer.from('six'))).toString()).toBe('six');
   });
@@ -78,11 +80,11 @@ describe('TCP listen/connect', () => {
     const accepted: net.Socket[] = [];
     const l = await listen('tcp://127.0.0.1:0', {
       onConnection: (s) => {
-        accepted.push(scratch.track(s));
+        accepted.push(scratch.socket(s));
         s.pipe(s);
       },
     });
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('before'))).toString()).toBe('before');
     await l.close();
     await l.close();
@@ -100,7 +102,7 @@ describe('TCP listen/connect', () => {
       onError: (e) => errors.push(e),
     });
     listeners.push(l);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     await new Promise<void>((resolve) => socket.once('close', () => resolve()));
     expect(errors.map((e) => e.message)).toEqual(['handler blew up']);
   });
@@ -132,10 +134,9 @@ describe('TCP connect timeout and abort', () => {
    * dropped and connects hang (Linux behaviour), which is what a timeout needs.
    */
   async function stalledServer(): Promise<{ url: string }> {
-    const child = scratch.track(
+    const child = scratch.child(
       spawnNode(`
         import net from 'node:net';
-import os from 'node:os';
         const s = net.createServer();
         s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => console.log(s.address().port));
       `),
@@ -146,7 +147,7 @@ import os from 'node:os';
     // Fill the queue; bounded, since each successful connect takes one slot.
     for (let i = 0; i < 16; i++) {
       try {
-        scratch.track(await connect(url, { timeout: 500 }));
+        scratch.socket(await connect(url, { timeout: 500 }));
       } catch (err) {
         if (err instanceof ConnectionTimeout) return { url };
         throw err;

@@ -5,15 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AddressInUse, ConnectionFailed, InvalidEndpoint, InvalidOption, TransportError } from '../errors.js';
 import { trackedSocketFiles } from './socket-registry.js';
 import { connect, listen, UNIX_PATH_MAX, unixTransport, type Listener, type ListenOptions } from './index.js';
-import {
-  buildTransportForChildren,
-  echoRoundTrip,
-  echoServer,
-  firstLine,
-  Scratch,
-  spawnNode,
-  waitExit,
-} from './test-util/helpers.js';
+import { buildTransportForChildren } from '../test-util/build.js';
+import { echoRoundTrip, echoServer } from '../test-util/echo.js';
+import { firstLine, spawnNode } from '../test-util/node-child.js';
+import { Scratch } from '../test-util/scratch.js';
+import { exited } from '../test-util/wait.js';
 
 const scratch = new Scratch();
 const listeners: Listener[] = [];
@@ -38,7 +34,7 @@ function socketPathOf(l: Listener): string {
 
 /** Leaves a stale socket file behind: a child binds it and is SIGKILLed. */
 async function staleSocketAt(file: string): Promise<void> {
-  const child = scratch.track(
+  const child = scratch.child(
     spawnNode(
       `import net from 'node:net';
        net.createServer().listen(process.env.WC_ARG, () => console.log('up'));`,
@@ -47,7 +43,7 @@ async function staleSocketAt(file: string): Promise<void> {
   );
   expect(await firstLine(child)).toBe('up');
   child.kill('SIGKILL');
-  await waitExit(child);
+  await exited(child, 10_000);
   expect(isSocket(file)).toBe(true);
 }
 
@@ -66,7 +62,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     const other = await serve(undefined);
     expect(socketPathOf(other)).not.toBe(file);
 
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('hello unix'))).toString()).toBe('hello unix');
     await l.close();
     expect(fs.existsSync(file)).toBe(false);
@@ -80,7 +76,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     expect(mode(socketPathOf(a))).toBe(0o600);
     expect(mode(socketPathOf(b))).toBe(0o660);
     expect(fs.readdirSync(dir).sort()).toEqual(['a.sock', 'b.sock']);
-    const socket = scratch.track(await connect(b.endpoint));
+    const socket = scratch.socket(await connect(b.endpoint));
     expect((await echoRoundTrip(socket, Buffer.from('660'))).toString()).toBe('660');
   });
 
@@ -101,7 +97,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     expect(Buffer.byteLength(`${dir}/.wc-XXXXXX/s`)).toBeGreaterThan(UNIX_PATH_MAX);
     const l = await serve(target, { socketMode: 0o660 });
     expect(mode(target)).toBe(0o660);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('long'))).toString()).toBe('long');
     await l.close();
     expect(fs.existsSync(target)).toBe(false);
@@ -113,7 +109,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     const before = fs.lstatSync(file).ino;
     const l = await serve(file);
     expect(fs.lstatSync(file).ino).not.toBe(before);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('fresh'))).toString()).toBe('fresh');
   });
 
@@ -124,7 +120,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
     expect(err).toBeInstanceOf(AddressInUse);
     expect((err as Error).message).toMatch(/already in use by a running server/);
     // The first server is untouched.
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('still here'))).toString()).toBe('still here');
   });
 
@@ -153,7 +149,7 @@ describe.runIf(process.platform !== 'win32')('Unix sockets', () => {
   it('close is idempotent, removes the file, keeps accepted sockets', async () => {
     const file = path.join(scratch.dir(), 'c.sock');
     const l = await serve(file);
-    const socket = scratch.track(await connect(l.url));
+    const socket = scratch.socket(await connect(l.url));
     expect((await echoRoundTrip(socket, Buffer.from('1'))).toString()).toBe('1');
     const tracked = trackedSocketFiles();
     await l.close();
@@ -212,7 +208,7 @@ describe.runIf(process.platform !== 'win32')('in child processes', () => {
   `;
 
   async function start(script: string, arg = ''): Promise<{ child: ReturnType<typeof spawnNode>; file: string }> {
-    const child = scratch.track(spawnNode(script, arg));
+    const child = scratch.child(spawnNode(script, arg));
     const url = await firstLine(child);
     expect(url.startsWith('unix:')).toBe(true);
     const file = url.slice('unix:'.length);
@@ -223,14 +219,14 @@ describe.runIf(process.platform !== 'win32')('in child processes', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)('%s removes the socket file and the process still dies by it', async (signal) => {
     const { child, file } = await start(server(), path.join(scratch.dir(), 'sig.sock'));
     child.kill(signal);
-    expect(await waitExit(child)).toEqual({ code: null, signal });
+    expect(await exited(child, 10_000)).toEqual({ code: null, signal });
     expect(fs.existsSync(file)).toBe(false);
   });
 
   it('SIGTERM also removes the private dir of an auto socket', async () => {
     const { child, file } = await start(server());
     child.kill('SIGTERM');
-    expect(await waitExit(child)).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await exited(child, 10_000)).toEqual({ code: null, signal: 'SIGTERM' });
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.existsSync(path.dirname(file))).toBe(false);
   });
@@ -243,13 +239,13 @@ describe.runIf(process.platform !== 'win32')('in child processes', () => {
     const handled = firstLine(child);
     child.kill('SIGTERM');
     expect(await handled).toBe('handled');
-    expect(await waitExit(child)).toEqual({ code: 7, signal: null });
+    expect(await exited(child, 10_000)).toEqual({ code: 7, signal: null });
     expect(fs.existsSync(file)).toBe(false);
   });
 
   it('a normal exit without close removes the socket file', async () => {
     const { child, file } = await start(server(`setTimeout(() => process.exit(0), 100);`), path.join(scratch.dir(), 'exit.sock'));
-    expect(await waitExit(child)).toEqual({ code: 0, signal: null });
+    expect(await exited(child, 10_000)).toEqual({ code: 0, signal: null });
     expect(fs.existsSync(file)).toBe(false);
   });
 
@@ -261,7 +257,7 @@ describe.runIf(process.platform !== 'win32')('in child processes', () => {
     fs.chmodSync(path.dirname(path.dirname(new URL(indexUrl).pathname)), 0o755);
     const file = path.join(dir, 'root.sock');
     await serve(file);
-    const child = scratch.track(
+    const child = scratch.child(
       spawnNode(
         `import { listen } from ${JSON.stringify(indexUrl)};
          try { await listen(process.env.WC_ARG, { onConnection() {} }); console.log('listening'); }
@@ -274,6 +270,6 @@ describe.runIf(process.platform !== 'win32')('in child processes', () => {
     const line = await firstLine(child);
     expect(line).toMatch(/^TransportError: .*permission denied while probing it.*not removing it/);
     expect(isSocket(file)).toBe(true);
-    await waitExit(child);
+    await exited(child, 10_000);
   });
 });

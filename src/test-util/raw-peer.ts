@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameDecoder } from '../../wire/frame-decoder.js';
-import { packFrame, unpackPayload } from '../../wire/msgpack.js';
+import { FrameDecoder } from '../wire/frame-decoder.js';
+import { packFrame, unpackPayload } from '../wire/msgpack.js';
 
 export class RawPeer {
   readonly frames: unknown[] = [];
@@ -103,13 +103,6 @@ export class RawServer {
     await new Promise((r) => this.server.close(r));
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** A fresh temp dir holding a socket path for a test. */
-export function tempSocket(): { endpoint: string; path: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'wc-test-'));
-  const path = join(dir, 'rpc.sock');
-  return { endpoint: `unix:${path}`, path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export const HELLO = 1;

@@ -1,6 +1,6 @@
 // A server whose `flood` stream produces fresh 64 KiB chunks as fast as it is allowed to.
 // Run from the compiled package: node --expose-gc stream-producer.mjs <unix socket path>
-import { createServer } from '../../../dist/src/index.js';
+import { createServer } from '../../dist/src/index.js';
 
 let produced = 0;
 const server = createServer({ heartbeatInterval: 0 });
