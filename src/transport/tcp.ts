@@ -5,7 +5,7 @@ import { connectSocket } from './connect.js';
 import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
 import { errorCode } from '../util/error-code.js';
 import { errorMessage } from '../util/error-message.js';
-import { listenerFor, startServer } from './server.js';
+import { listenerFor, startNetServer } from './net-server.js';
 import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
 
 type TcpEndpoint = Extract<Endpoint, { kind: 'tcp' }>;
@@ -16,7 +16,7 @@ export class TcpTransport implements Transport {
   async listen(endpoint: Endpoint, options: ListenOptions): Promise<Listener> {
     const ep = asTcp(endpoint);
     const url = formatEndpoint(ep);
-    const server = await startServer(
+    const server = await startNetServer(
       { host: ep.host, port: ep.port, backlog: options.backlog },
       options,
       (err) => listenError(err, url, ep.host),

@@ -21,7 +21,7 @@ import { connectSocket } from './connect.js';
 import { formatEndpoint, pipePath, unixPathTooLong, validateEndpoint, type Endpoint } from './endpoint.js';
 import { errorCode } from '../util/error-code.js';
 import { errorMessage } from '../util/error-message.js';
-import { listenerFor, startServer } from './server.js';
+import { listenerFor, startNetServer } from './net-server.js';
 import { identify, releaseSocketFile, trackSocketFile, type OwnedSocketFile } from './socket-registry.js';
 import { clearStaleSocket } from './stale.js';
 import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
@@ -43,7 +43,7 @@ export class UnixTransport implements Transport {
     const url = formatEndpoint(ep);
     if (ep.kind === 'pipe' && process.platform === 'win32') {
       const pipe = pipePath(ep.name);
-      const server = await startServer({ path: pipe, backlog: options.backlog }, options, (err) => listenError(err, url, pipe));
+      const server = await startNetServer({ path: pipe, backlog: options.backlog }, options, (err) => listenError(err, url, pipe));
       return listenerFor(ep, () => server.close());
     }
     const target = ep.kind === 'unix' ? ep.path : pipePath(ep.name);
@@ -151,7 +151,7 @@ async function bindViaPrivateDir(
   }
   const tmp = path.join(tmpDir, 's');
   try {
-    const server = await startServer({ path: tmp, backlog: options.backlog }, options, (err) => listenError(err, url, target));
+    const server = await startNetServer({ path: tmp, backlog: options.backlog }, options, (err) => listenError(err, url, target));
     try {
       await fs.chmod(tmp, mode);
       if (await linkInto(tmp, target, url)) return server;
@@ -184,7 +184,7 @@ async function linkInto(tmp: string, target: string, url: string): Promise<boole
 }
 
 async function bindDirect(target: string, url: string, mode: SocketMode, options: ListenOptions): Promise<net.Server> {
-  const server = await startServer({ path: target, backlog: options.backlog }, options, (err) => listenError(err, url, target));
+  const server = await startNetServer({ path: target, backlog: options.backlog }, options, (err) => listenError(err, url, target));
   try {
     await fs.chmod(target, mode);
   } catch (err) {

@@ -9,7 +9,7 @@ import type { Listener, ListenOptions } from './transport.js';
  * Later server errors go to options.onError (default: ignored, so the process survives).
  * If onConnection throws, that socket is destroyed and the error goes to onError.
  */
-export function startServer(
+export function startNetServer(
   listen: net.ListenOptions,
   options: ListenOptions,
   mapError: (err: Error) => TransportError,
