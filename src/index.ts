@@ -1,29 +1,91 @@
-export * from './errors.js';
-export { Status, statusName } from './status.js';
+/**
+ * wirecall: what `import … from 'wirecall'` gives. Named exports only, so that nothing
+ * internal becomes public by accident; every type a public signature mentions is here.
+ * The TransportManager is the subpath 'wirecall/manager' (src/manager/index.ts).
+ * index.test.ts holds the list of runtime exports: a new one is a deliberate change.
+ */
+
+// Errors: the whole hierarchy, the manager's included (one `instanceof` for everything).
 export {
-  parseEndpoint,
-  formatEndpoint,
-  type Endpoint,
-} from './transport/index.js';
-export { Connection, type ConnectionState, type ConnectionOptions, type ClientConnectionOptions, type ServerConnectionOptions, type ConnectionEvents } from './rpc/connection.js';
+  WirecallError,
+  InvalidEndpoint,
+  InvalidOption,
+  TransportError,
+  ConnectionFailed,
+  ConnectionTimeout,
+  HandshakeTimeout,
+  ConnectionClosed,
+  ConnectionLost,
+  AddressInUse,
+  FrameTooLarge,
+  ProtocolError,
+  HandshakeRejected,
+  LimitExceeded,
+  CallError,
+  RemoteError,
+  DeadlineExceeded,
+  CallCancelled,
+  InvalidArgument,
+  StreamClosed,
+  MessageTooLarge,
+  ManagerError,
+  ServiceNotFound,
+  ServiceAlreadyRegistered,
+  PoolExhausted,
+  AcquireTimeout,
+  SessionNotFound,
+  InvalidSessionState,
+  ReconnectionFailed,
+  ShutdownError,
+  RegistryFileError,
+  SerializationError,
+  InternalError,
+  type WirecallErrorOptions,
+  type RemoteErrorOptions,
+} from './errors.js';
+export { Status, statusName } from './status.js';
+
+// Endpoints.
+export { parseEndpoint, formatEndpoint, type Endpoint, type ParseOptions } from './transport/endpoint.js';
+
+// The handshake a server's `authenticate` option is shown.
+export type { Hello } from './wire/native.js';
+
+// Connections, clients and servers.
+export { Connection, type ConnectionEvents } from './rpc/connection.js';
+export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions } from './rpc/options.js';
 export { connect, type ConnectOptions } from './rpc/client.js';
 export { createServer, Server, type ServerOptions, type ServerEvents } from './rpc/server.js';
-export type { CallContext, PeerInfo } from './rpc/call-context.js';
+export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/registry.js';
+
+// Contracts, handlers, calls and streams.
 export type {
   Contract,
-  CallOptions,
-  Handler,
-  Implementation,
   MethodName,
   ParamsOf,
   ResultOf,
+  CallOptions,
+  CallArgs,
+  NotifyArgs,
+  ConnectionState,
+  PeerInfo,
+  Caller,
+  CallContext,
+  Handler,
+  AnyHandler,
+  Implementation,
   StreamOut,
   StreamIn,
   StreamParams,
+  StreamArgs,
+  StreamState,
+  StreamWindow,
+  StreamOptions,
+  ServerStream,
+  ClientStream,
+  BidiStream,
   MessageStream,
   ServerStreamHandler,
   ClientStreamHandler,
   BidiStreamHandler,
 } from './rpc/contract.js';
-export type { ServerStream, ClientStream, BidiStream, StreamOptions, StreamState, StreamWindow } from './rpc/stream.js';
-export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/registry.js';
