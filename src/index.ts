@@ -56,7 +56,7 @@ export { Connection, type ConnectionEvents } from './rpc/connection.js';
 export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions } from './rpc/options.js';
 export { connect, type ConnectOptions } from './rpc/client.js';
 export { createServer, Server, type ServerOptions, type ServerEvents } from './rpc/server.js';
-export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/registry.js';
+export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/handlers.js';
 
 // Contracts, handlers, calls and streams.
 export type {

@@ -16,7 +16,7 @@ import type {
   MethodName,
   ServerStreamHandler,
 } from './contract.js';
-import { HandlerRegistry } from './registry.js';
+import { HandlerRegistry } from './handlers.js';
 
 export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' | 'handlers' | 'onAuthOutcome'> {
   /** Unix sockets: 0o600 (owner only, default) or 0o660 (owner and group). */

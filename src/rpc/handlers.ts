@@ -1,3 +1,4 @@
+/** The handler registry: which method names a server or connection serves, and how (unary or a stream shape). */
 import { InvalidOption } from '../errors.js';
 import type { AnyHandler } from './contract.js';
 
