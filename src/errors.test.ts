@@ -15,6 +15,7 @@ import {
   ConnectionTimeout,
   DeadlineExceeded,
   FrameTooLarge,
+  MessageTooLarge,
   HandshakeRejected,
   HandshakeTimeout,
   InvalidArgument,
@@ -51,6 +52,7 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'CallCancelled', code: 'ERR_CANCELLED', parent: 'CallError' },
   { name: 'InvalidArgument', code: 'ERR_INVALID_ARGUMENT', parent: 'CallError' },
   { name: 'StreamClosed', code: 'ERR_STREAM_CLOSED', parent: 'CallError' },
+  { name: 'MessageTooLarge', code: 'ERR_MESSAGE_TOO_LARGE', parent: 'CallError' },
   { name: 'ManagerError', code: 'ERR_MANAGER', parent: 'WirecallError' },
   { name: 'ServiceNotFound', code: 'ERR_SERVICE_NOT_FOUND', parent: 'ManagerError' },
   { name: 'ServiceAlreadyRegistered', code: 'ERR_SERVICE_ALREADY_REGISTERED', parent: 'ManagerError' },
@@ -80,6 +82,8 @@ function make(m: ErrorsModule, name: ClassName, message = 'boom'): errorsA.Wirec
       return new m.InvalidEndpoint('tcp://nowhere:x', message);
     case 'FrameTooLarge':
       return new m.FrameTooLarge(100, 10);
+    case 'MessageTooLarge':
+      return new m.MessageTooLarge(100, 10);
     case 'HandshakeRejected':
       return new m.HandshakeRejected('VERSION_MISMATCH', message);
     case 'RemoteError':
@@ -175,7 +179,7 @@ describe('error classes', () => {
     const tooLarge = new FrameTooLarge(2000, 1000);
     expect([tooLarge.size, tooLarge.limit]).toEqual([2000, 1000]);
     expect(tooLarge.message).toContain('incoming');
-    expect(new FrameTooLarge(5, 4, 'outgoing').message).toContain('outgoing');
+    expect(new MessageTooLarge(5, 4, 'call').message).toBe("call of 5 bytes exceeds the peer's limit of 4 bytes");
 
     const rejected = new HandshakeRejected('UNAUTHENTICATED', 'bad token');
     expect(rejected.reason).toBe('UNAUTHENTICATED');

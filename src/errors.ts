@@ -20,7 +20,8 @@
  *   │   ├── DeadlineExceeded            the call's deadline passed
  *   │   ├── CallCancelled               the caller aborted the call
  *   │   ├── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
- *   │   └── StreamClosed                a write to a stream whose sending side is closed
+ *   │   ├── StreamClosed                a write to a stream whose sending side is closed
+ *   │   └── MessageTooLarge             a call, notification or stream message over the peer's frame limit
  *   └── ManagerError                    TransportManager: registry, sessions, pool
  *       ├── ServiceNotFound             no live instance matches
  *       ├── ServiceAlreadyRegistered    (dcc_type, instance_id) is taken
@@ -129,9 +130,8 @@ export class FrameTooLarge extends TransportError {
   constructor(
     readonly size: number,
     readonly limit: number,
-    direction: 'incoming' | 'outgoing' = 'incoming',
   ) {
-    super(`${direction} frame of ${size} bytes exceeds the limit of ${limit} bytes`);
+    super(`incoming frame of ${size} bytes exceeds the limit of ${limit} bytes`);
   }
 }
 export class ProtocolError extends TransportError {
@@ -227,6 +227,22 @@ export class InvalidArgument extends CallError {
 export class StreamClosed extends CallError {
   static override readonly kind: string = 'StreamClosed';
   static override readonly code: string = 'ERR_STREAM_CLOSED';
+}
+/**
+ * What we were about to send is larger than the peer accepts (its `maxFrameSize`):
+ * nothing was sent and the connection is fine. (FrameTooLarge is the peer's frame over
+ * our limit, which ends the connection.)
+ */
+export class MessageTooLarge extends CallError {
+  static override readonly kind: string = 'MessageTooLarge';
+  static override readonly code: string = 'ERR_MESSAGE_TOO_LARGE';
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    what = 'message',
+  ) {
+    super(`${what} of ${size} bytes exceeds the peer's limit of ${limit} bytes`);
+  }
 }
 
 export class ManagerError extends WirecallError {

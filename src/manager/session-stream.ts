@@ -4,7 +4,7 @@
  * wrapper queues writes, `end()` and `cancel()` in order, and iteration waits. Callers
  * use it exactly like a stream opened on a Connection.
  */
-import type { BidiStream, ClientStream, ServerStream, StreamState } from '../rpc/stream.js';
+import type { BidiStream, ClientStream, ServerStream, StreamState } from '../rpc/contract.js';
 
 type AnyStream = ServerStream<unknown> & ClientStream<unknown, unknown> & BidiStream<unknown, unknown>;
 

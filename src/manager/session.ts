@@ -28,7 +28,7 @@ import type {
   StreamOut,
   StreamParams,
 } from '../rpc/contract.js';
-import type { BidiStream, ClientStream, ServerStream, StreamOptions } from '../rpc/stream.js';
+import type { BidiStream, ClientStream, ServerStream, StreamOptions } from '../rpc/contract.js';
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { Reconnector, type ReconnectConfig, type SessionHooks, type SessionTarget } from './session-reconnect.js';
 import { assertTransition, type SessionState } from './session-state.js';

@@ -19,6 +19,8 @@
  * GrowthBudget, so many streams cannot each reach the limit at once.
  */
 
+import { InvalidOption } from '../errors.js';
+
 /** How far a stream's byte window grows by default (a local choice, never on the wire). */
 export const DEFAULT_MAX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 /** How far all stream windows of one connection grow together, by default. */
@@ -195,7 +197,7 @@ export class InboundQueue<T> implements AsyncIterableIterator<T> {
     }
     if (this.failed) return Promise.reject(this.error);
     if (this.ended || this.abandoned) return Promise.resolve(DONE);
-    if (this.waiting !== undefined) return Promise.reject(new Error('next() called again before the previous call settled'));
+    if (this.waiting !== undefined) return Promise.reject(new InvalidOption('next() called again before the previous call settled'));
     this.starved = true;
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
@@ -324,7 +326,7 @@ export class SendCredit {
   ready(): Promise<void> {
     if (this.failed) return Promise.reject(this.error);
     if (this.canSend) return RESOLVED;
-    if (this.creditWaiter !== undefined) return Promise.reject(new Error('ready() called again before the previous call settled'));
+    if (this.creditWaiter !== undefined) return Promise.reject(new InvalidOption('ready() called again before the previous call settled'));
     return new Promise((resolve, reject) => {
       this.creditWaiter = { resolve, reject };
     });

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { listen, type Endpoint, type Listener } from '../transport/index.js';
 import { ConnectionClosed, InvalidOption, LimitExceeded, type TransportError } from '../errors.js';
-import { packFrame } from '../wire/msgpack.js';
-import { MessageType, RejectReason } from '../wire/native.js';
+import { encodeReject } from '../wire/encode.js';
+import { RejectReason } from '../wire/native.js';
 import { AuthThrottle, LOCAL_PEER, type AuthThrottleOptions } from './auth-throttle.js';
 import { Connection, type ServerConnectionOptions } from './connection.js';
 import type {
@@ -217,7 +217,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   /** Turn a socket away before its handshake: a REJECT it can read, then hang up. */
   private refuse(socket: Socket, address: string, reason: string, message: string): void {
     socket.on('error', () => {});
-    socket.end(packFrame([MessageType.REJECT, reason, message]));
+    socket.end(encodeReject(reason, message));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
     if (this.listenerCount('connectionError') > 0) this.emit('connectionError', new LimitExceeded(`refused (${reason}): ${message}`), address);
   }

@@ -8,61 +8,22 @@
  * caller sends nothing after the params) → CLOSED (the handler finished with a result
  * or an error, or the stream was cancelled, expired or lost with its connection).
  */
-import { CallCancelled, DeadlineExceeded, FrameTooLarge, InvalidArgument, RemoteError, StreamClosed } from '../errors.js';
+import { CallCancelled, DeadlineExceeded, InvalidArgument, InvalidOption, MessageTooLarge, RemoteError, StreamClosed } from '../errors.js';
 import { Status } from '../status.js';
-import { HEADER_SIZE } from '../wire/frame-decoder.js';
-import { packFrame } from '../wire/msgpack.js';
-import { MessageType, StreamKind } from '../wire/native.js';
-import type { CallContext, PeerInfo } from './call-context.js';
-import type { Connection } from './connection.js';
-import type { CallOptions, Contract } from './contract.js';
+import {
+  encodeCallerCredit,
+  encodeCallerEnd,
+  encodeCallerMessage,
+  encodeCancel,
+  encodeHandlerCredit,
+  encodeHandlerMessage,
+  payloadSize,
+} from '../wire/encode.js';
+import { StreamKind } from '../wire/native.js';
+import type { BidiStream, CallContext, Caller, ClientStream, Contract, PeerInfo, ServerStream, StreamState } from './contract.js';
 import { InboundQueue, SendCredit, type GrowthBudget, type Window } from './flow.js';
 import type { Timed } from './timer-queue.js';
-
-export type StreamState = 'open' | 'closing' | 'closed';
-export type { Window as StreamWindow } from './flow.js';
-
-export interface StreamOptions extends CallOptions {
-  /**
-   * Credit granted to the handler for the messages it sends us: at most this many
-   * messages and bytes are in flight or buffered unread. Default: the connection's
-   * `streamWindow` (1024 messages, 256 KiB).
-   */
-  window?: Partial<Window>;
-}
-
-/** A server stream as the caller sees it: iterate it with `for await`. */
-export interface ServerStream<Out> extends AsyncIterable<Out> {
-  readonly id: number;
-  readonly state: StreamState;
-  /** Stop the stream: the handler's signal fires, iteration ends with CallCancelled. */
-  cancel(reason?: unknown): void;
-  /** What the handler returned (an async generator's `return` value) once the stream is done. */
-  readonly result: Promise<unknown>;
-}
-
-/** A client stream as the caller sees it: write messages, `end()`, await `result`. */
-export interface ClientStream<In, Out> {
-  readonly id: number;
-  readonly state: StreamState;
-  /** Resolves once the message is handed to the socket; waits while the handler's credit is used up. */
-  write(message: In): Promise<void>;
-  /** No more messages (half-close). Writes queued before it still go first. */
-  end(): void;
-  /** The handler's answer. */
-  readonly result: Promise<Out>;
-  cancel(reason?: unknown): void;
-}
-
-/** A bidirectional stream: write and end like a client stream, iterate like a server stream. */
-export interface BidiStream<In, Out> extends AsyncIterable<Out> {
-  readonly id: number;
-  readonly state: StreamState;
-  write(message: In): Promise<void>;
-  end(): void;
-  readonly result: Promise<unknown>;
-  cancel(reason?: unknown): void;
-}
+import { isThenable } from '../util/is-thenable.js';
 
 /** What both ends of a stream need from their connection. */
 interface StreamLink {
@@ -137,7 +98,7 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
           // its whole buffer in one run of microtasks, and credit held back until then left
           // each side idle half the time (stream-small: 0.35 → 0.6 of raw).
           grant: (messages, bytes) => {
-            if (this.outcome === undefined) this.link.writeNow(packFrame([MessageType.CALLER_CREDIT, this.id, messages, bytes]));
+            if (this.outcome === undefined) this.link.writeNow(encodeCallerCredit(this.id, messages, bytes));
           },
           abandon: () => this.cancel(new CallCancelled('the caller stopped reading the stream')),
         },
@@ -153,24 +114,24 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
   }
 
   [Symbol.asyncIterator](): AsyncIterator<unknown> {
-    if (this.inbound === undefined) throw new TypeError(`a ${kindName(this.kind)} has no messages to iterate; await its result`);
+    if (this.inbound === undefined) throw new InvalidOption(`a ${kindName(this.kind)} has no messages to iterate; await its result`);
     return this.inbound;
   }
 
   write(message: unknown): Promise<void> {
-    if (this.credit === undefined) return Promise.reject(new TypeError(`a ${kindName(this.kind)} takes no messages from the caller`));
+    if (this.credit === undefined) return Promise.reject(new InvalidOption(`a ${kindName(this.kind)} takes no messages from the caller`));
     if (this.outcome !== undefined && !this.outcome.ok) return Promise.reject(this.outcome.error);
     if (this.localEnded || this.outcome !== undefined) {
       return Promise.reject(new StreamClosed(this.localEnded ? 'write after end()' : `${this.method}: the handler has finished the stream`));
     }
     let frame: Buffer;
     try {
-      frame = packFrame([MessageType.CALLER_MESSAGE, this.id, message]);
+      frame = encodeCallerMessage(this.id, message);
     } catch (err) {
       return Promise.reject(new InvalidArgument(`message for ${this.method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
     }
-    const size = frame.length - HEADER_SIZE;
-    if (size > this.link.peerMaxFrameSize) return Promise.reject(new FrameTooLarge(size, this.link.peerMaxFrameSize, 'outgoing'));
+    const size = payloadSize(frame);
+    if (size > this.link.peerMaxFrameSize) return Promise.reject(new MessageTooLarge(size, this.link.peerMaxFrameSize, `a message of ${this.method}`));
     const sent = this.credit.send(frame, size);
     const writable = this.link.whenWritable();
     return writable === undefined ? sent : sent.then(() => writable);
@@ -179,12 +140,12 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
   end(): void {
     if (this.localEnded || this.credit === undefined) return;
     this.localEnded = true;
-    if (this.outcome === undefined) this.credit.sendLast(packFrame([MessageType.CALLER_END, this.id]));
+    if (this.outcome === undefined) this.credit.sendLast(encodeCallerEnd(this.id));
   }
 
   cancel(reason?: unknown): void {
     if (this.outcome !== undefined) return;
-    this.link.write(packFrame([MessageType.CANCEL, this.id]));
+    this.link.write(encodeCancel(this.id));
     this.finish({ ok: false, error: new CallCancelled(`${this.method}: stream cancelled`, { cause: reason }) });
   }
 
@@ -229,7 +190,7 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
   /** The deadline passed (TimerQueue). */
   fire(): void {
     if (this.outcome !== undefined) return;
-    this.link.write(packFrame([MessageType.CANCEL, this.id]));
+    this.link.write(encodeCancel(this.id));
     this.finish({ ok: false, error: new DeadlineExceeded(`${this.method}: stream exceeded its deadline`) });
   }
 
@@ -282,7 +243,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   private iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
 
   constructor(
-    readonly connection: Connection<Contract>,
+    readonly connection: Caller<Contract>,
     private readonly link: HandlerLink,
     readonly id: number,
     readonly method: string,
@@ -302,7 +263,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
         ourWindow,
         {
           grant: (messages, bytes) => {
-            if (!this.done) this.link.writeNow(packFrame([MessageType.HANDLER_CREDIT, this.id, messages, bytes]));
+            if (!this.done) this.link.writeNow(encodeHandlerCredit(this.id, messages, bytes));
           },
           // The handler stopped reading: what the caller still sends is dropped (with its credit returned).
           abandon: () => {},
@@ -364,14 +325,14 @@ export class IncomingStream implements Timed, CallContext<Contract> {
         // The same statuses as a call result that cannot be sent (SERVER_ERROR, RESOURCE_EXHAUSTED).
         let frame: Buffer;
         try {
-          frame = packFrame([MessageType.HANDLER_MESSAGE, this.id, r.value]);
+          frame = encodeHandlerMessage(this.id, r.value);
         } catch (err) {
           throw new RemoteError(Status.SERVER_ERROR, `a message of ${this.method} cannot be encoded: ${(err as Error).message}`, {
             remoteName: 'EncodeError',
             cause: err,
           });
         }
-        const size = frame.length - HEADER_SIZE;
+        const size = payloadSize(frame);
         if (size > this.link.peerMaxFrameSize) {
           throw new RemoteError(
             Status.RESOURCE_EXHAUSTED,
@@ -462,9 +423,6 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}
 
 function iteratorOf(value: unknown): Iterator<unknown> | AsyncIterator<unknown> | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

@@ -130,11 +130,13 @@ export type NativeMessage =
   | CallerEndMessage
   | StreamCreditMessage;
 
-/** Largest call id; ids wrap to 1 after it and always fit a MessagePack uint32. */
-export const MAX_CALL_ID = 0xffff_ffff;
+/** Every integer field of the protocol (ids, nonces, timeouts, windows, credit) is a uint32. */
+export const MAX_UINT32 = 0xffff_ffff;
+/** Call and stream ids run from 1 to this, then wrap. */
+export const MAX_CALL_ID = MAX_UINT32;
 
 function isId(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_CALL_ID;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_UINT32;
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {

@@ -1,0 +1,425 @@
+/**
+ * The inside of a Connection: the socket and the state machine (NEW → PENDING →
+ * CONNECTED → CLOSING → CLOSED), the handshake exchange, reading frames and handing
+ * them to their part (dispatch.ts), and every way a connection ends. The parts it
+ * wires together: outgoing-calls, incoming-calls, streams, outbox, watchdog.
+ */
+import { channel } from 'node:diagnostics_channel';
+import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { ConnectionClosed, ConnectionLost, HandshakeRejected, HandshakeTimeout, LimitExceeded, ProtocolError, TransportError } from '../errors.js';
+import { encodeHello, encodePong, encodeReject, encodeShutdown, encodeWelcome } from '../wire/encode.js';
+import { MAX_CALL_ID, MessageType, RejectReason, type Hello, type NativeMessage, type Welcome } from '../wire/native.js';
+import type { Caller, ConnectionEvents, Contract, ConnectionState, PeerInfo } from './contract.js';
+import { dispatch, type DispatchTargets } from './dispatch.js';
+import { admit, clientHello, clientInfo, serverInfo, serverWelcome, welcomeProblem, type Admission } from './handshake.js';
+import { IncomingCalls, type IncomingLink } from './incoming-calls.js';
+import { resolveOptions, peerWindow, type ClientConnectionOptions, type ResolvedOptions, type ServerConnectionOptions } from './options.js';
+import { Outbox } from './outbox.js';
+import { FrameReader, type ReaderLink } from './reader.js';
+import { OutgoingCalls, type OutgoingLink } from './outgoing-calls.js';
+import type { HandlerRegistry } from './handlers.js';
+import { Streams, type StreamsLink } from './streams.js';
+import { TimerQueue } from './timer-queue.js';
+import { Watchdog, type WatchdogLink } from './watchdog.js';
+
+/** A handshake is small; refuse to buffer more than this before we know who is talking. */
+const HANDSHAKE_FRAME_LIMIT = 64 * 1024;
+/** After the final write of a close, wait this long for the peer to hang up. */
+const LINGER_MS = 2000;
+
+/** Why reading from the socket is paused: a bit per reason. */
+const PAUSE_WRITE_PRESSURE = 1;
+const PAUSE_NOTIFICATIONS = 2;
+
+const stateChannel = channel('wirecall:connection:state');
+const errorChannel = channel('wirecall:connection:error');
+
+export type Role = 'client' | 'server';
+
+/** The public connection this core serves: its events go out through it, handlers see it as `ctx.connection`. */
+export type CoreOwner = EventEmitter<ConnectionEvents>;
+
+export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, ReaderLink, OutgoingLink, IncomingLink, StreamsLink, WatchdogLink {
+  peer: PeerInfo | undefined = undefined;
+  /** Resolves with the owner when the handshake is done; rejects with the reason it failed. */
+  readonly ready: Promise<O>;
+  readonly options: ResolvedOptions;
+  readonly outgoing: OutgoingCalls;
+  readonly incoming: IncomingCalls;
+  readonly streams: Streams;
+  readonly watchdog: Watchdog;
+  private _state: ConnectionState = 'new';
+  readonly out: Outbox;
+  readonly deadlines = new TimerQueue();
+  /** The owner, as handlers see it (`ctx.connection`). */
+  readonly caller: Caller<Contract>;
+  private readonly reader: FrameReader;
+  private nextId = 0;
+  private readyResolve!: (owner: O) => void;
+  private readyReject!: (e: unknown) => void;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private helloSeen = false;
+  private closeController: AbortController | undefined;
+  private closeError: TransportError | undefined;
+  private closePromise: Promise<void> | undefined;
+  private socketError: Error | undefined;
+  private peerShutdownReason: string | undefined;
+
+  constructor(
+    private readonly owner: O,
+    private readonly role: Role,
+    private readonly socket: Duplex,
+    private readonly address: string,
+    options: ServerConnectionOptions & ClientConnectionOptions,
+    readonly registry: HandlerRegistry,
+  ) {
+    const o = (this.options = resolveOptions(options));
+    this.ready = new Promise<O>((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    // Nobody may be awaiting `ready` (a server-side connection, say); failures also
+    // surface as the 'close' event.
+    this.ready.catch(() => {});
+    this.reader = new FrameReader(socket, this, {
+      maxFrameSize: Math.min(HANDSHAKE_FRAME_LIMIT, o.maxFrameSize),
+      maxMessageElements: o.maxMessageElements,
+      maxMessageDepth: o.maxMessageDepth,
+    });
+    this.out = new Outbox(socket, o.highWaterMark, o.maxWriteBuffer, HANDSHAKE_FRAME_LIMIT, {
+      onPressure: (high) => {
+        // Stop reading while our replies pile up unsent: a peer that never reads cannot
+        // grow our memory. One that stays that way for slowPeerTimeout is cut.
+        this.reader.pause(PAUSE_WRITE_PRESSURE, high);
+        this.watchdog.pressure(high);
+      },
+      onOverflow: (buffered) => this.terminate(new LimitExceeded(`peer left ${buffered} bytes unread, over maxWriteBuffer (${o.maxWriteBuffer})`), true),
+    });
+    this.caller = owner as unknown as Caller<Contract>;
+    // The core is the link every part talks to it through (the interfaces they declare).
+    this.outgoing = new OutgoingCalls(this);
+    this.incoming = new IncomingCalls(this, o);
+    this.streams = new Streams(this, o);
+    this.watchdog = new Watchdog(this, o);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  // ------------------------------------------------- the links the parts use (see their *Link interfaces)
+
+  get defaultTimeout(): number | undefined { return this.options.defaultTimeout; }
+  get accepting(): boolean { return this._state === 'connected'; }
+  get peerStreams(): number { return this.streams.peerCount; }
+  get calls(): IncomingCalls { return this.incoming; }
+  get peerHeartbeatMs(): number { return this.peer?.heartbeatMs ?? 0; }
+  get readingPaused(): boolean { return this.reader.paused; }
+  get partialFrameBytes(): number { return this.reader.partialFrameBytes; }
+  get unsentBytes(): number { return this.out.bufferedBytes; }
+  get ending(): boolean { return this.closeError !== undefined; }
+
+  hasPeerStream(id: number): boolean { return this.streams.hasPeers(id); }
+  write(frame: Buffer): void { this.out.write(frame); }
+  closeSignal(): AbortSignal { return (this.closeController ??= new AbortController()).signal; }
+
+  /** A call or stream finished: a closing connection may be drained now. */
+  settled(): void { if (this._state === 'closing') this.checkDrained(); }
+  cut(error: TransportError, tellPeer: boolean): void { this.terminate(error, tellPeer); }
+
+  throttleNotifications(on: boolean): void { this.reader.pause(PAUSE_NOTIFICATIONS, on); }
+
+  notified(method: string, params: unknown): void {
+    if (this.owner.listenerCount('notification') === 0) return;
+    try {
+      this.owner.emit('notification', method, params);
+    } catch (err) {
+      this.handlerFailed(err, method);
+    }
+  }
+
+  handlerFailed(err: unknown, method: string): void {
+    if (this.owner.listenerCount('handlerError') > 0) this.owner.emit('handlerError', err, method);
+  }
+
+  /** A server-side connection still waiting for the client's HELLO. */
+  get awaitingHello(): boolean { return this.role === 'server' && this._state === 'pending' && !this.helloSeen; }
+
+  /**
+   * Close gracefully: tell the peer (SHUTDOWN), refuse new calls, let in-flight calls
+   * in both directions finish for up to `drainTimeout` ms, then fail what is left with
+   * ConnectionClosed and hang up. Idempotent: every call returns the same promise.
+   */
+  close(options: { drainTimeout?: number } = {}): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise;
+    this.closePromise = new Promise<void>((resolve) => {
+      if (this._state === 'closed') resolve();
+      else this.owner.once('close', () => resolve());
+    });
+    const drainTimeout = options.drainTimeout ?? this.options.drainTimeout;
+    if (this._state === 'new' || this._state === 'pending') {
+      this.terminate(new ConnectionClosed('connection closed before the handshake completed'), false);
+    } else if (this._state === 'connected') {
+      this.beginClosing(true, drainTimeout);
+    } else if (this._state === 'closing') {
+      this.setDrainTimer(drainTimeout);
+    }
+    return this.closePromise;
+  }
+
+  /** Drop the connection at once: everything pending fails with ConnectionClosed. */
+  destroy(error?: TransportError): void {
+    this.terminate(error ?? new ConnectionClosed('connection destroyed'), false);
+  }
+
+  /** Our next call or stream id: unique among those still running in this direction. */
+  allocateId(): number {
+    let id = this.nextId;
+    do id = id >= MAX_CALL_ID ? 1 : id + 1;
+    while (this.outgoing.has(id) || this.streams.hasOurs(id));
+    this.nextId = id;
+    return id;
+  }
+
+  // ---------------------------------------------------------------- handshake
+
+  start(): void {
+    this.setState('pending');
+    const timeout = this.options.handshakeTimeout;
+    this.handshakeTimer = setTimeout(() => this.terminate(new HandshakeTimeout(`handshake did not complete within ${timeout} ms`), false), timeout);
+    this.handshakeTimer.unref();
+    if (this.role === 'client') this.out.write(encodeHello(clientHello(this.options)));
+  }
+
+  private onHello(hello: Hello): void {
+    const verdict = admit(hello, this.options, this.address);
+    if (verdict instanceof Promise) {
+      void verdict.then((v) => {
+        if (this._state === 'pending') this.answerHello(hello, v);
+      });
+    } else {
+      this.answerHello(hello, verdict);
+    }
+  }
+
+  private answerHello(hello: Hello, verdict: Admission): void {
+    const o = this.options;
+    if (!verdict.ok) {
+      // A failed token or authenticate check is answered after the delay the server's throttle asks for.
+      const delay = verdict.auth ? (o.onAuthOutcome?.(false) ?? 0) : 0;
+      if (delay <= 0) return this.reject(verdict.reason, verdict.message);
+      setTimeout(() => {
+        if (this._state === 'pending') this.reject(verdict.reason, verdict.message);
+      }, delay).unref();
+      return;
+    }
+    if (o.token !== undefined || o.authenticate !== undefined) o.onAuthOutcome?.(true);
+    const welcome = serverWelcome(o, verdict.version);
+    this.streams.peerWindow = peerWindow(hello);
+    this.out.write(encodeWelcome(welcome));
+    this.established(clientInfo(hello, welcome, this.address));
+  }
+
+  private onWelcome(welcome: Welcome): void {
+    const problem = welcomeProblem(welcome);
+    if (problem !== undefined) return this.terminate(new ProtocolError(problem), true);
+    this.streams.peerWindow = peerWindow(welcome);
+    this.established(serverInfo(welcome, this.address));
+  }
+
+  private reject(reason: string, message: string): void {
+    this.out.close();
+    this.reader.stop();
+    this.finishWith(new HandshakeRejected(reason, message), encodeReject(reason, message));
+  }
+
+  private established(peer: PeerInfo): void {
+    clearTimeout(this.handshakeTimer);
+    this.peer = peer;
+    this.out.peerMaxFrameSize = peer.maxFrameSize;
+    this.reader.maxFrameSize = this.options.maxFrameSize;
+    this.setState('connected');
+    this.watchdog.start();
+    this.readyResolve(this.owner);
+  }
+
+  // ---------------------------------------------------------------- reading (ReaderLink)
+
+  get handshaking(): boolean {
+    return this._state === 'pending';
+  }
+
+  heard(now: number): void {
+    this.watchdog.heard(now);
+  }
+
+  frameStarted(now: number): void {
+    this.watchdog.frameStarted(now, this._state !== 'pending');
+  }
+
+  message(m: NativeMessage, payloadSize: number): void {
+    if (this._state === 'connected' || this._state === 'closing') dispatch(m, payloadSize, this);
+    else if (this._state === 'pending') this.dispatchHandshake(m);
+  }
+
+  failed(error: TransportError): void {
+    this.terminate(error, true);
+  }
+
+  private dispatchHandshake(m: NativeMessage): void {
+    if (this.role === 'server' && m[0] === MessageType.HELLO && !this.helloSeen) {
+      // Only one hello: anything else before our answer is a protocol violation.
+      this.helloSeen = true;
+      this.onHello(m[1]);
+    } else if (this.role === 'client' && m[0] === MessageType.WELCOME) {
+      this.onWelcome(m[1]);
+    } else if (this.role === 'client' && m[0] === MessageType.REJECT) {
+      this.reader.stop();
+      this.terminate(new HandshakeRejected(m[1], m[2]), false);
+    } else {
+      const expected = this.role === 'server' ? 'HELLO' : 'WELCOME or REJECT';
+      this.terminate(new ProtocolError(`expected ${expected} as the first frame, got message type ${m[0]}`), true);
+    }
+  }
+
+  /** DispatchTargets: answer a PING. */
+  pong(nonce: number): void {
+    this.out.write(encodePong(nonce));
+  }
+
+  /** DispatchTargets: the peer is shutting down. */
+  shutdown(reason: string | null): void {
+    if (reason !== null) this.peerShutdownReason = reason;
+    if (this._state === 'connected') this.beginClosing(false, this.options.drainTimeout);
+  }
+
+  /** DispatchTargets: a message type with no place after the handshake. */
+  unexpected(type: number): void {
+    this.terminate(new ProtocolError(`unexpected message type ${type} after the handshake`), true);
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  notOpenError(): TransportError {
+    if (this._state === 'new' || this._state === 'pending') return new ConnectionClosed('connection is not open yet');
+    if (this._state === 'closing') return new ConnectionClosed('connection is closing');
+    return this.closeError ?? new ConnectionClosed('connection is closed');
+  }
+
+  private beginClosing(sendShutdown: boolean, drainTimeout: number): void {
+    this.setState('closing');
+    if (sendShutdown) this.out.write(encodeShutdown(null));
+    this.setDrainTimer(drainTimeout);
+    this.checkDrained();
+  }
+
+  private setDrainTimer(drainTimeout: number): void {
+    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
+    this.drainTimer = setTimeout(() => {
+      this.finishWith(new ConnectionClosed(`connection closed; drain timeout of ${drainTimeout} ms passed`));
+    }, drainTimeout);
+    this.drainTimer.unref();
+  }
+
+  private checkDrained(): void {
+    if (this.outgoing.size === 0 && this.incoming.size === 0 && this.streams.size === 0) this.finishWith(new ConnectionClosed('connection closed'));
+  }
+
+  /**
+   * Fail everything with `error`, optionally send one last frame, and hang up. The
+   * state becomes CLOSED when the socket has closed (or after a short linger).
+   */
+  private finishWith(error: TransportError, lastFrame?: Buffer): void {
+    if (this.closeError !== undefined) return;
+    this.closeError = error;
+    if (this._state !== 'closing') this.setState('closing');
+    this.failEverything(error);
+    this.out.finish();
+    const socket = this.socket;
+    if (socket.destroyed) return this.onSocketClose();
+    if (lastFrame !== undefined) socket.end(lastFrame);
+    else socket.end();
+    this.lingerTimer = setTimeout(() => socket.destroy(), LINGER_MS);
+    this.lingerTimer.unref();
+  }
+
+  /**
+   * Fatal error: fail everything at once. For protocol violations we tell the peer why
+   * (a SHUTDOWN with the reason) before hanging up.
+   */
+  private terminate(error: TransportError, tellPeer: boolean): void {
+    if (this.closeError !== undefined) {
+      // Already closing: a hard error just cuts the linger short.
+      if (!this.socket.destroyed && this._state !== 'closed') this.socket.destroy();
+      return;
+    }
+    this.reader.stop();
+    if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this.owner, error });
+    // A peer with our bytes piling up unread would not read a reason either: it is
+    // dropped at once, and its buffers with it. One that reads gets what was queued
+    // before the reason (the refusals that led to a cut, say).
+    if (tellPeer && this._state !== 'new' && this.out.bufferedBytes <= this.options.highWaterMark) {
+      // Before the handshake is done the peer waits for WELCOME or REJECT, so it gets a REJECT.
+      const reason = `${error.code}: ${error.message}`;
+      const last = this._state === 'pending' && this.role === 'server' ? encodeReject(RejectReason.PROTOCOL, reason) : encodeShutdown(reason);
+      this.finishWith(error, last);
+    } else {
+      this.out.close();
+      this.closeError = error;
+      if (this._state !== 'closing') this.setState('closing');
+      this.failEverything(error);
+      this.socket.destroy();
+    }
+  }
+
+  private failEverything(error: TransportError): void {
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.drainTimer);
+    this.watchdog.stop(error);
+    this.deadlines.clear();
+    this.readyReject(error);
+    this.outgoing.failAll(error);
+    this.incoming.abortAll(error);
+    this.streams.failAll(error);
+    this.closeController?.abort(error);
+  }
+
+  private readonly onSocketError = (err: Error): void => {
+    this.socketError = err;
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this._state === 'closed') return;
+    clearTimeout(this.lingerTimer);
+    if (this.closeError === undefined) {
+      // The peer hung up without a SHUTDOWN (or in the middle of a handshake).
+      const cause = this.socketError;
+      const reason = this.peerShutdownReason;
+      const detail = reason !== undefined ? ` (${reason})` : cause ? `: ${cause.message}` : '';
+      const error =
+        this._state === 'closing' ? new ConnectionClosed(`peer closed the connection${detail}`, { cause }) : new ConnectionLost(`connection lost${detail}`, { cause });
+      this.reader.stop();
+      this.out.close();
+      this.closeError = error;
+      this.failEverything(error);
+    }
+    this.setState('closed');
+    this.reader.detach();
+    const error = this.closeError;
+    const clean = error instanceof ConnectionClosed && this.peer !== undefined;
+    this.owner.emit('close', clean ? undefined : error);
+  };
+
+  private setState(next: ConnectionState): void {
+    const previous = this._state;
+    if (previous === next) return;
+    this._state = next;
+    if (stateChannel.hasSubscribers) stateChannel.publish({ connection: this.owner, state: next, previous });
+    this.owner.emit('state', next, previous);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * A call's deadline, computed once where the call or stream is made, then passed along:
+ * the absolute time our timer fires (TimerQueue `dueAt`) and the relative value the
+ * peer receives, which becomes the absolute `ctx.deadline` on its side.
+ */
+import { InvalidArgument } from '../errors.js';
+import { wireTimeout } from '../wire/encode.js';
+
+export interface Deadline {
+  /** `Date.now()` ms at which the call expires here. */
+  readonly at: number;
+  /** The timeout the peer receives (uint32 ms). */
+  readonly wireMs: number;
+}
+
+/**
+ * From a call's options: an absolute `deadline` wins over a relative `timeout`, which
+ * falls back to the connection's default. None (or Infinity): undefined. A negative or
+ * NaN value is the caller's mistake.
+ */
+export function callDeadline(options: { timeout?: number; deadline?: number } | undefined, defaultTimeout: number | undefined, now = Date.now()): Deadline | undefined {
+  const absolute = options?.deadline;
+  let timeout = absolute !== undefined ? Math.max(0, absolute - now) : (options?.timeout ?? defaultTimeout);
+  if (timeout === undefined || timeout === Infinity) return undefined;
+  if (!(timeout >= 0)) throw new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`);
+  timeout = Math.min(timeout, Number.MAX_SAFE_INTEGER);
+  return { at: now + timeout, wireMs: wireTimeout(timeout)! };
+}
+
+/** The absolute deadline of a call that arrived with `timeoutMs` (nil: none). */
+export function deadlineFromWire(timeoutMs: number | null, now = Date.now()): number | undefined {
+  return timeoutMs === null ? undefined : now + timeoutMs;
+}
