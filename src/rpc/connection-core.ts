@@ -62,6 +62,8 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private helloSeen = false;
+  /** Our writes are over the high-water mark. */
+  private pressured = false;
   private closeController: AbortController | undefined;
   private closeError: TransportError | undefined;
   private closePromise: Promise<void> | undefined;
@@ -91,9 +93,8 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
     });
     this.out = new Outbox(socket, o.highWaterMark, o.maxWriteBuffer, HANDSHAKE_FRAME_LIMIT, {
       onPressure: (high) => {
-        // Stop reading while our replies pile up unsent: a peer that never reads cannot
-        // grow our memory. One that stays that way for slowPeerTimeout is cut.
-        this.reader.pause(PAUSE_WRITE_PRESSURE, high);
+        this.pressured = high;
+        this.pauseForPressure();
         this.watchdog.pressure(high);
       },
       onOverflow: (buffered) => this.terminate(new LimitExceeded(`peer left ${buffered} bytes unread, over maxWriteBuffer (${o.maxWriteBuffer})`), true),
@@ -122,6 +123,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   get readingPaused(): boolean { return this.reader.paused; }
   get partialFrameBytes(): number { return this.reader.partialFrameBytes; }
   get unsentBytes(): number { return this.out.bufferedBytes; }
+  get drains(): number { return this.out.drains; }
   get ending(): boolean { return this.closeError !== undefined; }
 
   hasPeerStream(id: number): boolean { return this.streams.hasPeers(id); }
@@ -129,7 +131,21 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   closeSignal(): AbortSignal { return (this.closeController ??= new AbortController()).signal; }
 
   /** A call or stream finished: a closing connection may be drained now. */
-  settled(): void { if (this._state === 'closing') this.checkDrained(); }
+  settled(): void {
+    if (this.pressured) this.pauseForPressure();
+    if (this._state === 'closing') this.checkDrained();
+  }
+
+  /**
+   * Stop reading while our writes pile up unsent (the peer is not reading them): a peer
+   * that never reads cannot grow our memory, and one that stays so for slowPeerTimeout
+   * is cut. But not while calls or streams of ours await the peer: what we would read
+   * may be their answers, and if both sides stopped reading neither could go on (8
+   * calls of 64 KiB each way over a Unix socket were enough).
+   */
+  private pauseForPressure(): void {
+    this.reader.pause(PAUSE_WRITE_PRESSURE, this.pressured && this.outgoing.size === 0 && !this.streams.hasAnyOurs);
+  }
   cut(error: TransportError, tellPeer: boolean): void { this.terminate(error, tellPeer); }
 
   throttleNotifications(on: boolean): void { this.reader.pause(PAUSE_NOTIFICATIONS, on); }
@@ -179,6 +195,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
 
   /** Our next call or stream id: unique among those still running in this direction. */
   allocateId(): number {
+    if (this.pressured) this.reader.pause(PAUSE_WRITE_PRESSURE, false); // its answer must get in
     let id = this.nextId;
     do id = id >= MAX_CALL_ID ? 1 : id + 1;
     while (this.outgoing.has(id) || this.streams.hasOurs(id));

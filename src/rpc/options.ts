@@ -46,7 +46,7 @@ export interface ConnectionOptions {
    * the peer and stream producers wait; both resume below half of it. Default 256 KiB.
    */
   highWaterMark?: number;
-  /** Cut a peer whose unsent bytes stay over `highWaterMark` this long, in ms. Default 30 000. */
+  /** Cut a peer that reads none of our bytes for this long while over `highWaterMark`, in ms. Default 30 000. */
   slowPeerTimeout?: number;
   /**
    * Cut a peer at once when its unsent bytes pass this: while reading is paused, replies

@@ -54,6 +54,11 @@ export class Outbox {
     return size > this.peerMaxFrameSize ? size : 0;
   }
 
+  /** Grows each time the socket drains: the peer read some of what we sent. */
+  get drains(): number {
+    return this.writer.drains;
+  }
+
   /** Unsent bytes, here and in the socket. */
   get bufferedBytes(): number {
     return this.writer.bufferedBytes;

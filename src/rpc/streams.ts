@@ -82,6 +82,11 @@ export class Streams {
     return this.peers.size;
   }
 
+  /** Streams of ours still open. */
+  get hasAnyOurs(): boolean {
+    return this.ours.size > 0;
+  }
+
   hasOurs(id: number): boolean {
     return this.ours.has(id);
   }

@@ -26,6 +26,8 @@ export interface WatchdogLink {
   readonly partialFrameBytes: number;
   /** Unsent bytes. */
   readonly unsentBytes: number;
+  /** Grows each time the peer read some of what we sent (Outbox.drains). */
+  readonly drains: number;
   /** The connection is ending: timers that fire now do nothing. */
   readonly ending: boolean;
   write(frame: Buffer): void;
@@ -47,6 +49,8 @@ export class Watchdog {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private frameTimer: NodeJS.Timeout | undefined;
   private slowPeerTimer: NodeJS.Timeout | undefined;
+  /** `drains` when the slow-peer timer was (re)armed. */
+  private drainsAtArm = 0;
   private pingNonce = 0;
   private readonly pings = new Map<number, PingWaiter>();
 
@@ -77,8 +81,7 @@ export class Watchdog {
   /** Our writes went over the high-water mark (true) or back under it. */
   pressure(high: boolean): void {
     if (high) {
-      this.slowPeerTimer = setTimeout(this.onSlowPeer, this.limits.slowPeerTimeout);
-      this.slowPeerTimer.unref();
+      this.armSlowPeerTimer();
     } else {
       clearTimeout(this.slowPeerTimer);
       this.slowPeerTimer = undefined;
@@ -186,11 +189,20 @@ export class Watchdog {
     );
   };
 
+  private armSlowPeerTimer(): void {
+    this.drainsAtArm = this.link.drains;
+    this.slowPeerTimer = setTimeout(this.onSlowPeer, this.limits.slowPeerTimeout);
+    this.slowPeerTimer.unref();
+  }
+
+  /** Over the mark for slowPeerTimeout: cut the peer, unless it read something meanwhile (a slow link). */
   private readonly onSlowPeer = (): void => {
+    if (this.link.ending) return;
+    if (this.link.drains !== this.drainsAtArm) return this.armSlowPeerTimer();
     const { slowPeerTimeout, highWaterMark } = this.limits;
     this.link.cut(
       new LimitExceeded(
-        `peer left ${this.link.unsentBytes} bytes unread for ${slowPeerTimeout} ms (over ${highWaterMark} bytes for longer than slowPeerTimeout)`,
+        `peer read none of the ${this.link.unsentBytes} bytes waiting for it for ${slowPeerTimeout} ms (over ${highWaterMark} bytes unsent and no progress for slowPeerTimeout)`,
       ),
       true,
     );

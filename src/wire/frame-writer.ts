@@ -50,13 +50,20 @@ export class FrameWriter {
   };
   /** Under pressure, the socket may empty without ever asking for a drain: re-check once it has. */
   private readonly writtenCallback = (): void => {
+    this.drains++;
     this.relieve();
   };
   private readonly drainCallback = (): void => {
+    this.drains++;
     this.waitingForDrain = false;
     this.flush();
     this.relieve();
   };
+  /**
+   * Times the socket emptied its buffer into the kernel (a drain, or a write under
+   * pressure completing): the peer is reading, however slowly, while this grows.
+   */
+  drains = 0;
 
   constructor(sink: ByteSink, options: FrameWriterOptions = {}) {
     this.sink = sink;
