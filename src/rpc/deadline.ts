@@ -18,16 +18,19 @@ export interface Deadline {
  * falls back to the connection's default. None (or Infinity): undefined. A negative or
  * NaN value is the caller's mistake.
  */
-export function callDeadline(options: { timeout?: number; deadline?: number } | undefined, defaultTimeout: number | undefined, now = Date.now()): Deadline | undefined {
+export function callDeadline(options: { timeout?: number; deadline?: number } | undefined, defaultTimeout: number | undefined): Deadline | undefined {
   const absolute = options?.deadline;
-  let timeout = absolute !== undefined ? Math.max(0, absolute - now) : (options?.timeout ?? defaultTimeout);
-  if (timeout === undefined || timeout === Infinity) return undefined;
+  // The clock is read only for a call that has a deadline: most have none.
+  if (absolute === undefined && options?.timeout === undefined && defaultTimeout === undefined) return undefined;
+  const now = Date.now();
+  let timeout = absolute !== undefined ? Math.max(0, absolute - now) : (options?.timeout ?? defaultTimeout)!;
+  if (timeout === Infinity) return undefined;
   if (!(timeout >= 0)) throw new InvalidArgument(`timeout must be >= 0 ms, got ${timeout}`);
   timeout = Math.min(timeout, Number.MAX_SAFE_INTEGER);
   return { at: now + timeout, wireMs: wireTimeout(timeout)! };
 }
 
 /** The absolute deadline of a call that arrived with `timeoutMs` (nil: none). */
-export function deadlineFromWire(timeoutMs: number | null, now = Date.now()): number | undefined {
-  return timeoutMs === null ? undefined : now + timeoutMs;
+export function deadlineFromWire(timeoutMs: number | null): number | undefined {
+  return timeoutMs === null ? undefined : Date.now() + timeoutMs;
 }

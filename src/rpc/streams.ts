@@ -9,7 +9,7 @@ import { encodeStreamOpen } from '../wire/encode.js';
 import { DEFAULT_STREAM_WINDOW, StreamKind, type ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
 import type { Caller, Contract, StreamOptions } from './contract.js';
-import { callDeadline } from './deadline.js';
+import { callDeadline, deadlineFromWire } from './deadline.js';
 import { deadlineBody, errorFromBody, notFoundBody } from './error-body.js';
 import { GrowthBudget, type Window } from './flow.js';
 import type { IncomingCalls } from './incoming-calls.js';
@@ -143,7 +143,7 @@ export class Streams {
       calls.sendError(id, Status.METHOD_NOT_FOUND, notFoundBody(method, entry?.kind, wanted));
       return;
     }
-    const deadline = timeoutMs === null ? undefined : Date.now() + timeoutMs;
+    const deadline = deadlineFromWire(timeoutMs);
     const o = this.options;
     const stream = new IncomingStream(this.link.caller, this.handlerLink, id, method, kind, deadline, callerWindow, o.streamWindow, o.maxStreamWindow, this.growth);
     this.peers.set(id, stream);
