@@ -98,7 +98,7 @@ export class FrameReader {
   };
 
   private readonly onFrame = (source: Buffer, start: number, end: number): void => {
-    const m = nativeDialect.decode(source, start, end);
+    const m = nativeDialect.decodeScanned(source, start, end);
     this.framesIn++;
     this.link.message(m, end - start);
   };

@@ -10,4 +10,6 @@ export interface Dialect<M> {
   encode(message: M): Buffer;
   /** The frame payload `source[start, end)` as a message; throws ProtocolError when it is not one. */
   decode(source: Buffer, start?: number, end?: number): M;
+  /** The same for a payload a FrameDecoder delivered: its structure was scanned already. */
+  decodeScanned(source: Buffer, start: number, end: number): M;
 }

@@ -1,5 +1,5 @@
 import { FrameTooLarge, ProtocolError } from '../errors.js';
-import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS, MessagePackGuard, checkMessageLimit, markChecked } from './msgpack-guard.js';
+import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS, MessagePackGuard, checkMessageLimit } from './msgpack-guard.js';
 
 /** Bytes in the big-endian length prefix of every frame. */
 export const HEADER_SIZE = 4;
@@ -123,7 +123,7 @@ export class FrameDecoder {
         if (complete) {
           this.payload = null;
           this.payloadFill = 0;
-          this.deliver(payload, 0, payload.length);
+          this.onFrame(payload, 0, payload.length);
         }
         continue;
       }
@@ -154,7 +154,7 @@ export class FrameDecoder {
           this.stop();
           throw err;
         }
-        this.deliver(chunk, offset, offset + length);
+        this.onFrame(chunk, offset, offset + length);
         offset += length;
       } else {
         this.payload = Buffer.allocUnsafe(length);
@@ -164,16 +164,4 @@ export class FrameDecoder {
     }
   }
 
-  /**
-   * Hand a checked payload to onFrame, telling unpackPayload it need not scan it again
-   * during this call (and only during it: a buffer may be reused for other bytes later).
-   */
-  private deliver(source: Buffer, start: number, end: number): void {
-    markChecked(source, start, end);
-    try {
-      this.onFrame(source, start, end);
-    } finally {
-      markChecked(null);
-    }
-  }
 }

@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { InvalidOption, ProtocolError } from '../errors.js';
 import { FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
-import { packFrame, unpackPayload } from './msgpack.js';
+import { decodeScanned, packFrame, unpackPayload } from './msgpack.js';
 import {
   DEFAULT_MAX_MESSAGE_DEPTH,
   DEFAULT_MAX_MESSAGE_ELEMENTS,
@@ -544,7 +544,7 @@ describe('FrameDecoder message limits', () => {
     expect(() => decoder.push(four)).toThrow(/more than 2 elements/);
   });
 
-  it('scans each frame once: decode inside onFrame uses the decoder’s limits, a later direct decode the defaults', () => {
+  it('scans each frame once: the decoder scans under its limits and decodeScanned decodes without a second scan; unpackPayload always scans, under the defaults', () => {
     // 150 000 elements: over the default limit, under this decoder's.
     const payload = Buffer.concat([header32(0xdd, 149_999), Buffer.alloc(149_999, 7)]);
     const frame = frameOf(payload);
@@ -553,13 +553,13 @@ describe('FrameDecoder message limits', () => {
     const decoder = new FrameDecoder(
       (s, a, b) => {
         range = [s, a, b];
-        decoded.push(unpackPayload(s, a, b));
+        decoded.push(decodeScanned(s, a, b));
       },
       { maxMessageElements: 200_000 },
     );
     decoder.push(frame);
     expect((decoded[0] as number[]).length).toBe(149_999);
-    // Outside onFrame the same range is an ordinary direct call: scanned, under the defaults.
+    // unpackPayload scans whatever it is given, under the defaults.
     expect(() => unpackPayload(...range!)).toThrow(/more than 100000 elements/);
     expect(() => checkPayload(payload, 0, payload.length)).toThrow(/more than 100000 elements/);
     // Split across chunks, too.

@@ -295,29 +295,3 @@ export function checkPayload(
 ): void {
   oneShot.check(source, start, end, maxElements, maxDepth);
 }
-
-/**
- * The payload a FrameDecoder has just checked and is handing to its `onFrame`, so that
- * decoding it there (`nativeDialect.decode` → `unpackPayload`, same buffer, same range)
- * does not scan it a second time. Set right before `onFrame`, cleared after it (thrown or
- * not) and on first use: a payload is only ever taken as checked during the synchronous
- * `onFrame` call the check was made for, so a buffer reused for other bytes later is
- * scanned again.
- */
-let checkedSource: Uint8Array | null = null;
-let checkedStart = 0;
-let checkedEnd = 0;
-
-/** For FrameDecoder: `source[start, end)` passed its checks (`null`: forget it). */
-export function markChecked(source: Uint8Array | null, start = 0, end = 0): void {
-  checkedSource = source;
-  checkedStart = start;
-  checkedEnd = end;
-}
-
-/** For unpackPayload: true, once, if `source[start, end)` is the payload just checked. */
-export function takeChecked(source: Uint8Array, start: number, end: number): boolean {
-  if (source !== checkedSource || start !== checkedStart || end !== checkedEnd) return false;
-  checkedSource = null;
-  return true;
-}

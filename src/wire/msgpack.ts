@@ -1,7 +1,7 @@
 import { Packr, Unpackr, RESERVE_START_SPACE, addExtension } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { HEADER_SIZE } from './frame-decoder.js';
-import { checkPayload, takeChecked } from './msgpack-guard.js';
+import { checkPayload } from './msgpack-guard.js';
 
 /**
  * Plain, portable MessagePack: no msgpackr records or other private extensions, so any
@@ -55,21 +55,27 @@ const scratch = Buffer.allocUnsafe(SMALL_FRAME);
 const smallUnpackr = new Unpackr({ useRecords: false, int64AsType: 'auto' as 'number', copyBuffers: true });
 
 /**
- * Decode `source[start, end)`, which must hold exactly one MessagePack value. Large
- * payloads are decoded in place (rather than from a view per frame), which lets msgpackr
- * reuse its DataView for every frame of a socket chunk; their `bin` values are views
- * into `source`. Payloads of up to 128 bytes are decoded from a copy (see SMALL_FRAME),
- * so their `bin` values are copies and never keep a socket chunk alive.
- *
- * msgpackr never sees a payload the structure scanner (msgpack-guard.ts) has not passed:
- * well-formed, no 0xC1, no extension type but the timestamp (msgpackr would build records,
- * shared and cyclic references from its private ones), at most the default number of
- * elements and levels of nesting. A payload that a FrameDecoder has just handed to its
- * `onFrame` was checked already, under that decoder's limits, and is not scanned again.
+ * Decode `source[start, end)`, which must hold exactly one MessagePack value, after the
+ * structure scanner (msgpack-guard.ts) has passed it: well-formed, no 0xC1, no extension
+ * type but the timestamp (msgpackr would build records, shared and cyclic references from
+ * its private ones), at most the default number of elements and levels of nesting.
+ * A FrameDecoder scans every payload it delivers, under its own limits: decode those with
+ * `decodeScanned`, which does not scan again.
  */
 export function unpackPayload(source: Buffer, start = 0, end = source.length): unknown {
+  if (end > start) checkPayload(source, start, end);
+  return decodeScanned(source, start, end);
+}
+
+/**
+ * Decode a payload a FrameDecoder delivered (so scanned already). Large payloads are
+ * decoded in place (rather than from a view per frame), which lets msgpackr reuse its
+ * DataView for every frame of a socket chunk; their `bin` values are views into
+ * `source`. Payloads of up to 128 bytes are decoded from a copy (see SMALL_FRAME), so
+ * their `bin` values are copies and never keep a socket chunk alive.
+ */
+export function decodeScanned(source: Buffer, start: number, end: number): unknown {
   if (end <= start) throw new ProtocolError('empty frame');
-  if (!takeChecked(source, start, end)) checkPayload(source, start, end);
   const length = end - start;
   try {
     if (length <= SMALL_FRAME) {

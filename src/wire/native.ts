@@ -1,6 +1,6 @@
 import { ProtocolError } from '../errors.js';
 import type { Dialect } from './dialect.js';
-import { packFrame, unpackPayload } from './msgpack.js';
+import { decodeScanned, packFrame, unpackPayload } from './msgpack.js';
 
 /**
  * The native wirecall protocol: every frame payload is one MessagePack array whose first
@@ -276,5 +276,8 @@ export const nativeDialect: Dialect<NativeMessage> = {
   encode: packFrame,
   decode(source: Buffer, start?: number, end?: number): NativeMessage {
     return validateNativeMessage(unpackPayload(source, start, end));
+  },
+  decodeScanned(source: Buffer, start: number, end: number): NativeMessage {
+    return validateNativeMessage(decodeScanned(source, start, end));
   },
 };
