@@ -69,6 +69,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** A fresh set of demo handlers; `note`/`notes` state is shared by the connections of one server. */
+/** What the demo's `fail` method throws: an application's own error, not one of wirecall's. */
+class DemoFailure extends Error {
+  override name = 'DemoFailure';
+}
+
 export function createDemoMethods(): Implementation<DemoCalls, DemoClient> {
   const notes: unknown[] = [];
   return {
@@ -109,8 +114,8 @@ export function createDemoMethods(): Implementation<DemoCalls, DemoClient> {
 
     fail(params) {
       const message = isRecord(params) && typeof params['message'] === 'string' ? params['message'] : 'failed on purpose';
-      // A plain Error on purpose: the demo shows what any handler's own error becomes (METHOD_ERROR).
-      throw new Error(message);
+      // A handler's own error class: the demo shows what any such error becomes (METHOD_ERROR).
+      throw new DemoFailure(message);
     },
 
     methods(_params, ctx) {
