@@ -18,6 +18,7 @@ import { FrameTooLarge, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';
 import { MessageType, StreamKind, nativeDialect } from './native.js';
+import { splitAt } from '../test-util/split.js';
 
 const RUNS = Math.max(1, Number(process.env['WIRECALL_FUZZ_RUNS'] ?? '') || 100_000);
 /** Slowest case allowed: far above the tens of µs a case takes, for a loaded CI machine. */
@@ -173,19 +174,6 @@ function mutate(stream: Buffer, m: Mutation): Buffer {
       return Buffer.concat([stream.subarray(0, at), ...Array.from({ length: 32 }, () => piece), stream.subarray(at)]);
     }
   }
-}
-
-/** Splits at the cut points (any order, duplicates allowed, clamped into range). */
-function splitAt(stream: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    if (p > start) chunks.push(stream.subarray(start, p));
-    start = Math.max(start, p);
-  }
-  if (start < stream.length) chunks.push(stream.subarray(start));
-  return chunks;
 }
 
 // ------------------------------------------------------------------ the harness

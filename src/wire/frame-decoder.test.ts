@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FrameTooLarge, ProtocolError, TransportError } from '../errors.js';
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
+import { splitAt } from '../test-util/split.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -43,19 +44,6 @@ function encodeFrames(payloads: readonly Buffer[]): Buffer {
   const parts: Buffer[] = [];
   for (const p of payloads) parts.push(header(p.length), p);
   return Buffer.concat(parts);
-}
-
-/** Splits `stream` at the given cut points (any order, duplicates allowed, clamped into range). */
-function splitAt(stream: Buffer, cuts: readonly number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    if (p > start) chunks.push(stream.subarray(start, p));
-    start = Math.max(start, p);
-  }
-  if (start < stream.length) chunks.push(stream.subarray(start));
-  return chunks;
 }
 
 function oneByteChunks(stream: Buffer): Buffer[] {
