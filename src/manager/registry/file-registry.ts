@@ -53,7 +53,7 @@ import {
 export { defaultRegistryDir };
 
 export interface FileRegistryOptions {
-  /** Registry directory; default $WIRECALL_REGISTRY_DIR, else `<tmpdir>/wirecall-registry-<uid>` (0700). */
+  /** Registry directory; default $WIRECALL_REGISTRY_DIR, else $DCC_MCP_REGISTRY_DIR, else `<tmpdir>/dcc-mcp-registry` (see registry-dir.ts). */
   dir?: string;
   /** Rows without a heartbeat for this long are stale. Default 15000 (3 × the 5 s heartbeat). */
   staleAfterMs?: number;
