@@ -259,6 +259,41 @@ describe('files written by dcc-mcp-core', () => {
     expect(rows.map((r) => r['instance_id'])).toEqual(['11111111-1111-4111-8111-111111111111', original[3]!['instance_id'], added.instanceId]);
   });
 
+  it('reads 0.20.x rows (leases, capacity, sentinel, booting/stale, float seconds) and keeps them through rewrites', async () => {
+    await installFixture(dir, 'dcc-mcp-core-0.20.json');
+    const original = JSON.parse(await readFixture('dcc-mcp-core-0.20.json')) as Array<Record<string, unknown>>;
+    const reg = open({ staleAfterMs: Infinity });
+    const all = await reg.listAll();
+    expect(all.map((e) => [e.dccType, e.status])).toEqual([
+      ['maya', 'booting'],
+      ['houdini', 'stale'],
+    ]);
+    expect(all[0]).toMatchObject({
+      transportAddress: { type: 'unix_socket', path: '/tmp/dcc-mcp/maya-8.sock' },
+      registeredAt: 1712000000125,
+      lastHeartbeat: 1712000060500,
+      schemaVersion: 1,
+      extra: {
+        adapter_version: '0.9.3',
+        capacity: 4,
+        lease_owner: 'agent-7',
+        current_job_id: 'job-0001',
+        lease_expires_at: 1712000120.75,
+        host_pid: 1,
+        documents: ['/proj/shot020.ma', '/proj/ref.ma'],
+      },
+    });
+    expect(warnings).toEqual([]);
+
+    const added = await reg.register('maya', TCP);
+    expect(await reg.heartbeat('maya', added.instanceId)).toBe(true);
+    expect(await reg.setStatus('maya', added.instanceId, 'busy')).toBe(true);
+    const rows = await readServicesJson(dir);
+    expect(rows.slice(0, 2)).toEqual(original);
+    expect(rows.slice(0, 2).map((r) => Object.keys(r))).toEqual(original.map((r) => Object.keys(r)));
+    expect(rows[2]).toMatchObject({ instance_id: added.instanceId, status: 'busy' });
+  });
+
   it('leaves malformed rows out of answers, warning once per row', async () => {
     await writeRows([row('maya', 'good', 0), { ...row('maya', 'bad', 0), port: 'eighty' }, 'not even an object']);
     const reg = open();
