@@ -58,7 +58,8 @@ export const ENDPOINT_HELP = `
 Endpoints:
   tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name
   A bare word (no ':' or '/'), e.g. maya, is a DCC type: a live instance of it is
-  looked up in the service registry ($WIRECALL_REGISTRY_DIR or --registry-dir).`;
+  looked up in the service registry (--registry-dir, else $WIRECALL_REGISTRY_DIR, else
+  $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).`;
 
 /** A usage error found after commander's own parsing (bad JSON, say). */
 export class UsageError extends Error {
@@ -130,7 +131,7 @@ export function isServiceName(target: string): boolean {
   return /^[^:/\\\s]+$/.test(target);
 }
 
-/** The registry directory of a command: --registry-dir, else $WIRECALL_REGISTRY_DIR, else the per-user default. */
+/** The registry directory of a command: --registry-dir, else the registry's default ($WIRECALL_REGISTRY_DIR, $DCC_MCP_REGISTRY_DIR, dcc-mcp-core's). */
 export function registryDirOf(flags: { registryDir?: string }): string {
   return flags.registryDir ?? defaultRegistryDir();
 }

@@ -65,5 +65,5 @@ export function clientFlags<C extends Command>(command: C): C {
 
 /** `--registry-dir`, for every command that reads or writes the service registry. */
 export function registryFlag<C extends Command>(command: C): C {
-  return command.option('--registry-dir <dir>', 'service registry directory (default $WIRECALL_REGISTRY_DIR, else a per-user temp dir)');
+  return command.option('--registry-dir <dir>', 'service registry directory (default $WIRECALL_REGISTRY_DIR, else $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, shared with dcc-mcp-core)');
 }
