@@ -35,6 +35,7 @@ import {
 } from './dcc-mcp.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';
+import { EnvelopeSocket } from '../test-util/envelope-socket.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SETUP = readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8');
@@ -120,18 +121,8 @@ describe.skipIf(!installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/
 
   describe('a TCP round trip with a Python envelope peer', () => {
     let child: ChildProcessWithoutNullStreams;
-    let socket: net.Socket;
-    const inbox: DccMcpMessage[] = [];
-    let waiter: (() => void) | undefined;
-    let closed = false;
-
-    const next = async (): Promise<DccMcpMessage> => {
-      while (inbox.length === 0) {
-        if (closed) expect.fail('the Python peer closed the connection');
-        await new Promise<void>((resolve) => (waiter = resolve));
-      }
-      return inbox.shift()!;
-    };
+    let peer: EnvelopeSocket;
+    const next = (): Promise<DccMcpMessage> => peer.next();
 
     beforeAll(async () => {
       if (!installed) return;
@@ -142,56 +133,44 @@ describe.skipIf(!installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/
         child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
         child.once('exit', (code) => reject(new Error(`python exited ${code}: ${stderr}`)));
       });
-      socket = net.connect(port, '127.0.0.1');
-      const decoder = new FrameDecoder((s, a, b) => inbox.push(dccMcpDialect.decodeScanned(s, a, b)), {
-        maxMessageElements: dccMcpMaxElements(8 * 1024 * 1024),
-      });
-      socket.on('data', (chunk: Buffer) => {
-        decoder.push(chunk);
-        waiter?.();
-      });
-      socket.on('close', () => {
-        closed = true;
-        waiter?.();
-      });
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      peer = await EnvelopeSocket.open(port, 'the Python peer');
     });
 
     afterAll(() => {
-      socket?.destroy();
+      peer?.socket.destroy();
       if (child && child.exitCode === null) child.kill();
     });
 
     it('ping → pong with the same id and timestamp', async () => {
       const id = newEnvelopeId();
-      socket.write(dccMcpDialect.encode({ type: 'ping', id, timestampMs: 1_700_000_000_123 }));
+      peer.write(dccMcpDialect.encode({ type: 'ping', id, timestampMs: 1_700_000_000_123 }));
       expect(await next()).toEqual({ type: 'pong', id, timestampMs: 1_700_000_000_123 });
     });
 
     it('request → response: params echoed unchanged (every byte value, 100 KB)', async () => {
       const id = newEnvelopeId();
       const params = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7) % 256));
-      socket.write(dccMcpDialect.encode({ type: 'request', id, method: 'echo', params }));
+      peer.write(dccMcpDialect.encode({ type: 'request', id, method: 'echo', params }));
       expect(await next()).toEqual({ type: 'response', id, success: true, payload: params, error: null });
     });
 
     it('an error response', async () => {
       const id = newEnvelopeId();
-      socket.write(dccMcpDialect.encode({ type: 'request', id, method: 'fail', params: Buffer.from('no') }));
+      peer.write(dccMcpDialect.encode({ type: 'request', id, method: 'fail', params: Buffer.from('no') }));
       expect(await next()).toEqual({ type: 'response', id, success: false, payload: Buffer.alloc(0), error: 'failed: no' });
     });
 
     it('notify with and without id', async () => {
       const id = newEnvelopeId();
-      socket.write(dccMcpDialect.encode({ type: 'notify', id: null, topic: 'a', data: Buffer.from([0xff]) }));
-      socket.write(dccMcpDialect.encode({ type: 'notify', id, topic: 'b', data: Buffer.alloc(0) }));
+      peer.write(dccMcpDialect.encode({ type: 'notify', id: null, topic: 'a', data: Buffer.from([0xff]) }));
+      peer.write(dccMcpDialect.encode({ type: 'notify', id, topic: 'b', data: Buffer.alloc(0) }));
       expect(await next()).toEqual({ type: 'notify', id: null, topic: 'echo:a', data: Buffer.from([0xff]) });
       expect(await next()).toEqual({ type: 'notify', id, topic: 'echo:b', data: Buffer.alloc(0) });
     });
 
     it('2,000 requests written at once come back in order', async () => {
       const ids = Array.from({ length: 2000 }, () => newEnvelopeId());
-      socket.write(Buffer.concat(ids.map((id, i) => dccMcpDialect.encode({ type: 'request', id, method: 'echo', params: Buffer.from(String(i)) }))));
+      peer.write(Buffer.concat(ids.map((id, i) => dccMcpDialect.encode({ type: 'request', id, method: 'echo', params: Buffer.from(String(i)) }))));
       for (let i = 0; i < ids.length; i++) {
         const m = await next();
         expect(m.type === 'response' && m.id === ids[i] && m.payload.toString() === String(i)).toBe(true);
@@ -199,9 +178,9 @@ describe.skipIf(!installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/
     });
 
     it('shutdown: the peer answers and closes', async () => {
-      socket.write(dccMcpDialect.encode({ type: 'shutdown', reason: 'done' }));
+      peer.write(dccMcpDialect.encode({ type: 'shutdown', reason: 'done' }));
       expect(await next()).toEqual({ type: 'shutdown', reason: 'bye: done' });
-      await new Promise<void>((resolve) => (closed ? resolve() : socket.once('close', () => resolve())));
+      await peer.whenClosed();
       const code = await new Promise<number | null>((resolve) =>
         child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (c) => resolve(c)),
       );
@@ -287,18 +266,9 @@ describe.skipIf(!has0136)('dcc-mcp-core 0.13.6 itself (built from source, opt-in
 
   describe('our codec on a raw socket ⇄ its IpcListener (TCP)', () => {
     let child: ChildProcessWithoutNullStreams;
-    let socket: net.Socket;
+    let peer: EnvelopeSocket;
     let listenerOut = '';
-    const inbox: DccMcpMessage[] = [];
-    let waiter: (() => void) | undefined;
-    let closed = false;
-    const next = async (): Promise<DccMcpMessage> => {
-      while (inbox.length === 0) {
-        if (closed) expect.fail('the IpcListener side closed the connection');
-        await new Promise<void>((resolve) => (waiter = resolve));
-      }
-      return inbox.shift()!;
-    };
+    const next = (): Promise<DccMcpMessage> => peer.next();
 
     beforeAll(async () => {
       if (!has0136) return;
@@ -314,29 +284,17 @@ describe.skipIf(!has0136)('dcc-mcp-core 0.13.6 itself (built from source, opt-in
         });
         child.once('exit', (code) => reject(new Error(`python exited ${code}: ${stderr}`)));
       });
-      socket = net.connect(port, '127.0.0.1');
-      const decoder = new FrameDecoder((s, a, b) => inbox.push(dccMcpDialect.decodeScanned(s, a, b)), {
-        maxMessageElements: dccMcpMaxElements(8 * 1024 * 1024),
-      });
-      socket.on('data', (chunk: Buffer) => {
-        decoder.push(chunk);
-        waiter?.();
-      });
-      socket.on('close', () => {
-        closed = true;
-        waiter?.();
-      });
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      peer = await EnvelopeSocket.open(port, 'the IpcListener side');
     });
 
     afterAll(() => {
-      socket?.destroy();
+      peer?.socket.destroy();
       if (child && child.exitCode === null) child.kill();
     });
 
     it('ping → pong with the same id (its channel answers by itself)', async () => {
       const id = newEnvelopeId();
-      socket.write(encodeDccPing(id, 1_700_000_000_000));
+      peer.write(encodeDccPing(id, 1_700_000_000_000));
       const pong = await next();
       expect(pong).toMatchObject({ type: 'pong', id });
     });
@@ -344,15 +302,15 @@ describe.skipIf(!has0136)('dcc-mcp-core 0.13.6 itself (built from source, opt-in
     it('request → response with the params echoed (every byte value, 100 KB), and an error response', async () => {
       const id = newEnvelopeId();
       const params = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7) % 256));
-      socket.write(encodeDccRequest(id, 'echo', params));
+      peer.write(encodeDccRequest(id, 'echo', params));
       expect(await next()).toEqual({ type: 'response', id, success: true, payload: params, error: null });
       const id2 = newEnvelopeId();
-      socket.write(encodeDccRequest(id2, 'fail', Buffer.from('no')));
+      peer.write(encodeDccRequest(id2, 'fail', Buffer.from('no')));
       expect(await next()).toEqual({ type: 'response', id: id2, success: false, payload: Buffer.alloc(0), error: 'failed: no' });
     });
 
     it('notify reaches it; its notify reaches us', async () => {
-      socket.write(encodeDccNotify(null, 'hello', Buffer.from([0, 0xff])));
+      peer.write(encodeDccNotify(null, 'hello', Buffer.from([0, 0xff])));
       expect(await next()).toMatchObject({ type: 'notify', topic: 'echo:hello', data: Buffer.from([0, 0xff]) });
     });
 
@@ -363,7 +321,7 @@ describe.skipIf(!has0136)('dcc-mcp-core 0.13.6 itself (built from source, opt-in
     // WRITE_CHANNEL_SIZE; seen here with 1,000). docs/DCC-MCP.md.
     it('200 requests written at once all come back', async () => {
       const ids = Array.from({ length: 200 }, () => newEnvelopeId());
-      socket.write(Buffer.concat(ids.map((id, i) => encodeDccRequest(id, 'echo', Buffer.from(String(i))))));
+      peer.write(Buffer.concat(ids.map((id, i) => encodeDccRequest(id, 'echo', Buffer.from(String(i))))));
       const got = new Map<string, string>();
       for (let i = 0; i < ids.length; i++) {
         const m = await next();
@@ -373,7 +331,7 @@ describe.skipIf(!has0136)('dcc-mcp-core 0.13.6 itself (built from source, opt-in
     });
 
     it('shutdown ends its channel: the process leaves its loop and exits 0', async () => {
-      socket.write(encodeDccShutdown('done'));
+      peer.write(encodeDccShutdown('done'));
       const code = await new Promise<number | null>((resolve) =>
         child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (c) => resolve(c)),
       );
