@@ -15,7 +15,6 @@ import {
   dccMcpMaxElements,
   decodeDccMcp,
   decodeDccMcpFrame,
-  detectDialect,
   encodeDccMcp,
   encodeDccNotify,
   encodeDccPing,
@@ -26,6 +25,7 @@ import {
   uuidToBytes,
   type DccMcpMessage,
 } from './dcc-mcp.js';
+import { detectDialect } from './detect-dialect.js';
 import { encodeCall, encodeHello, encodeNotify, encodePing } from './encode.js';
 import { FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';

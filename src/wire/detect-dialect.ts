@@ -1,0 +1,37 @@
+import type { DetectedDialect } from './dcc-mcp-messages.js';
+
+/**
+ * The dialect of a connection from its first frame payload `source[start, end)`, read from
+ * the bytes without decoding: a native HELLO is an array whose element 0 is the integer 1;
+ * a dcc-mcp envelope is an array whose element 0 is a string. Returns null for anything
+ * else (including an array starting with another integer: a native peer must begin with
+ * HELLO). Only the first bytes are looked at; the chosen dialect's decoder checks the rest.
+ */
+export function detectDialect(source: Uint8Array, start = 0, end = source.length): DetectedDialect | null {
+  let at = start;
+  if (at >= end) return null;
+  const head = source[at]!;
+  if (head >= 0x90 && head <= 0x9f) {
+    if (head === 0x90) return null; // empty array
+    at += 1;
+  } else if (head === 0xdc || head === 0xdd) {
+    const n = head === 0xdc ? 3 : 5;
+    if (end - at < n) return null;
+    let len = 0;
+    for (let i = 1; i < n; i++) len = len * 256 + source[at + i]!;
+    if (len === 0) return null;
+    at += n;
+  } else {
+    return null;
+  }
+  if (at >= end) return null;
+  const first = source[at]!;
+  if ((first >= 0xa0 && first <= 0xbf) || first === 0xd9 || first === 0xda || first === 0xdb) return 'dcc-mcp';
+  if (first === 0x01) return 'wirecall';
+  // The integer 1 in a wider encoding (uint 8-64 cc-cf, int 8-64 d0-d3): other writers may use one.
+  const widths: Record<number, number> = { 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8 };
+  const width = widths[first];
+  if (width === undefined || end - at < 1 + width) return null;
+  for (let i = 1; i < width; i++) if (source[at + i] !== 0) return null;
+  return source[at + width] === 1 ? 'wirecall' : null;
+}
