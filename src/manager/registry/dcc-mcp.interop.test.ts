@@ -122,7 +122,8 @@ describe.runIf(installed || inCI)(`file registry: rows written by dcc-mcp-core $
       pid: child.pid,
       status: 'available',
       schemaVersion: 1,
-      extra: { adapter_dcc: 'maya', sentinel_path: maya['sentinel_path'], extras: maya['extras'] },
+      sentinelPath: maya['sentinel_path'],
+      extra: { adapter_dcc: 'maya', extras: maya['extras'] },
     });
     expect(listed.map((e) => e.dccType).sort()).toEqual(['__gateway__', 'maya']);
 

@@ -1,20 +1,28 @@
 /**
- * The exclusive lock around every read-modify-write of services.json.
+ * The exclusive lock around every read-modify-write of services.json: two locks, taken
+ * in this order and released in the reverse one.
  *
- * Across processes: proper-lockfile, i.e. an atomic mkdir of a lock directory whose
- * mtime the holder refreshes; a lock whose mtime is older than `staleMs` belongs to a
- * crashed holder and is taken over. The holder also leaves its pid in the directory, so
- * a holder that died is got past at once instead of after staleMs (lock-owner.ts). We
- * wait for it with jittered backoff up to a deadline, never forever.
+ * 1. dcc-mcp-core's: flock (LockFileEx on Windows) on `services.lock`, see
+ *    services-lock.ts. This is what excludes dcc-mcp-core's writers (and those of
+ *    every wirecall that has it). Left out, with a warning from the registry, when the
+ *    native lock module cannot be loaded.
+ * 2. wirecall's older one: `services.json.lock`, a proper-lockfile mkdir lock. Kept on
+ *    purpose: wirecall versions before services.lock take only this one, and a wirecall
+ *    without the native module has nothing else; dropping it would let either of them
+ *    write at the same moment as us. Taken second, it is uncontended among wirecalls
+ *    that have both (the first lock already orders them), so it costs one mkdir and one
+ *    rmdir per write. (It cannot be `services.lock` itself: a mkdir lock of that name
+ *    would make dcc-mcp-core's open() fail with EISDIR.)
  *
- * The lock is `services.json.lock`, not dcc-mcp-core's `services.lock`: dcc-mcp-core
- * takes flock(2) on a regular file of that name, which Node cannot do without a native
- * addon. A mkdir lock under the same name would make its open() fail with EISDIR (or
- * ours fail with EEXIST on its file forever), and would not exclude it anyway, since
- * the two kinds of lock do not see each other.
+ * About the mkdir lock: its holder refreshes the directory's mtime; a lock whose mtime
+ * is older than `staleMs` belongs to a crashed holder and is taken over. The holder also
+ * leaves its pid in the directory, so a holder that died is got past at once instead of
+ * after staleMs (lock-owner.ts). We wait for it with jittered backoff up to a deadline,
+ * never forever.
  *
  * Within one process: a promise chain per lock path, so this process never contends
- * with itself (proper-lockfile keeps one record per locked file per process).
+ * with itself (proper-lockfile keeps one record per locked file per process, and a
+ * second flock from this process would conflict with its first).
  */
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -22,6 +30,7 @@ import { RegistryFileError } from '../../errors.js';
 import { errorMessage } from '../../util/error-message.js';
 import { LockDirFs } from './lock-dir-fs.js';
 import { isHeldError, removeIfAbandoned } from './lock-owner.js';
+import { takeServicesLock, type ServicesLockOptions } from './services-lock.js';
 
 export interface FileLockOptions {
   /** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 2000). */
@@ -29,6 +38,8 @@ export interface FileLockOptions {
   /** Give up waiting for the lock after this long. */
   timeoutMs: number;
   onWarning: (message: string) => void;
+  /** dcc-mcp-core's lock on services.lock, taken first; absent without the native module. */
+  services?: ServicesLockOptions;
 }
 
 const MAX_PAUSE_MS = 50;
@@ -67,6 +78,22 @@ export function withFileLock<T>(
 }
 
 async function runLocked<T>(
+  target: string,
+  lockPath: string,
+  options: FileLockOptions,
+  fn: (taken: LockTaken) => Promise<T>,
+): Promise<T> {
+  const releaseServices = options.services === undefined ? undefined : await takeServicesLock(options.services);
+  try {
+    return await runMkdirLocked(target, lockPath, options, fn);
+  } finally {
+    await releaseServices?.().catch((err: unknown) =>
+      options.onWarning(`could not release registry lock ${options.services!.path}: ${errorMessage(err)}`),
+    );
+  }
+}
+
+async function runMkdirLocked<T>(
   target: string,
   lockPath: string,
   options: FileLockOptions,

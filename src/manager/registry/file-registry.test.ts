@@ -12,6 +12,8 @@ import { Scratch } from '../../test-util/scratch.js';
 
 const TCP: Endpoint = { kind: 'tcp', host: '127.0.0.1', port: 18812 };
 const UNIX: Endpoint = { kind: 'unix', path: '/tmp/dcc-mcp/maya-1.sock' };
+/** What a registry directory holds after a register() for this process: no temp file, no services.json.lock. */
+const AFTER_REGISTER = ['locks', 'services.json', 'services.lock'];
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const scratch = new Scratch();
@@ -74,6 +76,7 @@ describe('register and read back', () => {
       version: '2025.1',
       scene: '/shots/010.ma',
       pid: process.pid,
+      sentinelPath: path.join(dir, 'locks', 'maya-00112233-4455-6677-8899-aabbccddeeff.lock'),
       metadata: { user: 'anim01', gpus: [0, 1] },
       registeredAt: entry.lastHeartbeat,
       lastHeartbeat: expect.any(Number),
@@ -95,6 +98,7 @@ describe('register and read back', () => {
       version: '2025.1',
       scene: '/shots/010.ma',
       pid: process.pid,
+      sentinel_path: path.join(dir, 'locks', 'maya-00112233-4455-6677-8899-aabbccddeeff.lock'),
       metadata: { user: 'anim01', gpus: [0, 1] },
       registered_at: toWireTimestamp(entry.registeredAt),
       last_heartbeat: toWireTimestamp(entry.lastHeartbeat),
@@ -196,7 +200,7 @@ describe('register and read back', () => {
     await reg.register('maya', TCP);
     if (process.platform !== 'win32') expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
     // Nothing left behind but the file itself: no temp file, no lock.
-    expect(await fs.readdir(dir)).toEqual(['services.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
   });
 
   it('serializes concurrent writes from one process (one or several instances)', async () => {
@@ -421,7 +425,7 @@ describe('damaged files', () => {
     await reg.register('maya', TCP);
     expect(await readServicesJson(dir)).toHaveLength(1);
     expect(warnings).toEqual([]);
-    expect(await fs.readdir(dir)).toEqual(['services.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
   });
 });
 
@@ -433,7 +437,7 @@ describe('the lock', () => {
     await fs.utimes(lock, old, old);
     const reg = open({ lockStaleMs: 2_000, lockTimeoutMs: 10_000 });
     await reg.register('maya', TCP);
-    expect(await fs.readdir(dir)).toEqual(['services.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
   });
 
   it('gives up after lockTimeoutMs while a live process holds it; reads do not need it', async () => {
@@ -472,7 +476,7 @@ describe('lock records', () => {
     const started = Date.now();
     await open({ lockStaleMs: 60_000, lockTimeoutMs: 10_000 }).register('maya', TCP);
     expect(Date.now() - started).toBeLessThan(5_000); // not the 60 s stale timeout
-    expect(await fs.readdir(dir)).toEqual(['services.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
   });
 
   it('does not judge the pid of a holder on another host or in another pid namespace; their locks go stale as usual', async () => {
@@ -483,7 +487,7 @@ describe('lock records', () => {
       const old = new Date(Date.now() - 120_000);
       await fs.utimes(lock(), old, old);
       await open({ lockStaleMs: 60_000, lockTimeoutMs: 10_000 }).register('maya', TCP);
-      expect(await fs.readdir(dir)).toEqual(['services.json']);
+      expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
     }
   });
 
@@ -493,7 +497,7 @@ describe('lock records', () => {
     const old = new Date(Date.now() - 120_000);
     await fs.utimes(lock(), old, old);
     await open({ lockStaleMs: 60_000, lockTimeoutMs: 10_000 }).register('maya', TCP);
-    expect(await fs.readdir(dir)).toEqual(['services.json']);
+    expect((await fs.readdir(dir)).sort()).toEqual(AFTER_REGISTER);
   });
 
   it('never removes a lock directory holding anything it does not know, stale or not', async () => {
@@ -540,7 +544,7 @@ describe('temp files of dead writers', () => {
 
     await reg.heartbeat('maya', (await reg.listAll())[0]!.instanceId);
     const left = (await fs.readdir(dir)).sort();
-    const expected = ['services.json', 'services.json.456', ...Object.keys(files)].filter((n) => !['services.json.123', 'services.json.4294967295'].includes(n));
+    const expected = [...AFTER_REGISTER, 'services.json.456', ...Object.keys(files)].filter((n) => !['services.json.123', 'services.json.4294967295'].includes(n));
     expect(left).toEqual(expected.sort());
     expect(warnings).toEqual([]);
   });

@@ -2,10 +2,13 @@
  * The file-based service registry: `<dir>/services.json`, shared by every process of
  * this user (wirecall's and dcc-mcp-core's) that points at the same directory.
  *
- * Writes are locked read-modify-writes (see file-lock.ts) that replace the file
+ * Writes are locked read-modify-writes (see file-lock.ts: dcc-mcp-core's flock on
+ * services.lock, then wirecall's older services.json.lock) that replace the file
  * atomically (temp file, fsync, rename); reads take no lock. Rows we did not write are
  * kept as they are (see row-codec.ts). Each locked write first removes the temp files
- * of writers that died mid-write (temp-files.ts). Decisions worth knowing:
+ * of writers that died mid-write (temp-files.ts). Rows registered for this process hold
+ * a sentinel lock file while registered, and every row's sentinel is judged before its
+ * heartbeat and pid (sentinel.ts, liveness.ts). Decisions worth knowing:
  *
  * - An empty file (0 bytes or whitespace) is an empty registry, not corruption: there is
  *   nothing to save, and a non-atomic writer (old dcc-mcp-core) leaves one for a moment.
@@ -18,18 +21,24 @@
  *   writer's row, and it is not ours to delete. prune() leaves it too.
  * - Rows with schema_version > 1 are read like others, but a file holding one is never
  *   rewritten (RegistryFileError): its writer knows things we do not.
+ * - Without the native lock module (native-lock.ts: no binary for this platform, or not
+ *   installed) the registry still works, with one warning: it then excludes other
+ *   wirecall processes only, writes rows without a sentinel, and judges sentinels of
+ *   other rows as missing (heartbeat and pid).
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidOption, RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
+import { InvalidOption, RegistryFileError, ServiceAlreadyRegistered, ShutdownError } from '../../errors.js';
 import { errorMessage } from '../../util/error-message.js';
-import { validateEndpoint, type Endpoint } from '../../transport/endpoint.js';
-import { addressOf } from './address.js';
+import type { Endpoint } from '../../transport/endpoint.js';
+import { newEntry } from './new-entry.js';
 import { withFileLock, type FileLockOptions } from './file-lock.js';
-import { livenessOf, type Liveness } from './liveness.js';
+import { livenessOf, type Liveness, type SentinelProbe } from './liveness.js';
+import { loadNativeLock, type NativeLock } from './native-lock.js';
 import { ensureRegistryDir, defaultRegistryDir } from './registry-dir.js';
 import { quarantine, readRegistryFile, writeRegistryFile } from './registry-file.js';
+import { holdSentinel, LOCKS_DIR, probeSentinel, releaseSentinel, removeDeadSentinel, sentinelPathFor } from './sentinel.js';
+import { lockTimingFromEnv, SERVICES_LOCK_FILE, type ServicesLockOptions } from './services-lock.js';
 import { removeDeadTempFiles } from './temp-files.js';
 import {
   SCHEMA_VERSION,
@@ -40,7 +49,6 @@ import {
   rowKey,
   rowOf,
   schemaVersionOf,
-  unknownFields,
 } from './row-codec.js';
 import {
   SERVICE_STATUSES,
@@ -62,14 +70,19 @@ export interface FileRegistryOptions {
    * Default 10000, minimum 2000. A holder on this machine whose pid is gone is got past at once.
    */
   lockStaleMs?: number;
-  /** Give up waiting for the lock after this long (RegistryFileError). Default 30000 (well above lockStaleMs). */
+  /**
+   * Give up waiting for a lock after this long (RegistryFileError). Default: for
+   * services.lock, dcc-mcp-core's $DCC_MCP_REGISTRY_LOCK_TIMEOUT_MS, else 2000 (polled every
+   * $DCC_MCP_REGISTRY_LOCK_BACKOFF_MS, else 10 ms); for services.json.lock 30000 (well above lockStaleMs).
+   */
   lockTimeoutMs?: number;
   /** Where warnings go (corrupt file moved aside, malformed rows, lost lock). Default process.emitWarning. */
   onWarning?: (message: string) => void;
 }
 
 export const REGISTRY_FILE = 'services.json';
-export const LOCK_FILE = 'services.json.lock'; // why not services.lock: see file-lock.ts
+export const LOCK_FILE = 'services.json.lock'; // wirecall's older lock, kept: see file-lock.ts
+export { SERVICES_LOCK_FILE, LOCKS_DIR };
 
 export const DEFAULT_STALE_AFTER_MS = 15_000;
 export const DEFAULT_LOCK_STALE_MS = 10_000;
@@ -89,8 +102,13 @@ export class FileRegistry implements ServiceRegistry {
   readonly dir: string;
   readonly file: string;
   readonly lockPath: string;
+  readonly servicesLockPath: string;
   readonly staleAfterMs: number;
   private readonly lockOptions: FileLockOptions;
+  private readonly servicesTiming: { timeoutMs: number; backoffMs: number };
+  private native: NativeLock | undefined;
+  private probe: SentinelProbe | undefined;
+  private nativeReady: Promise<void> | undefined;
   private readonly warn: (message: string) => void;
   private readonly warned = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -101,6 +119,7 @@ export class FileRegistry implements ServiceRegistry {
     this.dir = path.resolve(options.dir ?? defaultRegistryDir());
     this.file = path.join(this.dir, REGISTRY_FILE);
     this.lockPath = path.join(this.dir, LOCK_FILE);
+    this.servicesLockPath = path.join(this.dir, SERVICES_LOCK_FILE);
     this.staleAfterMs = checkMs('staleAfterMs', options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS);
     this.warn = options.onWarning ?? ((message) => process.emitWarning(message, { type: 'RegistryWarning' }));
     this.lockOptions = {
@@ -108,36 +127,48 @@ export class FileRegistry implements ServiceRegistry {
       timeoutMs: checkMs('lockTimeoutMs', options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS),
       onWarning: this.warn,
     };
+    const timing = lockTimingFromEnv();
+    if (options.lockTimeoutMs !== undefined) timing.timeoutMs = this.lockOptions.timeoutMs;
+    this.servicesTiming = timing;
   }
 
   register(dccType: string, endpoint: Endpoint, options: RegisterOptions = {}): Promise<ServiceEntry> {
     return this.op(async () => {
       const entry = newEntry(dccType, endpoint, options);
       const key = rowKey(entry.dccType, entry.instanceId);
-      return this.change((rows) => {
-        const now = Date.now();
-        for (const row of rows) {
-          if (keyOf(row) !== key) continue;
-          const parsed = parseRow(row);
-          if (parsed.ok && livenessOf(parsed.entry, now, this.staleAfterMs) === 'live') {
-            throw new ServiceAlreadyRegistered(`${entry.dccType} instance ${entry.instanceId} is already registered`);
+      const taken = await this.takeSentinel(entry);
+      try {
+        return await this.change((rows) => {
+          const now = Date.now();
+          for (const row of rows) {
+            if (keyOf(row) !== key) continue;
+            const parsed = parseRow(row);
+            if (parsed.ok && livenessOf(parsed.entry, now, this.staleAfterMs, this.probe) === 'live') {
+              throw new ServiceAlreadyRegistered(`${entry.dccType} instance ${entry.instanceId} is already registered`);
+            }
           }
-        }
-        // A stale, dead or malformed row under the same key is replaced.
-        entry.registeredAt = entry.lastHeartbeat = now;
-        return { result: entry, rows: [...rows.filter((row) => keyOf(row) !== key), rowOf(entry)] };
-      });
+          // A stale, dead or malformed row under the same key is replaced.
+          entry.registeredAt = entry.lastHeartbeat = now;
+          return { result: entry, rows: [...rows.filter((row) => keyOf(row) !== key), rowOf(entry)] };
+        });
+      } catch (err) {
+        if (taken === 'new') releaseSentinel(this.native, entry.sentinelPath!);
+        throw err;
+      }
     });
   }
 
   deregister(dccType: string, instanceId: string): Promise<boolean> {
-    return this.op(() =>
-      this.change((rows) => {
+    return this.op(async () => {
+      const removed = await this.change((rows) => {
         const key = rowKey(dccType, instanceId);
         const kept = rows.filter((row) => keyOf(row) !== key);
         return kept.length === rows.length ? { result: false } : { result: true, rows: kept };
-      }),
-    );
+      });
+      // The row is gone (or was never there): our sentinel for it, if any, goes too.
+      releaseSentinel(this.native, sentinelPathFor(this.dir, dccType, instanceId));
+      return removed;
+    });
   }
 
   heartbeat(dccType: string, instanceId: string): Promise<boolean> {
@@ -153,17 +184,27 @@ export class FileRegistry implements ServiceRegistry {
   }
 
   prune(): Promise<number> {
-    return this.op(() =>
-      this.change((rows) => {
+    return this.op(async () => {
+      const sentinels: string[] = [];
+      const removed = await this.change((rows) => {
         const now = Date.now();
+        sentinels.length = 0;
         const kept = rows.filter((row) => {
           const parsed = parseRow(row);
-          return !parsed.ok || livenessOf(parsed.entry, now, this.staleAfterMs) === 'live';
+          if (!parsed.ok || livenessOf(parsed.entry, now, this.staleAfterMs, this.probe) === 'live') return true;
+          if (parsed.entry.sentinelPath !== undefined) sentinels.push(parsed.entry.sentinelPath);
+          return false;
         });
-        const removed = rows.length - kept.length;
-        return removed === 0 ? { result: 0 } : { result: removed, rows: kept };
-      }),
-    );
+        const count = rows.length - kept.length;
+        return count === 0 ? { result: 0 } : { result: count, rows: kept };
+      });
+      // The sentinel files of removed rows, only in our locks/ directory and only while still free.
+      const locks = path.join(this.dir, LOCKS_DIR) + path.sep;
+      for (const file of sentinels) {
+        if (this.native !== undefined && path.resolve(file).startsWith(locks)) removeDeadSentinel(this.native, file);
+      }
+      return removed;
+    });
   }
 
   async listInstances(dccType: string): Promise<ServiceEntry[]> {
@@ -178,7 +219,7 @@ export class FileRegistry implements ServiceRegistry {
   listWithLiveness(): Promise<Array<{ entry: ServiceEntry; liveness: Liveness }>> {
     return this.op(async () => {
       const now = Date.now();
-      return (await this.entries()).map((entry) => ({ entry, liveness: livenessOf(entry, now, this.staleAfterMs) }));
+      return (await this.entries()).map((entry) => ({ entry, liveness: livenessOf(entry, now, this.staleAfterMs, this.probe) }));
     });
   }
 
@@ -197,7 +238,9 @@ export class FileRegistry implements ServiceRegistry {
   /** Runs a public operation: refused after close(), tracked so close() can wait for it. */
   private op<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new ShutdownError(`the registry at ${this.dir} is closed`));
-    const run = this.ensureDir().then(fn);
+    const run = this.ensureDir()
+      .then(() => this.ensureNative())
+      .then(fn);
     this.inFlight.add(run);
     const forget = (): void => void this.inFlight.delete(run);
     run.then(forget, forget);
@@ -210,6 +253,43 @@ export class FileRegistry implements ServiceRegistry {
       throw err;
     });
     return this.dirReady;
+  }
+
+  /** Loads the native lock once per registry (the module once per process); warns once without it. */
+  private ensureNative(): Promise<void> {
+    this.nativeReady ??= loadNativeLock().then((lock) => {
+      if (lock instanceof Error) {
+        this.warn(
+          `${lock.message}; the registry at ${this.dir} excludes other wirecall processes only (not dcc-mcp-core's) ` +
+            'and its rows have no sentinel',
+        );
+        return;
+      }
+      this.native = lock;
+      this.probe = (file) => probeSentinel(lock, file);
+    });
+    return this.nativeReady;
+  }
+
+  /** A sentinel for a row of this process (none for another pid, or without the native lock). */
+  private async takeSentinel(entry: ServiceEntry): Promise<'new' | 'ours' | undefined> {
+    if (this.native === undefined || entry.pid !== process.pid) return undefined;
+    const file = sentinelPathFor(this.dir, entry.dccType, entry.instanceId);
+    let taken: ReturnType<typeof holdSentinel> = 'busy';
+    // A few tries: a prober (ours or dcc-mcp-core's) holds a free sentinel for an instant.
+    for (let attempt = 0; attempt < 5 && taken === 'busy'; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      try {
+        taken = holdSentinel(this.native, file);
+      } catch (err) {
+        throw new RegistryFileError(`cannot create the sentinel lock ${file}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+    if (taken === 'busy') {
+      throw new ServiceAlreadyRegistered(`${entry.dccType} instance ${entry.instanceId} is already registered (its sentinel ${file} is held)`);
+    }
+    entry.sentinelPath = file;
+    return taken;
   }
 
   /** Well-formed rows of the current file, one per key (the freshest heartbeat wins). */
@@ -264,7 +344,9 @@ export class FileRegistry implements ServiceRegistry {
   private async change<T>(apply: (rows: unknown[]) => Change<T>): Promise<T> {
     // Cheap, and brings back a directory a temp cleaner removed while we ran.
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
-    return withFileLock(this.file, this.lockPath, this.lockOptions, async ({ holderDied }) => {
+    const services: ServicesLockOptions | undefined =
+      this.native === undefined ? undefined : { lock: this.native, path: this.servicesLockPath, ...this.servicesTiming };
+    return withFileLock(this.file, this.lockPath, { ...this.lockOptions, services }, async ({ holderDied }) => {
       // Temp files of writers that died mid-write (see temp-files.ts).
       const cutoff = holderDied ? Infinity : Date.now() - this.lockOptions.staleMs;
       await removeDeadTempFiles(this.file, cutoff, (m) => this.warnOnce(m));
@@ -312,55 +394,6 @@ export class FileRegistry implements ServiceRegistry {
     this.warned.add(message);
     this.warn(message);
   }
-}
-
-/** Validates register()'s arguments and builds the row (timestamps are set under the lock). */
-function newEntry(dccType: string, endpoint: Endpoint, options: RegisterOptions): ServiceEntry {
-  if (typeof dccType !== 'string' || dccType.trim() === '') throw new InvalidOption('dccType must be a non-empty string');
-  const instanceId = options.instanceId ?? randomUUID();
-  if (typeof instanceId !== 'string' || instanceId.trim() === '') throw new InvalidOption('instanceId must be a non-empty string');
-  const status = options.status ?? 'available';
-  if (!SERVICE_STATUSES.includes(status)) throw new InvalidOption(`unknown service status ${JSON.stringify(status)}`);
-  const pid = options.pid ?? process.pid;
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new InvalidOption(`pid must be a positive integer, got ${pid}`);
-  const version = options.version ?? null;
-  const scene = options.scene ?? null;
-  if (version !== null && typeof version !== 'string') throw new InvalidOption('version must be a string or null');
-  if (scene !== null && typeof scene !== 'string') throw new InvalidOption('scene must be a string or null');
-
-  const { host, port, transportAddress } = addressOf(validateEndpoint(endpoint));
-  const entry: ServiceEntry = {
-    dccType,
-    instanceId,
-    host,
-    port,
-    transportAddress,
-    version,
-    scene,
-    pid,
-    metadata: jsonObject('metadata', options.metadata ?? {}),
-    registeredAt: 0,
-    lastHeartbeat: 0,
-    status,
-    schemaVersion: SCHEMA_VERSION,
-  };
-  const extra = unknownFields(jsonObject('extra', options.extra ?? {}));
-  if (Object.keys(extra).length > 0) entry.extra = extra;
-  return entry;
-}
-
-/** A JSON-safe copy (the caller's object may change later); SerializationError if it cannot be JSON. */
-function jsonObject(what: string, value: Record<string, unknown>): Record<string, unknown> {
-  let copy: unknown;
-  try {
-    copy = JSON.parse(JSON.stringify(value));
-  } catch (err) {
-    throw new SerializationError(`${what} cannot be written as JSON: ${errorMessage(err)}`, { cause: err });
-  }
-  if (typeof copy !== 'object' || copy === null || Array.isArray(copy)) {
-    throw new SerializationError(`${what} must be a JSON object`);
-  }
-  return copy as Record<string, unknown>;
 }
 
 function checkMs(name: string, value: number): number {

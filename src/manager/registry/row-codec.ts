@@ -26,6 +26,7 @@ const KNOWN_FIELDS = [
   'version',
   'scene',
   'pid',
+  'sentinel_path',
   'metadata',
   'registered_at',
   'last_heartbeat',
@@ -75,6 +76,8 @@ export function parseRow(raw: unknown): ParsedRow {
   if (scene !== null && typeof scene !== 'string') return fail('scene is not a string or null');
   const pid = raw['pid'] ?? undefined;
   if (pid !== undefined && !(isNonNegativeInt(pid) && pid > 0)) return fail('pid is not a positive integer');
+  const sentinelPath = raw['sentinel_path'] ?? undefined;
+  if (sentinelPath !== undefined && typeof sentinelPath !== 'string') return fail('sentinel_path is not a string or null');
   const metadata = raw['metadata'] ?? {};
   if (!isRawRow(metadata)) return fail('metadata is not a JSON object');
 
@@ -107,6 +110,7 @@ export function parseRow(raw: unknown): ParsedRow {
   };
   if (transportAddress !== undefined) entry.transportAddress = transportAddress;
   if (pid !== undefined) entry.pid = pid;
+  if (sentinelPath !== undefined && sentinelPath !== '') entry.sentinelPath = sentinelPath;
   const extra = extraFields(raw);
   if (extra !== undefined) entry.extra = extra;
   return known ? { ok: true, entry } : { ok: true, entry, warning: `unknown status ${JSON.stringify(statusRaw)}, treated as unreachable` };
@@ -125,6 +129,7 @@ export function rowOf(entry: ServiceEntry): RawRow {
   row['version'] = entry.version;
   row['scene'] = entry.scene;
   if (entry.pid !== undefined) row['pid'] = entry.pid;
+  if (entry.sentinelPath !== undefined) row['sentinel_path'] = entry.sentinelPath;
   row['metadata'] = entry.metadata;
   row['registered_at'] = toWireTimestamp(entry.registeredAt);
   row['last_heartbeat'] = toWireTimestamp(entry.lastHeartbeat);

@@ -38,6 +38,12 @@ export interface ServiceEntry {
   scene: string | null;
   /** Process id on `host`; a row whose pid is dead on this machine is dead. */
   pid?: number;
+  /**
+   * dcc-mcp-core's sentinel lock file (`<dir>/locks/<dcc_type>-<instance_id>.lock`),
+   * held by the owner while it lives: a row whose sentinel can be locked is dead.
+   * The file registry sets it on rows it registers for this process.
+   */
+  sentinelPath?: string;
   metadata: Record<string, unknown>;
   /** Milliseconds since the Unix epoch (sub-ms precision kept as a fraction). */
   registeredAt: number;
