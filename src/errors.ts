@@ -21,6 +21,7 @@
  *   │   ├── CallCancelled               the caller aborted the call
  *   │   ├── InvalidArgument             the call could not be sent as given (e.g. params not encodable)
  *   │   ├── StreamClosed                a write to a stream whose sending side is closed
+ *   │   ├── NotSupported                the connection's dialect cannot carry it (a stream over dcc-mcp)
  *   │   └── MessageTooLarge             a call, notification or stream message over the peer's frame limit
  *   └── ManagerError                    TransportManager: registry, sessions, pool
  *       ├── ServiceNotFound             no live instance matches
@@ -228,6 +229,12 @@ export class StreamClosed extends CallError {
   static override readonly kind: string = 'StreamClosed';
   static override readonly code: string = 'ERR_STREAM_CLOSED';
 }
+/** The connection's dialect cannot carry this: a stream on a dcc-mcp-core connection, say. Nothing was sent. */
+export class NotSupported extends CallError {
+  static override readonly kind: string = 'NotSupported';
+  static override readonly code: string = 'ERR_NOT_SUPPORTED';
+}
+
 /**
  * What we were about to send is larger than the peer accepts (its `maxFrameSize`):
  * nothing was sent and the connection is fine. (FrameTooLarge is the peer's frame over

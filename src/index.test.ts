@@ -26,6 +26,7 @@ const ERRORS = [
   'CallCancelled',
   'InvalidArgument',
   'StreamClosed',
+  'NotSupported',
   'MessageTooLarge',
   'ManagerError',
   'ServiceNotFound',

@@ -27,6 +27,7 @@ export {
   CallCancelled,
   InvalidArgument,
   StreamClosed,
+  NotSupported,
   MessageTooLarge,
   ManagerError,
   ServiceNotFound,
@@ -53,7 +54,8 @@ export type { Hello } from './wire/native.js';
 
 // Connections, clients and servers.
 export { Connection, type ConnectionEvents } from './rpc/connection.js';
-export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions } from './rpc/options.js';
+export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions, DialectName } from './rpc/options.js';
+export type { DccMcpOptions, PayloadCodec } from './rpc/dcc-mcp-codec.js';
 export { connect, type ConnectOptions } from './rpc/client.js';
 export { createServer, Server, type ServerOptions, type ServerEvents } from './rpc/server.js';
 export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/handlers.js';

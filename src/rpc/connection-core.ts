@@ -1,20 +1,26 @@
 /**
  * The inside of a Connection: the socket and the state machine (NEW → PENDING →
- * CONNECTED → CLOSING → CLOSED), the handshake exchange, reading frames and handing
- * them to their part (dispatch.ts), and every way a connection ends. The parts it
- * wires together: outgoing-calls, incoming-calls, streams, outbox, watchdog.
+ * CONNECTED → CLOSING → CLOSED), reading frames and handing them to their part
+ * (dispatch.ts; dcc-mcp envelopes through the bridge first), and every way a connection
+ * ends. The parts it wires together: opening (handshake, dialect), outgoing-calls,
+ * incoming-calls, streams, outbox, watchdog.
  */
 import { channel } from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ConnectionClosed, ConnectionLost, HandshakeRejected, HandshakeTimeout, LimitExceeded, ProtocolError, TransportError } from '../errors.js';
-import { encodeHello, encodePong, encodeReject, encodeShutdown, encodeWelcome } from '../wire/encode.js';
-import { MAX_CALL_ID, MessageType, RejectReason, type Hello, type NativeMessage, type Welcome } from '../wire/native.js';
+import { ConnectionClosed, ConnectionLost, LimitExceeded, ProtocolError, TransportError } from '../errors.js';
+import type { DccMcpMessage, DetectedDialect } from '../wire/dcc-mcp.js';
+import { encodeReject, encodeShutdown } from '../wire/encode.js';
+import { MAX_CALL_ID, RejectReason, type NativeMessage } from '../wire/native.js';
 import type { Caller, ConnectionEvents, Contract, ConnectionState, PeerInfo } from './contract.js';
 import { dispatch, type DispatchTargets } from './dispatch.js';
-import { admit, clientHello, clientInfo, serverInfo, serverWelcome, welcomeProblem, type Admission } from './handshake.js';
+import { DccMcpBridge } from './dcc-mcp-bridge.js';
+import { nativeFrames, type Frames } from './frames.js';
+import { dccMcpPeerInfo } from './handshake.js';
+import { Opening, type OpeningLink, type Role } from './opening.js';
+import type { Window } from './flow.js';
 import { IncomingCalls, type IncomingLink } from './incoming-calls.js';
-import { resolveOptions, peerWindow, type ClientConnectionOptions, type ResolvedOptions, type ServerConnectionOptions } from './options.js';
+import { resolveOptions, type ClientConnectionOptions, type ResolvedOptions, type ServerConnectionOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { FrameReader, type ReaderLink } from './reader.js';
 import { OutgoingCalls, type OutgoingLink } from './outgoing-calls.js';
@@ -35,12 +41,12 @@ const PAUSE_NOTIFICATIONS = 2;
 const stateChannel = channel('wirecall:connection:state');
 const errorChannel = channel('wirecall:connection:error');
 
-export type Role = 'client' | 'server';
+export type { Role } from './opening.js';
 
 /** The public connection this core serves: its events go out through it, handlers see it as `ctx.connection`. */
 export type CoreOwner = EventEmitter<ConnectionEvents>;
 
-export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, ReaderLink, OutgoingLink, IncomingLink, StreamsLink, WatchdogLink {
+export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, OpeningLink, ReaderLink, OutgoingLink, IncomingLink, StreamsLink, WatchdogLink {
   peer: PeerInfo | undefined = undefined;
   /** Resolves with the owner when the handshake is done; rejects with the reason it failed. */
   readonly ready: Promise<O>;
@@ -54,14 +60,17 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   readonly deadlines = new TimerQueue();
   /** The owner, as handlers see it (`ctx.connection`). */
   readonly caller: Caller<Contract>;
+  /** Builds what the parts send, in the connection's dialect. */
+  frames: Frames = nativeFrames;
+  /** Set when the connection speaks dcc-mcp-core's envelope. */
+  private bridge: DccMcpBridge | undefined;
   private readonly reader: FrameReader;
+  private readonly opening: Opening;
   private nextId = 0;
   private readyResolve!: (owner: O) => void;
   private readyReject!: (e: unknown) => void;
-  private handshakeTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
-  private helloSeen = false;
   /** Our writes are over the high-water mark. */
   private pressured = false;
   private closeController: AbortController | undefined;
@@ -105,8 +114,10 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
     this.incoming = new IncomingCalls(this, o);
     this.streams = new Streams(this, o);
     this.watchdog = new Watchdog(this, o);
+    this.opening = new Opening(this, role, address);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
+    if (role === 'server') this.reader.sniff(o.dialects.has('dcc-mcp') ? o.maxFrameSize : HANDSHAKE_FRAME_LIMIT);
   }
 
   get state(): ConnectionState {
@@ -128,6 +139,11 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
 
   hasPeerStream(id: number): boolean { return this.streams.hasPeers(id); }
   write(frame: Buffer): void { this.out.write(frame); }
+  sendCall(frame: Buffer): void {
+    if (this.bridge === undefined) this.out.write(frame);
+    else this.bridge.send(frame);
+  }
+  undecodable(error: Error, topic: string): void { this.handlerFailed(error, topic); }
   closeSignal(): AbortSignal { return (this.closeController ??= new AbortController()).signal; }
 
   /** A call or stream finished: a closing connection may be drained now. */
@@ -164,7 +180,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   }
 
   /** A server-side connection still waiting for the client's HELLO. */
-  get awaitingHello(): boolean { return this.role === 'server' && this._state === 'pending' && !this.helloSeen; }
+  get awaitingHello(): boolean { return this._state === 'pending' && this.opening.awaitingHello; }
 
   /**
    * Close gracefully: tell the peer (SHUTDOWN), refuse new calls, let in-flight calls
@@ -203,60 +219,38 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
     return id;
   }
 
-  // ---------------------------------------------------------------- handshake
+  // ---------------------------------------------------------------- opening (OpeningLink)
 
   start(): void {
     this.setState('pending');
-    const timeout = this.options.handshakeTimeout;
-    this.handshakeTimer = setTimeout(() => this.terminate(new HandshakeTimeout(`handshake did not complete within ${timeout} ms`), false), timeout);
-    this.handshakeTimer.unref();
-    if (this.role === 'client') this.out.write(encodeHello(clientHello(this.options)));
+    this.opening.start();
   }
 
-  private onHello(hello: Hello): void {
-    const verdict = admit(hello, this.options, this.address);
-    if (verdict instanceof Promise) {
-      void verdict.then((v) => {
-        if (this._state === 'pending') this.answerHello(hello, v);
-      });
-    } else {
-      this.answerHello(hello, verdict);
-    }
+  get pending(): boolean { return this._state === 'pending'; }
+  get heardAnything(): boolean { return this.reader.heardAnything; }
+  setPeerWindow(window: Window): void { this.streams.peerWindow = window; }
+
+  /** ReaderLink: the dialect of the first bytes a client sent. */
+  sniffed(dialect: DetectedDialect | 'unknown'): void {
+    this.opening.sniffed(dialect);
   }
 
-  private answerHello(hello: Hello, verdict: Admission): void {
-    const o = this.options;
-    if (!verdict.ok) {
-      // A failed token or authenticate check is answered after the delay the server's throttle asks for.
-      const delay = verdict.auth ? (o.onAuthOutcome?.(false) ?? 0) : 0;
-      if (delay <= 0) return this.reject(verdict.reason, verdict.message);
-      setTimeout(() => {
-        if (this._state === 'pending') this.reject(verdict.reason, verdict.message);
-      }, delay).unref();
-      return;
-    }
-    if (o.token !== undefined || o.authenticate !== undefined) o.onAuthOutcome?.(true);
-    const welcome = serverWelcome(o, verdict.version);
-    this.streams.peerWindow = peerWindow(hello);
-    this.out.write(encodeWelcome(welcome));
-    this.established(clientInfo(hello, welcome, this.address));
+  /** No handshake: open at once, in the envelope. */
+  speakDccMcp(): void {
+    this.bridge = new DccMcpBridge(this, this.options.dccMcp);
+    this.frames = this.bridge;
+    this.reader.useDccMcp(this.options.maxFrameSize);
+    this.established(dccMcpPeerInfo(this.address));
   }
 
-  private onWelcome(welcome: Welcome): void {
-    const problem = welcomeProblem(welcome);
-    if (problem !== undefined) return this.terminate(new ProtocolError(problem), true);
-    this.streams.peerWindow = peerWindow(welcome);
-    this.established(serverInfo(welcome, this.address));
-  }
-
-  private reject(reason: string, message: string): void {
+  refuse(error: TransportError, lastFrame: Buffer): void {
     this.out.close();
     this.reader.stop();
-    this.finishWith(new HandshakeRejected(reason, message), encodeReject(reason, message));
+    this.finishWith(error, lastFrame);
   }
 
-  private established(peer: PeerInfo): void {
-    clearTimeout(this.handshakeTimer);
+  established(peer: PeerInfo): void {
+    this.opening.stop();
     this.peer = peer;
     this.out.peerMaxFrameSize = peer.maxFrameSize;
     this.reader.maxFrameSize = this.options.maxFrameSize;
@@ -281,32 +275,22 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
 
   message(m: NativeMessage, payloadSize: number): void {
     if (this._state === 'connected' || this._state === 'closing') dispatch(m, payloadSize, this);
-    else if (this._state === 'pending') this.dispatchHandshake(m);
+    else if (this._state === 'pending') this.opening.message(m);
+  }
+
+  envelope(m: DccMcpMessage, payloadSize: number): void {
+    if (this._state !== 'connected' && this._state !== 'closing') return;
+    const native = this.bridge!.translate(m);
+    if (native !== undefined) dispatch(native, payloadSize, this);
   }
 
   failed(error: TransportError): void {
     this.terminate(error, true);
   }
 
-  private dispatchHandshake(m: NativeMessage): void {
-    if (this.role === 'server' && m[0] === MessageType.HELLO && !this.helloSeen) {
-      // Only one hello: anything else before our answer is a protocol violation.
-      this.helloSeen = true;
-      this.onHello(m[1]);
-    } else if (this.role === 'client' && m[0] === MessageType.WELCOME) {
-      this.onWelcome(m[1]);
-    } else if (this.role === 'client' && m[0] === MessageType.REJECT) {
-      this.reader.stop();
-      this.terminate(new HandshakeRejected(m[1], m[2]), false);
-    } else {
-      const expected = this.role === 'server' ? 'HELLO' : 'WELCOME or REJECT';
-      this.terminate(new ProtocolError(`expected ${expected} as the first frame, got message type ${m[0]}`), true);
-    }
-  }
-
   /** DispatchTargets: answer a PING. */
   pong(nonce: number): void {
-    this.out.write(encodePong(nonce));
+    this.out.write(this.frames.pong(nonce));
   }
 
   /** DispatchTargets: the peer is shutting down. */
@@ -330,7 +314,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
 
   private beginClosing(sendShutdown: boolean, drainTimeout: number): void {
     this.setState('closing');
-    if (sendShutdown) this.out.write(encodeShutdown(null));
+    if (sendShutdown) this.out.write(this.frames.shutdown(null));
     this.setDrainTimer(drainTimeout);
     this.checkDrained();
   }
@@ -379,8 +363,9 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
     if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this.owner, error });
     // A peer with our bytes piling up unread would not read a reason either: it is
     // dropped at once, and its buffers with it. One that reads gets what was queued
-    // before the reason (the refusals that led to a cut, say).
-    if (tellPeer && this._state !== 'new' && this.out.bufferedBytes <= this.options.highWaterMark) {
+    // before the reason (the refusals that led to a cut, say). A dcc-mcp-core peer is
+    // cut silently, as it cuts its own peers.
+    if (tellPeer && this.bridge === undefined && this._state !== 'new' && this.out.bufferedBytes <= this.options.highWaterMark) {
       // Before the handshake is done the peer waits for WELCOME or REJECT, so it gets a REJECT.
       const reason = `${error.code}: ${error.message}`;
       const last = this._state === 'pending' && this.role === 'server' ? encodeReject(RejectReason.PROTOCOL, reason) : encodeShutdown(reason);
@@ -395,7 +380,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Rea
   }
 
   private failEverything(error: TransportError): void {
-    clearTimeout(this.handshakeTimer);
+    this.opening.stop();
     clearTimeout(this.drainTimer);
     this.watchdog.stop(error);
     this.deadlines.clear();

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { TransportError } from '../errors.js';
+import { NotSupported, type TransportError } from '../errors.js';
 import { StreamKind } from '../wire/native.js';
 import { ConnectionCore, type Role } from './connection-core.js';
 import type {
@@ -150,6 +150,9 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private openStream(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined) {
     if (this.core.state !== 'connected') return failedStream(method, kind, this.core.notOpenError());
+    if (this.core.frames.dialect === 'dcc-mcp') {
+      return failedStream(method, kind, new NotSupported(`streams are not part of dcc-mcp-core's envelope: use call() (${method})`));
+    }
     return this.core.streams.open(kind, method, params, options);
   }
 

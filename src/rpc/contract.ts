@@ -73,6 +73,8 @@ export interface PeerInfo {
   readonly maxFrameSize: number;
   /** The peer's heartbeat interval in ms (0: it sends none). */
   readonly heartbeatMs: number;
+  /** The protocol spoken: wirecall's own, or dcc-mcp-core's envelope (no handshake, no streams). */
+  readonly dialect: 'wirecall' | 'dcc-mcp';
 }
 
 /**

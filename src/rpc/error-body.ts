@@ -4,8 +4,9 @@
  */
 import { DeadlineExceeded, RemoteError, WirecallError } from '../errors.js';
 import { Status } from '../status.js';
-import { encodeError, payloadSize } from '../wire/encode.js';
+import { payloadSize } from '../wire/encode.js';
 import type { ErrorBody } from '../wire/native.js';
+import type { Frames } from './frames.js';
 import type { MethodKind } from './handlers.js';
 
 /** An ERROR from the peer, as the error the caller's promise rejects with. */
@@ -44,14 +45,14 @@ export function errorToBody(err: unknown, exposeStack: boolean): [number, ErrorB
  * The ERROR frame for `body`, made to fit: without `data` and `stack` if the body cannot
  * be encoded, with the message cut to 1024 characters if it is over the peer's limit.
  */
-export function errorFrame(id: number, status: number, body: ErrorBody, peerMaxFrameSize: number): Buffer {
+export function errorFrame(frames: Frames, id: number, status: number, body: ErrorBody, peerMaxFrameSize: number): Buffer {
   let frame: Buffer;
   try {
-    frame = encodeError(id, status, body);
+    frame = frames.error(id, status, body);
   } catch {
-    frame = encodeError(id, status, { name: body.name, message: body.message, code: body.code });
+    frame = frames.error(id, status, { name: body.name, message: body.message, code: body.code });
   }
-  if (payloadSize(frame) > peerMaxFrameSize) frame = encodeError(id, status, { name: body.name, message: body.message.slice(0, 1024) });
+  if (payloadSize(frame) > peerMaxFrameSize) frame = frames.error(id, status, { name: body.name, message: body.message.slice(0, 1024) });
   return frame;
 }
 

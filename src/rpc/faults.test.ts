@@ -121,14 +121,34 @@ describe('server side: one bad peer never disturbs the others', () => {
   });
 
   it('hangs up on a peer that never says hello', async () => {
-    const { path } = await startServer({ handshakeTimeout: 100 });
+    const { path } = await startServer({ handshakeTimeout: 100, dialects: ['wirecall'] });
     const peer = await RawPeer.connect(path);
     cleanups.push(() => peer.socket.destroy());
     await peer.waitClosed(2000);
   });
 
+  it('takes a silent peer for a dcc-mcp client when that dialect is allowed, and cuts it when it answers no ping', async () => {
+    const { path } = await startServer({ handshakeTimeout: 100, heartbeatInterval: 100 });
+    const peer = await RawPeer.connect(path);
+    cleanups.push(() => peer.socket.destroy());
+    // Open after the handshake timeout (pings arrive), gone 3 silent heartbeats later.
+    const started = Date.now();
+    await peer.waitClosed(3000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
   it('refuses a large frame before the handshake', async () => {
-    const { path } = await startServer();
+    const { path } = await startServer({ dialects: ['wirecall'] });
+    const peer = await RawPeer.connect(path);
+    cleanups.push(() => peer.socket.destroy());
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(1024 * 1024);
+    peer.sendBytes(prefix);
+    await peer.waitClosed();
+  });
+
+  it('refuses at once a first frame longer than any dialect it takes allows', async () => {
+    const { path } = await startServer({ maxFrameSize: 512 * 1024 });
     const peer = await RawPeer.connect(path);
     cleanups.push(() => peer.socket.destroy());
     const prefix = Buffer.alloc(4);

@@ -4,6 +4,7 @@
  * of the other. The connection runs the exchange; this decides it (docs/PROTOCOL.md 4.3).
  */
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { DCC_MCP_MAX_FRAME_SIZE } from '../wire/dcc-mcp.js';
 import { PROTOCOL_NAME, RejectReason, SUPPORTED_VERSIONS, type Hello, type Welcome } from '../wire/native.js';
 import type { PeerInfo } from './contract.js';
 import type { ResolvedOptions } from './options.js';
@@ -95,6 +96,7 @@ export function clientInfo(hello: Hello, welcome: Welcome, address: string): Pee
     address,
     maxFrameSize: hello.maxFrameSize,
     heartbeatMs: hello.heartbeatMs,
+    dialect: 'wirecall',
   };
 }
 
@@ -108,6 +110,24 @@ export function serverInfo(welcome: Welcome, address: string): PeerInfo {
     address,
     maxFrameSize: welcome.maxFrameSize,
     heartbeatMs: welcome.heartbeatMs,
+    dialect: 'wirecall',
+  };
+}
+
+/**
+ * A dcc-mcp-core peer says nothing about itself: these are the envelope's own limits.
+ * Its heartbeat is ours (it answers pings but sends none).
+ */
+export function dccMcpPeerInfo(address: string): PeerInfo {
+  return {
+    name: 'dcc-mcp-core',
+    version: '',
+    protocolVersion: 0,
+    connectionId: randomUUID(),
+    address,
+    maxFrameSize: DCC_MCP_MAX_FRAME_SIZE,
+    heartbeatMs: 0,
+    dialect: 'dcc-mcp',
   };
 }
 

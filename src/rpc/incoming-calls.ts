@@ -6,12 +6,12 @@
  */
 import { CallCancelled, DeadlineExceeded, LimitExceeded, ProtocolError, type TransportError } from '../errors.js';
 import { Status } from '../status.js';
-import { encodeResult } from '../wire/encode.js';
 import type { ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
 import type { CallContext, Caller, Contract, PeerInfo } from './contract.js';
 import { deadlineFromWire } from './deadline.js';
 import { deadlineBody, errorFrame, errorToBody, notFoundBody } from './error-body.js';
+import type { Frames } from './frames.js';
 import type { Outbox } from './outbox.js';
 import { RefusalMeter } from './refusal-meter.js';
 import type { HandlerRegistry } from './handlers.js';
@@ -21,6 +21,7 @@ import { isThenable } from '../util/is-thenable.js';
 /** What incoming calls need from their connection. */
 export interface IncomingLink {
   readonly out: Outbox;
+  readonly frames: Frames;
   readonly deadlines: TimerQueue;
   readonly registry: HandlerRegistry;
   /** The connection, as handlers see it (`ctx.connection`). */
@@ -236,7 +237,7 @@ export class IncomingCalls {
   sendResult(id: number, method: string, value: unknown): void {
     let frame: Buffer;
     try {
-      frame = encodeResult(id, value);
+      frame = this.link.frames.result(id, value);
     } catch (err) {
       this.sendError(id, Status.SERVER_ERROR, { name: 'EncodeError', message: `result of ${method} cannot be encoded: ${(err as Error).message}` });
       return;
@@ -261,7 +262,7 @@ export class IncomingCalls {
 
   sendError(id: number, status: number, body: ErrorBody): void {
     const out = this.link.out;
-    out.write(errorFrame(id, status, body, out.peerMaxFrameSize));
+    out.write(errorFrame(this.link.frames, id, status, body, out.peerMaxFrameSize));
   }
 
   private complete(call: IncomingCall, value: unknown): void {

@@ -6,7 +6,9 @@ import { InvalidOption } from '../errors.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../wire/frame-decoder.js';
 import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS } from '../wire/msgpack-guard.js';
 import { DEFAULT_STREAM_WINDOW, MAX_UINT32, type Hello } from '../wire/native.js';
+import type { DetectedDialect } from '../wire/dcc-mcp.js';
 import type { AnyHandler } from './contract.js';
+import { resolveDccMcpOptions, type DccMcpOptions, type ResolvedDccMcpOptions } from './dcc-mcp-codec.js';
 import { DEFAULT_MAX_STREAM_WINDOW_BYTES, DEFAULT_MAX_STREAM_WINDOW_GROWTH, type Window } from './flow.js';
 import type { HandlerRegistry } from './handlers.js';
 
@@ -88,11 +90,21 @@ export interface ConnectionOptions {
    * arriving right behind it finds them. More can be added later with `register`.
    */
   handlers?: Record<string, AnyHandler>;
+  /** Connections in dcc-mcp-core's envelope dialect: payload codecs, calls in flight (docs/DCC-MCP.md). */
+  dccMcp?: DccMcpOptions;
 }
+
+/** The protocols a connection may speak: wirecall's own, or dcc-mcp-core's envelope (0.12.3–0.13.6). */
+export type DialectName = DetectedDialect;
 
 export interface ClientConnectionOptions extends ConnectionOptions {
   /** Sent in the handshake; the server may require it. */
   token?: string;
+  /**
+   * `'dcc-mcp'` talks to a dcc-mcp-core IpcListener (or a wirecall server) in its envelope:
+   * no handshake, calls, notifications and pings only. Default `'wirecall'`.
+   */
+  dialect?: DialectName;
 }
 
 export interface ServerConnectionOptions extends ConnectionOptions {
@@ -102,6 +114,12 @@ export interface ServerConnectionOptions extends ConnectionOptions {
   authenticate?: (hello: Readonly<Hello>, address: string) => boolean | Promise<boolean>;
   /** Handlers shared with other connections (the server's). */
   registry?: HandlerRegistry;
+  /**
+   * The dialects a client may speak, told apart by its first frame. dcc-mcp-core peers
+   * send no handshake, so they pass no token or `authenticate` check: the default is
+   * both dialects without those, `['wirecall']` with either.
+   */
+  dialects?: readonly DialectName[];
   /**
    * Told the outcome of the handshake's token and `authenticate` checks (the server's
    * throttle); returns how many ms to hold a refusal before sending it.
@@ -150,6 +168,11 @@ export interface ResolvedOptions {
   /** How far a stream's window grows. */
   readonly maxStreamWindow: Window;
   readonly maxStreamWindowGrowth: number;
+  /** The client's dialect; the server's is found from the first frame. */
+  readonly dialect: DialectName;
+  /** Dialects a server takes. */
+  readonly dialects: ReadonlySet<DialectName>;
+  readonly dccMcp: ResolvedDccMcpOptions;
 }
 
 export function resolveOptions(options: ServerConnectionOptions & ClientConnectionOptions): ResolvedOptions {
@@ -189,7 +212,25 @@ export function resolveOptions(options: ServerConnectionOptions & ClientConnecti
     streamWindow,
     maxStreamWindow,
     maxStreamWindowGrowth: growth,
+    dialect: checkDialect(options.dialect ?? 'wirecall', 'dialect'),
+    dialects: resolveDialects(options),
+    dccMcp: resolveDccMcpOptions(options.dccMcp),
   };
+}
+
+function checkDialect(d: unknown, what: string): DialectName {
+  if (d !== 'wirecall' && d !== 'dcc-mcp') throw new InvalidOption(`${what} must be 'wirecall' or 'dcc-mcp', got ${JSON.stringify(d)}`);
+  return d;
+}
+
+function resolveDialects(options: ServerConnectionOptions): ReadonlySet<DialectName> {
+  const given = options.dialects;
+  if (given === undefined) {
+    const authenticated = options.token !== undefined || options.authenticate !== undefined;
+    return new Set<DialectName>(authenticated ? ['wirecall'] : ['wirecall', 'dcc-mcp']);
+  }
+  if (!Array.isArray(given) || given.length === 0) throw new InvalidOption(`dialects must be a non-empty array of 'wirecall' and 'dcc-mcp'`);
+  return new Set(given.map((d, i) => checkDialect(d, `dialects[${i}]`)));
 }
 
 /** The window for one stream: the connection's, with what the caller chose for it. */

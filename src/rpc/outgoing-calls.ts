@@ -4,20 +4,23 @@
  * whose listener is the call object itself (no closure per call).
  */
 import { CallCancelled, DeadlineExceeded, InvalidArgument, MessageTooLarge } from '../errors.js';
-import { encodeCall, encodeCancel, encodeNotify } from '../wire/encode.js';
 import type { ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
 import type { CallOptions } from './contract.js';
 import { callDeadline } from './deadline.js';
 import { errorFromBody } from './error-body.js';
+import type { Frames } from './frames.js';
 import type { Outbox } from './outbox.js';
 import type { TimerQueue, Timed } from './timer-queue.js';
 
 /** What outgoing calls need from their connection. */
 export interface OutgoingLink {
   readonly out: Outbox;
+  readonly frames: Frames;
   readonly deadlines: TimerQueue;
   readonly defaultTimeout: number | undefined;
+  /** Send a call's frame (the dialect may hold it back a while). */
+  sendCall(frame: Buffer): void;
   /** The next id for a call or stream of ours. */
   allocateId(): number;
   /** A call finished: a closing connection may be drained now. */
@@ -74,7 +77,7 @@ export class OutgoingCalls {
     const id = this.link.allocateId();
     let frame: Buffer;
     try {
-      frame = encodeCall(id, method, params, deadline === undefined ? null : deadline.wireMs);
+      frame = this.link.frames.call(id, method, params, deadline === undefined ? null : deadline.wireMs);
     } catch (err) {
       return Promise.reject(new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err }));
     }
@@ -84,7 +87,7 @@ export class OutgoingCalls {
     return new Promise((resolve, reject) => {
       const call = new OutgoingCall(this, id, resolve, reject);
       this.table.set(id, call);
-      out.write(frame);
+      this.link.sendCall(frame);
       if (deadline !== undefined) {
         call.dueAt = deadline.at;
         this.link.deadlines.add(call);
@@ -100,7 +103,7 @@ export class OutgoingCalls {
   notify(method: string, params: unknown): void {
     let frame: Buffer;
     try {
-      frame = encodeNotify(method, params);
+      frame = this.link.frames.notify(method, params);
     } catch (err) {
       throw new InvalidArgument(`params for ${method} cannot be encoded: ${(err as Error).message}`, { cause: err });
     }
@@ -151,7 +154,8 @@ export class OutgoingCalls {
   private end(call: OutgoingCall, error: unknown): void {
     if (this.table.get(call.id) !== call) return;
     this.settle(call.id);
-    this.link.out.write(encodeCancel(call.id));
+    const cancel = this.link.frames.cancel(call.id);
+    if (cancel !== null) this.link.out.write(cancel);
     call.reject(error);
     this.link.settled();
   }

@@ -5,6 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { FrameTooLarge, ProtocolError, TransportError } from '../errors.js';
+import { dccMcpDialect, dccMcpMaxElements, type DccMcpMessage, type DetectedDialect } from '../wire/dcc-mcp.js';
+import { sniffDialect } from '../wire/detect-dialect.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
 import { nativeDialect, type NativeMessage } from '../wire/native.js';
 
@@ -17,6 +19,10 @@ export interface ReaderLink {
   /** Still in the handshake: a bad first chunk is explained as "not a wirecall peer". */
   readonly handshaking: boolean;
   message(m: NativeMessage, payloadSize: number): void;
+  /** A dcc-mcp envelope (after `useDccMcp`). */
+  envelope(m: DccMcpMessage, payloadSize: number): void;
+  /** The dialect the first bytes are in (after `sniff`); 'unknown' is read as native. */
+  sniffed(dialect: DetectedDialect | 'unknown'): void;
   /** The bytes were not the protocol: fatal. */
   failed(error: TransportError): void;
 }
@@ -32,6 +38,14 @@ export class FrameReader {
   /** Frames received so far (tells a frame still arriving from the next one). */
   private framesIn = 0;
   private pausedFor = 0;
+  /** Telling the dialect from the first bytes: they are held here until it is known. */
+  private sniffing = false;
+  /** While sniffing: the largest first frame any dialect we take accepts. */
+  private sniffLimit = 0;
+  private head: Buffer | undefined;
+  private envelopes = false;
+  /** Any byte at all arrived. */
+  heardAnything = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -50,6 +64,19 @@ export class FrameReader {
   /** Largest frame accepted from now on (raised once the handshake is done). */
   set maxFrameSize(bytes: number) {
     this.decoder.maxFrameSize = bytes;
+  }
+
+  /** Hold the first bytes until they tell the dialect (a server that takes more than one). */
+  sniff(firstFrameLimit: number): void {
+    this.sniffing = true;
+    this.sniffLimit = firstFrameLimit;
+  }
+
+  /** Read dcc-mcp envelopes from now on. Their byte fields are one element per byte: the element limit follows the frame size. */
+  useDccMcp(maxFrameSize: number): void {
+    this.envelopes = true;
+    this.decoder.maxFrameSize = maxFrameSize;
+    this.decoder.maxMessageElements = dccMcpMaxElements(maxFrameSize);
   }
 
   get paused(): boolean {
@@ -74,11 +101,28 @@ export class FrameReader {
     this.socket.off('data', this.onData);
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (data: Buffer): void => {
     // One clock read per chunk: exact silence for the heartbeat, and the start of a
     // frame for frameTimeout.
     const now = Date.now();
     this.link.heard(now);
+    this.heardAnything = true;
+    let chunk = data;
+    if (this.sniffing) {
+      // At most a few bytes are held (sniffDialect needs 18 at most): a copy is cheap.
+      chunk = this.head === undefined ? data : Buffer.concat([this.head, data]);
+      let dialect = sniffDialect(chunk);
+      // Too long for any dialect: the decoder refuses it below, at once.
+      if (dialect === 'more' && chunk.length >= 4 && chunk.readUInt32BE(0) > this.sniffLimit) dialect = 'unknown';
+      if (dialect === 'more') {
+        this.head = chunk;
+        return;
+      }
+      this.sniffing = false;
+      this.head = undefined;
+      this.link.sniffed(dialect);
+      if (this.decoder.isStopped) return;
+    }
     const decoder = this.decoder;
     const wasPartial = decoder.bufferedBytes !== 0;
     const framesBefore = this.framesIn;
@@ -98,8 +142,8 @@ export class FrameReader {
   };
 
   private readonly onFrame = (source: Buffer, start: number, end: number): void => {
-    const m = nativeDialect.decodeScanned(source, start, end);
     this.framesIn++;
-    this.link.message(m, end - start);
+    if (this.envelopes) this.link.envelope(dccMcpDialect.decodeScanned(source, start, end), end - start);
+    else this.link.message(nativeDialect.decodeScanned(source, start, end), end - start);
   };
 }

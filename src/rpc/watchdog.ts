@@ -5,8 +5,8 @@
  * unread over the high-water mark (slowPeerTimeout). None runs per call.
  */
 import { ConnectionLost, DeadlineExceeded, LimitExceeded, type TransportError } from '../errors.js';
-import { HEARTBEAT_PING, encodePing } from '../wire/encode.js';
 import { MAX_UINT32 } from '../wire/native.js';
+import type { Frames } from './frames.js';
 
 /** The limits the watchdog enforces (the connection's options). */
 export interface WatchdogLimits {
@@ -30,6 +30,7 @@ export interface WatchdogLink {
   readonly drains: number;
   /** The connection is ending: timers that fire now do nothing. */
   readonly ending: boolean;
+  readonly frames: Frames;
   write(frame: Buffer): void;
   /** Cut the peer with `error`, telling it why if `tellPeer`. */
   cut(error: TransportError, tellPeer: boolean): void;
@@ -120,7 +121,7 @@ export class Watchdog {
           reject(e);
         },
       });
-      this.link.write(encodePing(nonce));
+      this.link.write(this.link.frames.ping(nonce));
     });
   }
 
@@ -162,7 +163,7 @@ export class Watchdog {
       link.cut(new ConnectionLost(`peer silent for ${silent} ms (3 heartbeat intervals of ${allowed / 3} ms)`), false);
       return;
     }
-    link.write(HEARTBEAT_PING);
+    link.write(link.frames.heartbeat());
     this.scheduleHeartbeat(Math.min(interval, allowed - silent));
   };
 

@@ -1,4 +1,4 @@
-/** A raw TCP socket speaking the dcc-mcp envelope through our codec: what the interop tests drive a Python peer with. */
+/** A raw socket speaking the dcc-mcp envelope through our codec: what the tests drive a Python peer, or a wirecall server, with. */
 import net from 'node:net';
 import { dccMcpDialect, dccMcpMaxElements, type DccMcpMessage } from '../wire/dcc-mcp.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
@@ -26,8 +26,14 @@ export class EnvelopeSocket {
     });
   }
 
-  static async open(port: number, peer: string): Promise<EnvelopeSocket> {
-    const socket = net.connect(port, '127.0.0.1');
+  /** Speak the envelope on an accepted socket. */
+  static wrap(socket: net.Socket, peer: string): EnvelopeSocket {
+    return new EnvelopeSocket(socket, peer);
+  }
+
+  /** Connect to a TCP port on 127.0.0.1, or a Unix socket path. */
+  static async open(target: number | string, peer: string): Promise<EnvelopeSocket> {
+    const socket = typeof target === 'number' ? net.connect(target, '127.0.0.1') : net.connect(target);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('error', reject);
@@ -46,6 +52,11 @@ export class EnvelopeSocket {
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
     return this.inbox.shift()!;
+  }
+
+  /** Envelopes received and not yet taken by next(). */
+  get pending(): number {
+    return this.inbox.length;
   }
 
   /** Resolves once the peer has closed. */

@@ -1,4 +1,5 @@
 import type { DetectedDialect } from './dcc-mcp-messages.js';
+import { HEADER_SIZE } from './frame-decoder.js';
 
 /**
  * The dialect of a connection from its first frame payload `source[start, end)`, read from
@@ -34,4 +35,22 @@ export function detectDialect(source: Uint8Array, start = 0, end = source.length
   if (width === undefined || end - at < 1 + width) return null;
   for (let i = 1; i < width; i++) if (source[at + i] !== 0) return null;
   return source[at + width] === 1 ? 'wirecall' : null;
+}
+
+/** Payload bytes `detectDialect` may need: an array header (up to 5) and the integer 1 in its widest form (9). */
+export const DIALECT_SNIFF_BYTES = 14;
+
+/**
+ * The dialect of a connection from the first bytes it sent, length prefix included,
+ * before its first frame need be complete: `'more'` while too few bytes are in to tell
+ * (never more than HEADER_SIZE + DIALECT_SNIFF_BYTES), `'unknown'` when they are neither
+ * a HELLO nor an envelope (the native decoder then explains what is wrong).
+ */
+export function sniffDialect(head: Buffer): DetectedDialect | 'unknown' | 'more' {
+  if (head.length < HEADER_SIZE) return 'more';
+  const length = head.readUInt32BE(0);
+  const have = head.length - HEADER_SIZE;
+  const verdict = detectDialect(head, HEADER_SIZE, HEADER_SIZE + Math.min(have, length));
+  if (verdict !== null) return verdict;
+  return have >= Math.min(length, DIALECT_SNIFF_BYTES) ? 'unknown' : 'more';
 }

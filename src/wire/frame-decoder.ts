@@ -87,6 +87,11 @@ export class FrameDecoder {
     return this.payload !== null ? HEADER_SIZE + this.payloadFill : this.headerFill;
   }
 
+  /** `stop()` was called (or a bad frame stopped it). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Stop delivering frames, also from a chunk that is being processed right now. */
   stop(): void {
     this.stopped = true;

@@ -41,6 +41,11 @@ export function packFrame(value: unknown): Buffer {
   return frame;
 }
 
+/** Encode `value` alone (no length prefix): application bytes carried inside another format's field. */
+export function packValue(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
 /**
  * Frames up to this many bytes are decoded from a copy at the start of `scratch`.
  * msgpackr (2.1.3) decodes the strings of a value through its native extractor unless
