@@ -14,7 +14,7 @@
  * Without the venv: with CI=true the tests fail; elsewhere they are skipped with one line.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,6 +225,8 @@ describe.skipIf(!installed)('our codec on a raw Unix socket ⇄ its IpcChannelAd
   afterAll(() => {
     link?.socket.destroy();
     if (child && child.exitCode === null) child.kill();
+    // Its listener unlinks the path once it has a client; not if it never got one.
+    rmSync(`/tmp/${name}.sock`, { force: true });
   });
 
   it('ping → pong with the same seq and body', async () => {
