@@ -5,6 +5,7 @@ import { clientFlags, withConnection } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, parseJsonParams, parseMs, toJsonLine, type ClientFlags } from './common.js';
 import { TOKEN_HELP } from './token.js';
 import { LineOutput } from './line-output.js';
+import { paramsFor, resultLine } from './dcc-mcp-payload.js';
 
 interface CallFlags extends ClientFlags {
   timeout?: number;
@@ -29,12 +30,15 @@ With --stream, prints one line per message of the server stream, in order, and e
 after its end; a stream that fails mid-way exits non-zero after the lines it delivered.
 Example: wirecall call tcp://127.0.0.1:4000 add '{"a":1,"b":2}'   prints   3
          wirecall call --stream unix:/tmp/app.sock count '{"n":3}'   prints   0, 1, 2 (a line each)
+With --dialect dcc-mcp (a dcc-mcp-core IpcListener), the params are sent as UTF-8 JSON
+bytes and the reply's payload is printed as JSON when it is UTF-8 JSON, else as hex:
+         wirecall call --dialect dcc-mcp tcp://127.0.0.1:18812 echo '"hi"'   prints   "hi"
 ${TOKEN_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
     .action(async (endpoint: string, method: string, json: string | undefined, flags: CallFlags) => {
-      const params = parseJsonParams(json);
+      const params = paramsFor(flags.dialect, parseJsonParams(json));
       if (flags.stream === true) {
         const out = new LineOutput();
         try {
@@ -58,7 +62,7 @@ ${EXIT_CODES_HELP}`,
         if (flags.timeout !== undefined) options.timeout = flags.timeout;
         return connection.call(method, params, options);
       });
-      process.stdout.write(toJsonLine(result) + '\n');
+      process.stdout.write(resultLine(flags.dialect, result) + '\n');
     });
 }
 
@@ -80,7 +84,7 @@ ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
     .action(async (endpoint: string, method: string, json: string | undefined, flags: ClientFlags) => {
-      const params = parseJsonParams(json);
+      const params = paramsFor(flags.dialect, parseJsonParams(json));
       // close() (in withConnection) drains: the frame is flushed before the connection ends.
       await withConnection(endpoint, flags, async (connection) => connection.notify(method, params));
     });

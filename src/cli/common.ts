@@ -10,6 +10,7 @@ import {
   InvalidArgument,
   InvalidEndpoint,
   InvalidOption,
+  NotSupported,
   RegistryFileError,
   RemoteError,
   ServiceNotFound,
@@ -17,6 +18,7 @@ import {
   WirecallError,
   formatEndpoint,
   parseEndpoint,
+  type DialectName,
 } from '../index.js';
 import { defaultRegistryDir } from '../manager/index.js';
 import { errorMessage } from '../util/error-message.js';
@@ -43,7 +45,8 @@ Exit codes:
   0   ok
   1   remote error: the server answered with an error status (RemoteError)
   2   usage error: bad arguments, bad endpoint, params that are not valid JSON,
-      no live instance of the DCC type named as target
+      no live instance of the DCC type named as target, something the dialect
+      cannot carry (--stream with --dialect dcc-mcp)
   3   transport failure: connection failed, timed out, lost or closed, protocol
       error, handshake rejected (e.g. wrong --token); service registry unusable
   4   deadline exceeded (--timeout passed)
@@ -80,6 +83,7 @@ export function exitCodeFor(err: unknown): ExitCode {
     err instanceof InvalidEndpoint ||
     err instanceof InvalidOption ||
     err instanceof InvalidArgument ||
+    err instanceof NotSupported ||
     err instanceof ServiceNotFound
   ) {
     return ExitCode.USAGE;
@@ -234,6 +238,8 @@ export interface ClientFlags {
   registryDir?: string;
   /** With a DCC type as target: the instance id or unique prefix. */
   instance?: string;
+  /** `dcc-mcp`: talk to a dcc-mcp-core IpcListener in its envelope. */
+  dialect?: DialectName;
 }
 
 /** `token` is the one resolved from the flags and the environment (token.ts). */
@@ -243,6 +249,8 @@ export function clientOptions(flags: ClientFlags, token: string | undefined, sig
     version: packageVersion(),
     signal,
     ...(token === undefined ? {} : { token }),
+    // Payloads stay bytes here: dcc-mcp-payload.ts turns them into JSON or hex.
+    ...(flags.dialect === 'dcc-mcp' ? { dialect: 'dcc-mcp' as const } : {}),
     ...(flags.connectTimeout === undefined ? {} : { connectTimeout: flags.connectTimeout, handshakeTimeout: flags.connectTimeout }),
   };
 }

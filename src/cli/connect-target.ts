@@ -1,5 +1,5 @@
 /** Connecting for call, ping and notify: one place for targets, signals, options and closing. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CallCancelled, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
 import { FileRegistry, endpointOf } from '../manager/index.js';
 import { Router } from '../manager/routing.js';
@@ -60,7 +60,13 @@ export function clientFlags<C extends Command>(command: C): C {
   return tokenFlags(
     registryFlag(command).option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)'),
     'token for the handshake, if the server requires one',
-  ).option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs);
+  )
+    .option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs)
+    .addOption(
+      new Option('--dialect <name>', "protocol: wirecall's own, or dcc-mcp-core's envelope (a dcc-mcp-core 0.12.3-0.13.6 IpcListener)")
+        .choices(['wirecall', 'dcc-mcp'])
+        .default('wirecall'),
+    );
 }
 
 /** `--registry-dir`, for every command that reads or writes the service registry. */

@@ -1,6 +1,6 @@
 /** `wirecall serve [endpoint] [--register <dccType>]`: run the demo server until SIGINT/SIGTERM. */
 import { Command } from 'commander';
-import { createServer, type ServerOptions } from '../index.js';
+import { ProtocolError, createServer, type ServerOptions } from '../index.js';
 import { serveRegistered, type RegisteredServer } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
@@ -50,7 +50,8 @@ ${EXIT_CODES_HELP}`,
 }
 
 async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<number> {
-  const options: ServerOptions = { name: flags.name ?? 'wirecall-demo', version: packageVersion() };
+  // dcc-mcp-core clients (on the same port) send UTF-8 JSON params, what the demo methods take.
+  const options: ServerOptions = { name: flags.name ?? 'wirecall-demo', version: packageVersion(), dccMcp: { codec: 'json' } };
   const token = resolveToken(flags);
   if (token !== undefined) options.token = token;
   if (flags.socketMode !== undefined) options.socketMode = flags.socketMode;
@@ -66,6 +67,13 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
           },
         },
   );
+  // A dcc-mcp-core peer is cut silently on a bad frame, as it cuts its own: say so here, once.
+  server.on('connection', (c) => {
+    if (c.peer?.dialect !== 'dcc-mcp') return;
+    c.once('close', (error) => {
+      if (error instanceof ProtocolError) process.stderr.write(`dcc-mcp peer ${c.peer?.address ?? 'unknown'} cut: ${error.code}: ${error.message}\n`);
+    });
+  });
   if (log !== undefined) {
     server.on('connection', (c) => {
       const address = c.peer?.address ?? 'unknown';
