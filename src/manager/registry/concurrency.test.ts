@@ -31,6 +31,9 @@ function runChild(dir: string, index: number): Promise<ChildReport> {
     const child = spawn(process.execPath, [CHILD_SCRIPT, DIST_FILE_REGISTRY, dir, String(index), String(process.pid)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 50_000, // the child's own limit is 45 s; this one catches a hung start
+      // About lost rows, not latency: 160 writes in one burst on a loaded CI machine may
+      // keep one writer off services.lock for longer than dcc-mcp-core's 2 s default.
+      env: { ...process.env, DCC_MCP_REGISTRY_LOCK_TIMEOUT_MS: '30000' },
     });
     let out = '';
     let err = '';
