@@ -181,16 +181,21 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       this.connections.delete(connection);
       this.pending.delete(connection);
     });
-    connection.ready.then(
-      () => {
-        this.pending.delete(connection);
-        this.emit('connection', connection);
-      },
-      (err: TransportError) => {
-        this.pending.delete(connection);
-        if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
-      },
-    );
+    // 'connection' is emitted the moment the connection opens, before any message after
+    // the opening is read: a dcc-mcp-core client has no handshake, and its first
+    // envelopes may arrive in the very chunk that opened it.
+    const onState = (state: string): void => {
+      if (state !== 'connected') return;
+      connection.off('state', onState);
+      this.pending.delete(connection);
+      this.emit('connection', connection);
+    };
+    connection.on('state', onState);
+    connection.ready.catch((err: TransportError) => {
+      connection.off('state', onState);
+      this.pending.delete(connection);
+      if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
+    });
   }
 
   /**
