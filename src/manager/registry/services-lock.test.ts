@@ -4,11 +4,12 @@
  * lock). Runs wherever python3 is (the interop setup needs it anyway); skipped with one
  * line elsewhere, failed with CI=true.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryFileError } from '../../errors.js';
+import { ROOT, buildIfStale } from '../../test-util/build.js';
 import { Scratch } from '../../test-util/scratch.js';
 import { FileRegistry } from './file-registry.js';
 import { withFileLock } from './file-lock.js';
@@ -101,6 +102,22 @@ describe.runIf(hasPython || inCI)('services.lock and a Python fcntl.flock holder
 });
 
 describe('the native lock', () => {
+  beforeAll(buildIfStale, 120_000);
+
+  it("is loaded by the registry's first operation only: never by import 'wirecall' or 'wirecall/manager'", async () => {
+    const code = `import { createRequire } from 'node:module';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('fs-ext-extra-prebuilt'));
+      await import('wirecall'); const a = loaded();
+      const { FileRegistry } = await import('wirecall/manager'); const b = loaded();
+      await new FileRegistry({ dir: process.argv[1] }).listAll(); console.log(JSON.stringify([a, b, loaded()]));`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--input-type=module', '-e', code, scratch.dir()], { cwd: ROOT, timeout: 20_000 }, (err, stdout, stderr) =>
+        err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`)),
+      ),
+    );
+    expect(JSON.parse(out)).toEqual([false, false, true]);
+  });
+
   it('loads, and a second open of the same file in this process conflicts with the first (flock is per open file)', async () => {
     const native = await loadNativeLock();
     expect(native).not.toBeInstanceOf(Error);
