@@ -52,6 +52,8 @@ const REST = [
   'createServer',
   'Server',
   'HandlerRegistry',
+  'dccLinkEndpoint',
+  'dccLinkSocketPath',
 ];
 
 describe("'wirecall' exports", () => {

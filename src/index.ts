@@ -56,6 +56,8 @@ export type { Hello } from './wire/native.js';
 export { Connection, type ConnectionEvents } from './rpc/connection.js';
 export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions, DialectName } from './rpc/options.js';
 export type { DccMcpOptions, PayloadCodec } from './rpc/dcc-mcp-codec.js';
+export { dccLinkEndpoint, type DccLinkOptions, type DccLinkBodyCodec, type DccLinkProgress } from './rpc/dcc-link-codec.js';
+export { dccLinkSocketPath } from './wire/dcc-link.js';
 export { connect, type ConnectOptions } from './rpc/client.js';
 export { createServer, Server, type ServerOptions, type ServerEvents } from './rpc/server.js';
 export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/handlers.js';

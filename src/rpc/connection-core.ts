@@ -9,14 +9,16 @@ import { channel } from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ConnectionClosed, ConnectionLost, LimitExceeded, ProtocolError, TransportError } from '../errors.js';
-import type { DccMcpMessage, DetectedDialect } from '../wire/dcc-mcp.js';
+import type { DccMcpMessage } from '../wire/dcc-mcp.js';
+import type { Dialect } from '../wire/detect-dialect.js';
 import { encodeReject, encodeShutdown } from '../wire/encode.js';
 import { MAX_CALL_ID, RejectReason, type NativeMessage } from '../wire/native.js';
 import type { Caller, ConnectionEvents, Contract, ConnectionState, PeerInfo } from './contract.js';
 import { dispatch, type DispatchTargets } from './dispatch.js';
+import { DccLinkBridge } from './dcc-link-bridge.js';
 import { DccMcpBridge } from './dcc-mcp-bridge.js';
 import { nativeFrames, type Frames } from './frames.js';
-import { dccMcpPeerInfo } from './handshake.js';
+import { dccLinkPeerInfo, dccMcpPeerInfo } from './handshake.js';
 import { Opening, type OpeningLink, type Role } from './opening.js';
 import type { Window } from './flow.js';
 import { IncomingCalls, type IncomingLink } from './incoming-calls.js';
@@ -231,7 +233,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
   setPeerWindow(window: Window): void { this.streams.peerWindow = window; }
 
   /** ReaderLink: the dialect of the first bytes a client sent. */
-  sniffed(dialect: DetectedDialect | 'unknown'): void {
+  sniffed(dialect: Dialect | 'unknown'): void {
     this.opening.sniffed(dialect);
   }
 
@@ -243,19 +245,31 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
     this.established(dccMcpPeerInfo(this.address));
   }
 
+  /** No handshake: open at once, in DCC-Link (dcc-link-bridge.ts). The peer closing its socket is its shutdown. */
+  speakDccLink(): void {
+    const bridge = new DccLinkBridge(this, this.options.dccLink);
+    this.frames = bridge;
+    this.reader.useDccLink(this.options.maxFrameSize, (frame) => {
+      const m = this._state === 'connected' || this._state === 'closing' ? bridge.translate(frame) : undefined;
+      if (m !== undefined) dispatch(m, frame.body.length, this);
+    });
+    this.socket.once('end', () => this.shutdown(null));
+    this.established(dccLinkPeerInfo(this.address), this.options.dccLink.heartbeat);
+  }
+
   refuse(error: TransportError, lastFrame: Buffer): void {
     this.out.close();
     this.reader.stop();
     this.finishWith(error, lastFrame);
   }
 
-  established(peer: PeerInfo): void {
+  established(peer: PeerInfo, heartbeat = true): void {
     this.opening.stop();
     this.peer = peer;
     this.out.peerMaxFrameSize = peer.maxFrameSize;
     this.reader.maxFrameSize = this.options.maxFrameSize;
     this.setState('connected');
-    this.watchdog.start();
+    if (heartbeat) this.watchdog.start();
     this.readyResolve(this.owner);
   }
 
@@ -363,9 +377,9 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
     if (errorChannel.hasSubscribers) errorChannel.publish({ connection: this.owner, error });
     // A peer with our bytes piling up unread would not read a reason either: it is
     // dropped at once, and its buffers with it. One that reads gets what was queued
-    // before the reason (the refusals that led to a cut, say). A dcc-mcp-core peer is
-    // cut silently, as it cuts its own peers.
-    if (tellPeer && this.bridge === undefined && this._state !== 'new' && this.out.bufferedBytes <= this.options.highWaterMark) {
+    // before the reason (the refusals that led to a cut, say). A dcc-mcp-core peer (either
+    // dialect) is cut silently, as it cuts its own peers.
+    if (tellPeer && this.frames === nativeFrames && this._state !== 'new' && this.out.bufferedBytes <= this.options.highWaterMark) {
       // Before the handshake is done the peer waits for WELCOME or REJECT, so it gets a REJECT.
       const reason = `${error.code}: ${error.message}`;
       const last = this._state === 'pending' && this.role === 'server' ? encodeReject(RejectReason.PROTOCOL, reason) : encodeShutdown(reason);

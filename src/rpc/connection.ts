@@ -150,8 +150,10 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
 
   private openStream(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined) {
     if (this.core.state !== 'connected') return failedStream(method, kind, this.core.notOpenError());
-    if (this.core.frames.dialect === 'dcc-mcp') {
-      return failedStream(method, kind, new NotSupported(`streams are not part of dcc-mcp-core's envelope: use call() (${method})`));
+    const dialect = this.core.frames.dialect;
+    if (dialect !== 'wirecall') {
+      const what = dialect === 'dcc-mcp' ? "dcc-mcp-core's envelope" : 'DCC-Link';
+      return failedStream(method, kind, new NotSupported(`streams are not part of ${what}: use call() (${method})`));
     }
     return this.core.streams.open(kind, method, params, options);
   }

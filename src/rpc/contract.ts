@@ -73,8 +73,8 @@ export interface PeerInfo {
   readonly maxFrameSize: number;
   /** The peer's heartbeat interval in ms (0: it sends none). */
   readonly heartbeatMs: number;
-  /** The protocol spoken: wirecall's own, or dcc-mcp-core's envelope (no handshake, no streams). */
-  readonly dialect: 'wirecall' | 'dcc-mcp';
+  /** The protocol spoken: wirecall's own, dcc-mcp-core's envelope or DCC-Link (neither has a handshake or streams). */
+  readonly dialect: 'wirecall' | 'dcc-mcp' | 'dcc-link';
 }
 
 /**

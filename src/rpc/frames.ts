@@ -3,9 +3,10 @@
  * parts (calls, streams, the watchdog) ask for "a RESULT for call 7" and the
  * connection's dialect builds it. The native dialect is encode.ts as it is; the
  * dcc-mcp-core envelope (dcc-mcp-bridge.ts) maps the same requests onto its own ids and
- * byte fields. Handshake frames are native only and stay in encode.ts.
+ * byte fields, DCC-Link (dcc-link-bridge.ts) onto its seqs and bodies. Handshake frames
+ * are native only and stay in encode.ts.
  */
-import type { DetectedDialect } from '../wire/dcc-mcp.js';
+import type { Dialect } from '../wire/detect-dialect.js';
 import {
   HEARTBEAT_PING,
   encodeCall,
@@ -20,7 +21,7 @@ import {
 import type { ErrorBody } from '../wire/native.js';
 
 export interface Frames {
-  readonly dialect: DetectedDialect;
+  readonly dialect: Dialect;
   /** A call of ours; throws what encoding `params` throws. */
   call(id: number, method: string, params: unknown, timeoutMs: number | null): Buffer;
   /** The answer to the peer's call `id`; throws what encoding `value` throws. */

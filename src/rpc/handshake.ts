@@ -4,6 +4,7 @@
  * of the other. The connection runs the exchange; this decides it (docs/PROTOCOL.md 4.3).
  */
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { DCC_LINK_VERSION, IPCKIT_MAX_MESSAGE } from '../wire/dcc-link.js';
 import { DCC_MCP_MAX_FRAME_SIZE } from '../wire/dcc-mcp.js';
 import { PROTOCOL_NAME, RejectReason, SUPPORTED_VERSIONS, type Hello, type Welcome } from '../wire/native.js';
 import type { PeerInfo } from './contract.js';
@@ -128,6 +129,23 @@ export function dccMcpPeerInfo(address: string): PeerInfo {
     maxFrameSize: DCC_MCP_MAX_FRAME_SIZE,
     heartbeatMs: 0,
     dialect: 'dcc-mcp',
+  };
+}
+
+/**
+ * A DCC-Link peer says nothing about itself either: its limit is ipckit's 16 MiB per
+ * channel message (the whole DCC-Link frame), and it sends no heartbeat.
+ */
+export function dccLinkPeerInfo(address: string): PeerInfo {
+  return {
+    name: 'dcc-link',
+    version: '',
+    protocolVersion: DCC_LINK_VERSION,
+    connectionId: randomUUID(),
+    address,
+    maxFrameSize: IPCKIT_MAX_MESSAGE,
+    heartbeatMs: 0,
+    dialect: 'dcc-link',
   };
 }
 

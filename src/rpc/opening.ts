@@ -5,7 +5,8 @@
  * the connection the outcome.
  */
 import { HandshakeRejected, HandshakeTimeout, ProtocolError, type TransportError } from '../errors.js';
-import { encodeDccShutdown, type DetectedDialect } from '../wire/dcc-mcp.js';
+import { encodeDccShutdown } from '../wire/dcc-mcp.js';
+import type { Dialect } from '../wire/detect-dialect.js';
 import { encodeHello, encodeReject, encodeWelcome } from '../wire/encode.js';
 import { MessageType, RejectReason, type Hello, type NativeMessage, type Welcome } from '../wire/native.js';
 import type { PeerInfo } from './contract.js';
@@ -30,6 +31,8 @@ export interface OpeningLink {
   established(peer: PeerInfo): void;
   /** Open in dcc-mcp-core's envelope (no handshake). */
   speakDccMcp(): void;
+  /** Open in DCC-Link (no handshake). */
+  speakDccLink(): void;
   /** Turned away: send `lastFrame`, then hang up. */
   refuse(error: TransportError, lastFrame: Buffer): void;
   /** Fail and hang up, telling the peer why if `tellPeer`. */
@@ -57,6 +60,7 @@ export class Opening {
     this.timer.unref();
     if (this.role === 'server') return;
     if (o.dialect === 'dcc-mcp') this.link.speakDccMcp();
+    else if (o.dialect === 'dcc-link') this.link.speakDccLink();
     else this.link.out.write(encodeHello(clientHello(o)));
   }
 
@@ -68,14 +72,23 @@ export class Opening {
   private readonly onTimeout = (): void => {
     const link = this.link;
     // A dcc-mcp-core client sends nothing until it has something to ask; a wirecall one
-    // sends HELLO at once. Silence that long is taken for the former, when it is allowed.
-    if (this.role === 'server' && !link.heardAnything && link.options.dialects.has('dcc-mcp')) return link.speakDccMcp();
+    // sends HELLO at once. Silence that long is taken for the former, when it is allowed
+    // (else for a DCC-Link client, which may also wait to be spoken to, when that is).
+    if (this.role === 'server' && !link.heardAnything) {
+      if (link.options.dialects.has('dcc-mcp')) return link.speakDccMcp();
+      if (link.options.dialects.has('dcc-link')) return link.speakDccLink();
+    }
     link.cut(new HandshakeTimeout(`handshake did not complete within ${link.options.handshakeTimeout} ms`), false);
   };
 
   /** The dialect of the first bytes a client sent (a server's reader tells). */
-  sniffed(dialect: DetectedDialect | 'unknown'): void {
+  sniffed(dialect: Dialect | 'unknown'): void {
     const dialects = this.link.options.dialects;
+    if (dialect === 'dcc-link') {
+      if (dialects.has('dcc-link')) return this.link.speakDccLink();
+      // Nothing can be said to it that it would take for a refusal: hang up.
+      return this.link.cut(new ProtocolError("peer speaks DCC-Link; this server does not take it (dialects option: add 'dcc-link')"), false);
+    }
     if (dialect === 'dcc-mcp') {
       if (dialects.has('dcc-mcp')) return this.link.speakDccMcp();
       // Said in the envelope: the only thing such a peer reads.

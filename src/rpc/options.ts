@@ -6,8 +6,9 @@ import { InvalidOption } from '../errors.js';
 import { DEFAULT_MAX_FRAME_SIZE } from '../wire/frame-decoder.js';
 import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS } from '../wire/msgpack-guard.js';
 import { DEFAULT_STREAM_WINDOW, MAX_UINT32, type Hello } from '../wire/native.js';
-import type { DetectedDialect } from '../wire/dcc-mcp.js';
+import type { Dialect } from '../wire/detect-dialect.js';
 import type { AnyHandler } from './contract.js';
+import { resolveDccLinkOptions, type DccLinkOptions, type ResolvedDccLinkOptions } from './dcc-link-codec.js';
 import { resolveDccMcpOptions, type DccMcpOptions, type ResolvedDccMcpOptions } from './dcc-mcp-codec.js';
 import { DEFAULT_MAX_STREAM_WINDOW_BYTES, DEFAULT_MAX_STREAM_WINDOW_GROWTH, type Window } from './flow.js';
 import type { HandlerRegistry } from './handlers.js';
@@ -92,17 +93,24 @@ export interface ConnectionOptions {
   handlers?: Record<string, AnyHandler>;
   /** Connections in dcc-mcp-core's envelope dialect: payload codecs, calls in flight (docs/DCC-MCP.md). */
   dccMcp?: DccMcpOptions;
+  /** Connections in DCC-Link (dcc-mcp-core ≥ 0.14): body codecs, progress, heartbeat (docs/DCC-LINK.md). */
+  dccLink?: DccLinkOptions;
 }
 
-/** The protocols a connection may speak: wirecall's own, or dcc-mcp-core's envelope (0.12.3–0.13.6). */
-export type DialectName = DetectedDialect;
+/**
+ * The protocols a connection may speak: wirecall's own, dcc-mcp-core's envelope
+ * (0.12.3–0.13.6), or DCC-Link (dcc-mcp-core ≥ 0.14's IpcChannelAdapter).
+ */
+export type DialectName = Dialect;
 
 export interface ClientConnectionOptions extends ConnectionOptions {
   /** Sent in the handshake; the server may require it. */
   token?: string;
   /**
    * `'dcc-mcp'` talks to a dcc-mcp-core IpcListener (or a wirecall server) in its envelope:
-   * no handshake, calls, notifications and pings only. Default `'wirecall'`.
+   * no handshake, calls, notifications and pings only. `'dcc-link'` talks DCC-Link to a
+   * dcc-mcp-core IpcChannelAdapter (`unix:/tmp/<name>.sock`, see dccLinkSocketPath) or a
+   * wirecall server that takes it: the same, plus cancel. Default `'wirecall'`.
    */
   dialect?: DialectName;
 }
@@ -117,7 +125,9 @@ export interface ServerConnectionOptions extends ConnectionOptions {
   /**
    * The dialects a client may speak, told apart by its first frame. dcc-mcp-core peers
    * send no handshake, so they pass no token or `authenticate` check: the default is
-   * both dialects without those, `['wirecall']` with either.
+   * `['wirecall', 'dcc-mcp']` without those, `['wirecall']` with either. `'dcc-link'` is
+   * only taken when listed (a Python `IpcChannelAdapter.connect(name)` client dials
+   * `/tmp/<name>.sock`: listen there).
    */
   dialects?: readonly DialectName[];
   /**
@@ -173,6 +183,7 @@ export interface ResolvedOptions {
   /** Dialects a server takes. */
   readonly dialects: ReadonlySet<DialectName>;
   readonly dccMcp: ResolvedDccMcpOptions;
+  readonly dccLink: ResolvedDccLinkOptions;
 }
 
 export function resolveOptions(options: ServerConnectionOptions & ClientConnectionOptions): ResolvedOptions {
@@ -215,11 +226,14 @@ export function resolveOptions(options: ServerConnectionOptions & ClientConnecti
     dialect: checkDialect(options.dialect ?? 'wirecall', 'dialect'),
     dialects: resolveDialects(options),
     dccMcp: resolveDccMcpOptions(options.dccMcp),
+    dccLink: resolveDccLinkOptions(options.dccLink),
   };
 }
 
 function checkDialect(d: unknown, what: string): DialectName {
-  if (d !== 'wirecall' && d !== 'dcc-mcp') throw new InvalidOption(`${what} must be 'wirecall' or 'dcc-mcp', got ${JSON.stringify(d)}`);
+  if (d !== 'wirecall' && d !== 'dcc-mcp' && d !== 'dcc-link') {
+    throw new InvalidOption(`${what} must be 'wirecall', 'dcc-mcp' or 'dcc-link', got ${JSON.stringify(d)}`);
+  }
   return d;
 }
 
@@ -229,7 +243,7 @@ function resolveDialects(options: ServerConnectionOptions): ReadonlySet<DialectN
     const authenticated = options.token !== undefined || options.authenticate !== undefined;
     return new Set<DialectName>(authenticated ? ['wirecall'] : ['wirecall', 'dcc-mcp']);
   }
-  if (!Array.isArray(given) || given.length === 0) throw new InvalidOption(`dialects must be a non-empty array of 'wirecall' and 'dcc-mcp'`);
+  if (!Array.isArray(given) || given.length === 0) throw new InvalidOption(`dialects must be a non-empty array of 'wirecall', 'dcc-mcp' and 'dcc-link'`);
   return new Set(given.map((d, i) => checkDialect(d, `dialects[${i}]`)));
 }
 

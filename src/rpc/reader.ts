@@ -5,8 +5,9 @@
  */
 import type { Duplex } from 'node:stream';
 import { FrameTooLarge, ProtocolError, TransportError } from '../errors.js';
-import { dccMcpDialect, dccMcpMaxElements, type DccMcpMessage, type DetectedDialect } from '../wire/dcc-mcp.js';
-import { sniffDialect } from '../wire/detect-dialect.js';
+import { DccLinkStreamDecoder, IPCKIT_MAX_MESSAGE, type DccLinkFrame } from '../wire/dcc-link.js';
+import { dccMcpDialect, dccMcpMaxElements, type DccMcpMessage } from '../wire/dcc-mcp.js';
+import { sniffDialect, type Dialect } from '../wire/detect-dialect.js';
 import { FrameDecoder } from '../wire/frame-decoder.js';
 import { nativeDialect, type NativeMessage } from '../wire/native.js';
 
@@ -22,7 +23,7 @@ export interface ReaderLink {
   /** A dcc-mcp envelope (after `useDccMcp`). */
   envelope(m: DccMcpMessage, payloadSize: number): void;
   /** The dialect the first bytes are in (after `sniff`); 'unknown' is read as native. */
-  sniffed(dialect: DetectedDialect | 'unknown'): void;
+  sniffed(dialect: Dialect | 'unknown'): void;
   /** The bytes were not the protocol: fatal. */
   failed(error: TransportError): void;
 }
@@ -44,6 +45,9 @@ export class FrameReader {
   private sniffLimit = 0;
   private head: Buffer | undefined;
   private envelopes = false;
+  /** Set when the connection speaks DCC-Link: its channel messages replace the native frames. */
+  private dccLink: DccLinkStreamDecoder | undefined;
+  private dccLinkStopped = false;
   /** Any byte at all arrived. */
   heardAnything = false;
 
@@ -58,7 +62,7 @@ export class FrameReader {
 
   /** Bytes of the frame now arriving, 0 between frames. */
   get partialFrameBytes(): number {
-    return this.decoder.bufferedBytes;
+    return this.dccLink === undefined ? this.decoder.bufferedBytes : this.dccLink.pending;
   }
 
   /** Largest frame accepted from now on (raised once the handshake is done). */
@@ -79,6 +83,17 @@ export class FrameReader {
     this.decoder.maxMessageElements = dccMcpMaxElements(maxFrameSize);
   }
 
+  /** Read DCC-Link channel messages from now on (docs/DCC-LINK.md), each to `onFrame`. */
+  useDccLink(maxFrameSize: number, onFrame: (frame: DccLinkFrame) => void): void {
+    this.dccLink = new DccLinkStreamDecoder(
+      (frame) => {
+        this.framesIn++;
+        if (!this.dccLinkStopped) onFrame(frame);
+      },
+      { maxMessageSize: Math.min(Math.max(maxFrameSize, 64), IPCKIT_MAX_MESSAGE) },
+    );
+  }
+
   get paused(): boolean {
     return this.pausedFor !== 0;
   }
@@ -94,6 +109,7 @@ export class FrameReader {
   /** Deliver nothing more, also from a chunk being read right now. */
   stop(): void {
     this.decoder.stop();
+    this.dccLinkStopped = true;
   }
 
   /** The socket is closed: let go of it. */
@@ -111,9 +127,8 @@ export class FrameReader {
     if (this.sniffing) {
       // At most a few bytes are held (sniffDialect needs 18 at most): a copy is cheap.
       chunk = this.head === undefined ? data : Buffer.concat([this.head, data]);
-      let dialect = sniffDialect(chunk);
-      // Too long for any dialect: the decoder refuses it below, at once.
-      if (dialect === 'more' && chunk.length >= 4 && chunk.readUInt32BE(0) > this.sniffLimit) dialect = 'unknown';
+      // Too long for any dialect: 'unknown', and the decoder refuses it below, at once.
+      const dialect = sniffDialect(chunk, this.sniffLimit);
       if (dialect === 'more') {
         this.head = chunk;
         return;
@@ -123,6 +138,7 @@ export class FrameReader {
       this.link.sniffed(dialect);
       if (this.decoder.isStopped) return;
     }
+    if (this.dccLink !== undefined) return this.readDccLink(chunk, now);
     const decoder = this.decoder;
     const wasPartial = decoder.bufferedBytes !== 0;
     const framesBefore = this.framesIn;
@@ -140,6 +156,20 @@ export class FrameReader {
       this.link.failed(error);
     }
   };
+
+  private readDccLink(chunk: Buffer, now: number): void {
+    const decoder = this.dccLink!;
+    if (this.dccLinkStopped) return;
+    const wasPartial = decoder.pending !== 0;
+    const framesBefore = this.framesIn;
+    try {
+      decoder.push(chunk);
+    } catch (err) {
+      this.dccLinkStopped = true;
+      return this.link.failed(err instanceof TransportError ? err : new ProtocolError(String(err), { cause: err }));
+    }
+    if (decoder.pending !== 0 && (!wasPartial || this.framesIn !== framesBefore)) this.link.frameStarted(now);
+  }
 
   private readonly onFrame = (source: Buffer, start: number, end: number): void => {
     this.framesIn++;
