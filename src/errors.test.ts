@@ -52,6 +52,7 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'CallCancelled', code: 'ERR_CANCELLED', parent: 'CallError' },
   { name: 'InvalidArgument', code: 'ERR_INVALID_ARGUMENT', parent: 'CallError' },
   { name: 'StreamClosed', code: 'ERR_STREAM_CLOSED', parent: 'CallError' },
+  { name: 'NotSupported', code: 'ERR_NOT_SUPPORTED', parent: 'CallError' },
   { name: 'MessageTooLarge', code: 'ERR_MESSAGE_TOO_LARGE', parent: 'CallError' },
   { name: 'ManagerError', code: 'ERR_MANAGER', parent: 'WirecallError' },
   { name: 'ServiceNotFound', code: 'ERR_SERVICE_NOT_FOUND', parent: 'ManagerError' },
