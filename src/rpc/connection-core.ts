@@ -119,7 +119,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
     this.opening = new Opening(this, role, address);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
-    if (role === 'server') this.reader.sniff(o.dialects.has('dcc-mcp') ? o.maxFrameSize : HANDSHAKE_FRAME_LIMIT);
+    if (role === 'server') this.reader.sniff(o.dialects.has('dcc-mcp') ? o.maxFrameSize : HANDSHAKE_FRAME_LIMIT, o.dialects.has('dcc-link'));
   }
 
   get state(): ConnectionState {

@@ -369,6 +369,17 @@ describe('a wirecall server and DCC-Link clients', () => {
     expect(await raw.next()).toEqual({ type: 'pong', seq: 3n, body: Buffer.from('p'), version: 1 });
   });
 
+  it("waits for a DCC-Link client's first message when its prefix arrives alone (dcc-mcp-core writes it apart)", async () => {
+    const { sock } = await serve({ dialects: ['wirecall', 'dcc-link'] });
+    const raw = await LinkPeer.dial(sock);
+    const msg = encodeDccLink({ type: 'call', seq: 5, body: json({ method: 'echo', params: 'split' }) });
+    for (const part of [msg.subarray(0, 4), msg.subarray(4, 9), msg.subarray(9)]) {
+      raw.socket.write(part);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await raw.next()).toEqual({ type: 'reply', seq: 5n, body: json('split'), version: 1 });
+  });
+
   it('wirecall ⇄ wirecall over DCC-Link: calls both ways, results as JSON, cancel reaches the handler', async () => {
     let aborted: Promise<unknown> | undefined;
     const { server, url } = await serve({ dialects: ['dcc-link'], dccLink: { results: 'json' } });
@@ -443,8 +454,11 @@ describe('sniffDialect and DCC-Link', () => {
     expect(sniffDialect(v2)).not.toBe('dcc-link');
     expect(sniffDialect(encodeDccLink({ type: 'ping', seq: 1, version: 0 }))).not.toBe('dcc-link');
     // A big-endian length over the first-frame limit is 'unknown' at once, as before.
-    expect(sniffDialect(Buffer.from([0x7f, 0, 0, 0x10, 0x90]), 1024)).toBe('unknown');
-    // …but not while it may still be a DCC-Link message (u32 LE 127).
-    expect(sniffDialect(Buffer.from([0x7f, 0, 0, 0, 0]), 1024)).toBe('more');
+    expect(sniffDialect(Buffer.from([0x7f, 0, 0, 0x10, 0x90]), { maxFirstFrame: 1024 })).toBe('unknown');
+    // …but not while it may still be a DCC-Link message (u32 LE 127), unless DCC-Link is not taken.
+    expect(sniffDialect(Buffer.from([0x7f, 0, 0, 0, 0]), { maxFirstFrame: 1024 })).toBe('more');
+    expect(sniffDialect(Buffer.from([0x7f, 0, 0, 0, 0]), { maxFirstFrame: 1024, dccLink: false })).toBe('unknown');
+    // A whole first message is told even then (the server cuts it with a clear reason).
+    expect(sniffDialect(channel, { maxFirstFrame: 1024, dccLink: false })).toBe('dcc-link');
   });
 });

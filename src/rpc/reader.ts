@@ -43,6 +43,7 @@ export class FrameReader {
   private sniffing = false;
   /** While sniffing: the largest first frame any dialect we take accepts. */
   private sniffLimit = 0;
+  private sniffDccLink = false;
   private head: Buffer | undefined;
   private envelopes = false;
   /** Set when the connection speaks DCC-Link: its channel messages replace the native frames. */
@@ -70,10 +71,11 @@ export class FrameReader {
     this.decoder.maxFrameSize = bytes;
   }
 
-  /** Hold the first bytes until they tell the dialect (a server that takes more than one). */
-  sniff(firstFrameLimit: number): void {
+  /** Hold the first bytes until they tell the dialect (a server); `dccLink`: it takes DCC-Link (wait for its 10 bytes). */
+  sniff(firstFrameLimit: number, dccLink: boolean): void {
     this.sniffing = true;
     this.sniffLimit = firstFrameLimit;
+    this.sniffDccLink = dccLink;
   }
 
   /** Read dcc-mcp envelopes from now on. Their byte fields are one element per byte: the element limit follows the frame size. */
@@ -128,7 +130,7 @@ export class FrameReader {
       // At most a few bytes are held (sniffDialect needs 18 at most): a copy is cheap.
       chunk = this.head === undefined ? data : Buffer.concat([this.head, data]);
       // Too long for any dialect: 'unknown', and the decoder refuses it below, at once.
-      const dialect = sniffDialect(chunk, this.sniffLimit);
+      const dialect = sniffDialect(chunk, { maxFirstFrame: this.sniffLimit, dccLink: this.sniffDccLink });
       if (dialect === 'more') {
         this.head = chunk;
         return;

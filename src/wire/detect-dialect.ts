@@ -44,6 +44,13 @@ export function detectDialect(source: Uint8Array, start = 0, end = source.length
 /** Payload bytes `detectDialect` may need: an array header (up to 5) and the integer 1 in its widest form (9). */
 export const DIALECT_SNIFF_BYTES = 14;
 
+export interface SniffOptions {
+  /** While undecided: a big-endian length over this is 'unknown' at once. Default: no limit. */
+  maxFirstFrame?: number;
+  /** Wait for the 10 bytes that tell a DCC-Link message (the server takes DCC-Link). Default true. */
+  dccLink?: boolean;
+}
+
 /** Bytes that tell a DCC-Link channel message: ipckit's u32 LE, the frame's u32 BE, the version tag and the type. */
 export const DCC_LINK_SNIFF_BYTES = IPCKIT_PREFIX + DCC_LINK_PREFIX + 2;
 
@@ -57,26 +64,32 @@ export const DCC_LINK_SNIFF_BYTES = IPCKIT_PREFIX + DCC_LINK_PREFIX + 2;
  * A DCC-Link message is `[u32 LE m][u32 BE m - 4][0x81][type 1-8]…` (m ≤ 16 MiB, so
  * its fifth byte is 0); a native or envelope frame has a MessagePack array header (0x9X,
  * 0xdc, 0xdd) in that place. The two lengths agreeing, the version tag and the type are
- * what is checked, so no native or envelope first frame passes for DCC-Link. Legacy (version 0) first frames
- * are not recognised: the tag is the only byte that says "DCC-Link".
+ * what is checked, so no native or envelope first frame passes for DCC-Link. Legacy
+ * (version 0) first frames are not recognised: the tag is the only byte that says
+ * "DCC-Link".
  *
  * While it is still `'more'`, a first frame whose big-endian length is over
  * `maxFirstFrame` is `'unknown'` at once (the decoder refuses it), unless it may still be
- * a DCC-Link message.
+ * a DCC-Link message and `dccLink` is not false. (dcc-mcp-core writes ipckit's prefix and
+ * the frame in two writes, so the first chunk of a DCC-Link client may hold only the
+ * prefix; a server that does not take DCC-Link does not wait for more: it tells a
+ * DCC-Link client only when its first chunk has 10 bytes.)
  */
-export function sniffDialect(head: Buffer, maxFirstFrame = Number.POSITIVE_INFINITY): Dialect | 'unknown' | 'more' {
+export function sniffDialect(head: Buffer, options: SniffOptions = {}): Dialect | 'unknown' | 'more' {
   if (head.length < HEADER_SIZE) return 'more';
   const m = head.readUInt32LE(0);
   if (m >= DCC_LINK_PREFIX + DCC_LINK_HEADER && m <= IPCKIT_MAX_MESSAGE) {
-    if (head.length < DCC_LINK_SNIFF_BYTES) return 'more';
-    const type = head[IPCKIT_PREFIX + DCC_LINK_PREFIX + 1]!;
-    if (head.readUInt32BE(IPCKIT_PREFIX) === m - DCC_LINK_PREFIX && head[IPCKIT_PREFIX + DCC_LINK_PREFIX] === (0x80 | DCC_LINK_VERSION) && type >= 1 && type <= 8) {
-      return 'dcc-link';
+    if (head.length < DCC_LINK_SNIFF_BYTES) {
+      if (options.dccLink !== false) return 'more';
+    } else {
+      const type = head[IPCKIT_PREFIX + DCC_LINK_PREFIX + 1]!;
+      const tag = head[IPCKIT_PREFIX + DCC_LINK_PREFIX];
+      if (head.readUInt32BE(IPCKIT_PREFIX) === m - DCC_LINK_PREFIX && tag === (0x80 | DCC_LINK_VERSION) && type >= 1 && type <= 8) return 'dcc-link';
     }
   }
   const length = head.readUInt32BE(0);
   const have = head.length - HEADER_SIZE;
   const verdict = detectDialect(head, HEADER_SIZE, HEADER_SIZE + Math.min(have, length));
   if (verdict !== null) return verdict;
-  return have >= Math.min(length, DIALECT_SNIFF_BYTES) || length > maxFirstFrame ? 'unknown' : 'more';
+  return have >= Math.min(length, DIALECT_SNIFF_BYTES) || length > (options.maxFirstFrame ?? Number.POSITIVE_INFINITY) ? 'unknown' : 'more';
 }
