@@ -7,7 +7,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallCancelled, DeadlineExceeded, MessageTooLarge, NotSupported, ProtocolError, RemoteError, type TransportError } from '../errors.js';
+import { CallCancelled, ConnectionClosed, DeadlineExceeded, MessageTooLarge, NotSupported, ProtocolError, RemoteError, type TransportError } from '../errors.js';
 import { DccLinkStreamDecoder, encodeDccLink, encodeDccLinkBody, type DccLinkFrame, type DccLinkFrameInput } from '../wire/dcc-link.js';
 import { Scratch } from '../test-util/scratch.js';
 import { waitFor } from '../test-util/wait.js';
@@ -307,7 +307,7 @@ describe("connect(…, { dialect: 'dcc-link' }) to a DCC side", () => {
     const pending = b.client.call('never');
     await b.peer.next();
     b.peer.socket.end();
-    await expect(pending).rejects.toThrow(/closed|lost/);
+    await expect(pending).rejects.toBeInstanceOf(ConnectionClosed);
     expect(await closed).toBeUndefined();
     expect(b.client.state).toBe('closed');
   });
