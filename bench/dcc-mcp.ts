@@ -47,7 +47,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 /** Spawn the fixture; resolves with its first "@@" line. */
-function fixture(args: string[]): Promise<{ child: ChildProcess; result: string }> {
+function fixture(args: string[]): Promise<{ child: ChildProcess; result: string; stderr: () => string }> {
   const child = spawn(PYTHON, [FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -56,7 +56,7 @@ function fixture(args: string[]): Promise<{ child: ChildProcess; result: string 
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
       const line = stdout.split('\n').find((l) => l.startsWith('@@'));
-      if (line !== undefined) resolve({ child, result: line.slice(2) });
+      if (line !== undefined) resolve({ child, result: line.slice(2), stderr: () => stderr });
     });
     child.once('exit', (code) => reject(new Error(`dcc_mcp_bench.py ${args[0]} exited ${code}: ${stderr}`)));
   });
@@ -102,6 +102,9 @@ async function main(): Promise<number> {
   const { runs, seconds } = parseArgs(process.argv.slice(2));
   const listener = await fixture(['server']);
   const listenerPort = Number(listener.result.replace('PORT ', ''));
+  listener.child.once('exit', (code, signal) => {
+    if (signal !== 'SIGTERM') process.stderr.write(`dcc-mcp-core IpcListener exited early (${code ?? signal}): ${listener.stderr()}\n`);
+  });
   const server = createServer({ heartbeatInterval: 0 });
   server.register('echo', (p: unknown) => p);
   const serverPort = Number(new URL(await server.listen('tcp://127.0.0.1:0')).port);
