@@ -5,6 +5,7 @@ import { DEFAULT_MAX_MESSAGE_ELEMENTS, checkPayload } from './msgpack-guard.js';
 import { decodeScanned } from './msgpack.js';
 
 import { encodeDccMcp } from './dcc-mcp-encode.js';
+import { readDccMcpEnvelope } from './dcc-mcp-read.js';
 import { bytesToUuid, type DccMcpMessage, type EnvelopeId } from './dcc-mcp-messages.js';
 
 /**
@@ -145,10 +146,15 @@ export function dccMcpMaxElements(payloadSize: number): number {
   return Math.max(DEFAULT_MAX_MESSAGE_ELEMENTS, payloadSize);
 }
 
+/** A scanned payload: read directly when it has the plain layout, else decoded and checked (the precise errors). */
+function decodeCheckedEnvelope(source: Buffer, start: number, end: number): DccMcpMessage {
+  return readDccMcpEnvelope(source, start, end) ?? validateDccMcpMessage(decodeScanned(source, start, end));
+}
+
 /** Decode and check the payload `source[start, end)` (no length prefix). */
 export function decodeDccMcp(source: Buffer, start = 0, end = source.length): DccMcpMessage {
   if (end > start) checkPayload(source, start, end, dccMcpMaxElements(end - start));
-  return validateDccMcpMessage(decodeScanned(source, start, end));
+  return decodeCheckedEnvelope(source, start, end);
 }
 
 /** Decode a complete frame (length prefix included, exactly one frame). */
@@ -165,8 +171,6 @@ export const dccMcpDialect: Dialect<DccMcpMessage> = {
   name: 'dcc-mcp/0.13',
   encode: encodeDccMcp,
   decode: decodeDccMcp,
-  decodeScanned(source: Buffer, start: number, end: number): DccMcpMessage {
-    return validateDccMcpMessage(decodeScanned(source, start, end));
-  },
+  decodeScanned: decodeCheckedEnvelope,
 };
 
