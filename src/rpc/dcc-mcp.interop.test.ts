@@ -201,6 +201,14 @@ describe.skipIf(!has0136)('dcc-mcp dialect ⇄ dcc-mcp-core 0.13.6 itself (built
     expect((await exited(peer.child, 5000)).code).toBe(0);
   }, 30_000);
 
+  it('its connect_ipc client may stay silent past handshakeTimeout: its channel answers the ping it is asked', async () => {
+    const server = scratch.server(createServer({ heartbeatInterval: 0, handshakeTimeout: 300 }));
+    server.register('echo', (p: unknown) => p);
+    const url = await server.listen('tcp://127.0.0.1:0');
+    const peer = await python(PYTHON_0136, [PEER_0136, 'idle-call', new URL(url).port, '1.2'], (l) => l.startsWith('@@{'));
+    expect(JSON.parse(peer.line.slice(2))).toEqual({ payload: 'after idling' });
+  }, 30_000);
+
   it(`wirecall call --dialect dcc-mcp answers from its IpcListener`, async () => {
     await buildIfStale();
     const peer = await python(PYTHON_0136, [PEER_0136, 'listen'], result);

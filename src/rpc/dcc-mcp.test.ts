@@ -167,6 +167,19 @@ describe('a wirecall server and a dcc-mcp-core peer', () => {
     }
   });
 
+  it('serves a dcc-mcp client that stays silent past handshakeTimeout, once it answers the ping it is asked', async () => {
+    const { port } = await serve({ handshakeTimeout: 100 });
+    const peer = await envelopePeer(port);
+    const ping = expectType(await peer.next(), 'ping'); // sent after 100 ms of silence
+    peer.write(encodeDccPong(ping.id));
+    await new Promise((r) => setTimeout(r, 300)); // well past the second 100 ms
+    const id = newEnvelopeId();
+    peer.write(encodeDccRequest(id, 'echo', Buffer.from('late')));
+    const r = expectType(await peer.next(), 'response');
+    expect(r).toMatchObject({ id, success: true });
+    expect(r.payload.toString()).toBe('late');
+  });
+
   it('takes dcc-mcp peers alone when asked to, refusing native clients', async () => {
     const { port, url } = await serve({ dialects: ['dcc-mcp'] });
     await expect(connect(url, { heartbeatInterval: 0 })).rejects.toThrow(/only dcc-mcp-core's envelope/);

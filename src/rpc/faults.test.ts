@@ -127,14 +127,19 @@ describe('server side: one bad peer never disturbs the others', () => {
     await peer.waitClosed(2000);
   });
 
-  it('takes a silent peer for a dcc-mcp client when that dialect is allowed, and cuts it when it answers no ping', async () => {
-    const { path } = await startServer({ handshakeTimeout: 100, heartbeatInterval: 100 });
+  it('asks a silent peer with a dcc-mcp ping when that dialect is allowed, and cuts it after as long again without an answer', async () => {
+    const { path } = await startServer({ handshakeTimeout: 200 });
     const peer = await RawPeer.connect(path);
     cleanups.push(() => peer.socket.destroy());
-    // Open after the handshake timeout (pings arrive), gone 3 silent heartbeats later.
+    const bytes: Buffer[] = [];
+    peer.socket.on('data', (d: Buffer) => bytes.push(d));
     const started = Date.now();
     await peer.waitClosed(3000);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    // What it was sent: one dcc-mcp ping (["ping", bin16, uint]), then nothing.
+    const all = Buffer.concat(bytes);
+    expect(all.readUInt32BE(0)).toBe(all.length - 4);
+    expect(all.subarray(4, 10)).toEqual(Buffer.from([0x93, 0xa4, 0x70, 0x69, 0x6e, 0x67]));
   });
 
   it('refuses a large frame before the handshake', async () => {

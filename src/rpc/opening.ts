@@ -5,7 +5,7 @@
  * the connection the outcome.
  */
 import { HandshakeRejected, HandshakeTimeout, ProtocolError, type TransportError } from '../errors.js';
-import { encodeDccShutdown } from '../wire/dcc-mcp.js';
+import { encodeDccPing, encodeDccShutdown, newEnvelopeId } from '../wire/dcc-mcp.js';
 import type { Dialect } from '../wire/detect-dialect.js';
 import { encodeHello, encodeReject, encodeWelcome } from '../wire/encode.js';
 import { MessageType, RejectReason, type Hello, type NativeMessage, type Welcome } from '../wire/native.js';
@@ -42,6 +42,8 @@ export interface OpeningLink {
 export class Opening {
   private timer: NodeJS.Timeout | undefined;
   private helloSeen = false;
+  /** A silent client was sent a dcc-mcp ping (see onTimeout). */
+  private probed = false;
 
   constructor(
     private readonly link: OpeningLink,
@@ -71,14 +73,25 @@ export class Opening {
 
   private readonly onTimeout = (): void => {
     const link = this.link;
-    // A dcc-mcp-core client sends nothing until it has something to ask; a wirecall one
-    // sends HELLO at once. Silence that long is taken for the former, when it is allowed
-    // (else for a DCC-Link client, which may also wait to be spoken to, when that is).
+    const { dialects, handshakeTimeout } = link.options;
+    // A wirecall client sends HELLO at once; a dcc-mcp-core client sends nothing until it
+    // has something to ask, but its channel answers a ping by itself. So a client silent
+    // that long is asked (a dcc-mcp ping) and given as long again: its pong opens the
+    // connection (the reader tells the dialect from it), while a socket that stays
+    // silent is cut as before, only later. (A DCC-Link client answers nothing by itself:
+    // where it is the only other dialect, silence is taken for it.)
     if (this.role === 'server' && !link.heardAnything) {
-      if (link.options.dialects.has('dcc-mcp')) return link.speakDccMcp();
-      if (link.options.dialects.has('dcc-link')) return link.speakDccLink();
+      if (dialects.has('dcc-mcp') && !this.probed) {
+        this.probed = true;
+        link.out.write(encodeDccPing(newEnvelopeId()));
+        this.timer = setTimeout(this.onTimeout, handshakeTimeout);
+        this.timer.unref();
+        return;
+      }
+      if (!dialects.has('dcc-mcp') && dialects.has('dcc-link')) return link.speakDccLink();
     }
-    link.cut(new HandshakeTimeout(`handshake did not complete within ${link.options.handshakeTimeout} ms`), false);
+    const waited = this.probed ? `${2 * handshakeTimeout} ms (no HELLO, and no answer to a dcc-mcp-core ping after ${handshakeTimeout} ms)` : `${handshakeTimeout} ms`;
+    link.cut(new HandshakeTimeout(`handshake did not complete within ${waited}`), false);
   };
 
   /** The dialect of the first bytes a client sent (a server's reader tells). */
