@@ -46,7 +46,7 @@ Exit codes:
   1   remote error: the server answered with an error status (RemoteError)
   2   usage error: bad arguments, bad endpoint, params that are not valid JSON,
       no live instance of the DCC type named as target, something the dialect
-      cannot carry (--stream with --dialect dcc-mcp)
+      cannot carry (--stream with --dialect dcc-mcp or dcc-link)
   3   transport failure: connection failed, timed out, lost or closed, protocol
       error, handshake rejected (e.g. wrong --token); service registry unusable
   4   deadline exceeded (--timeout passed)
@@ -250,7 +250,7 @@ export function clientOptions(flags: ClientFlags, token: string | undefined, sig
     signal,
     ...(token === undefined ? {} : { token }),
     // Payloads stay bytes here: dcc-mcp-payload.ts turns them into JSON or hex.
-    ...(flags.dialect === 'dcc-mcp' ? { dialect: 'dcc-mcp' as const } : {}),
+    ...(flags.dialect === undefined || flags.dialect === 'wirecall' ? {} : { dialect: flags.dialect }),
     ...(flags.connectTimeout === undefined ? {} : { connectTimeout: flags.connectTimeout, handshakeTimeout: flags.connectTimeout }),
   };
 }

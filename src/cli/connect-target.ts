@@ -63,8 +63,11 @@ export function clientFlags<C extends Command>(command: C): C {
   )
     .option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs)
     .addOption(
-      new Option('--dialect <name>', "protocol: wirecall's own, or dcc-mcp-core's envelope (a dcc-mcp-core 0.12.3-0.13.6 IpcListener)")
-        .choices(['wirecall', 'dcc-mcp'])
+      new Option(
+        '--dialect <name>',
+        "protocol: wirecall's own; dcc-mcp-core's envelope (a 0.12.3-0.13.6 IpcListener); or its DCC-Link (>= 0.14, an IpcChannelAdapter at unix:/tmp/<name>.sock)",
+      )
+        .choices(['wirecall', 'dcc-mcp', 'dcc-link'])
         .default('wirecall'),
     );
 }

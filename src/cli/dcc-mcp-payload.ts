@@ -1,8 +1,9 @@
 /**
- * The CLI's side of dcc-mcp-core's envelope (`--dialect dcc-mcp`): its params and
- * payloads are bytes, and what its users put there is mostly UTF-8 JSON. So the JSON
- * given on the command line is sent as UTF-8 JSON bytes, and a reply is printed as JSON
- * when its bytes are UTF-8 JSON, else as hex.
+ * The CLI's side of dcc-mcp-core's wires. The envelope (`--dialect dcc-mcp`) carries
+ * bytes, and what its users put there is mostly UTF-8 JSON: the JSON given on the command
+ * line is sent as UTF-8 JSON bytes. Replies of both the envelope and DCC-Link
+ * (`--dialect dcc-link`, whose calls carry `{"method", "params"}` as JSON already) are
+ * bytes: printed as JSON when they are UTF-8 JSON, else as hex.
  */
 import type { DialectName } from '../index.js';
 import { toJsonLine } from './common.js';
@@ -17,7 +18,7 @@ export function paramsFor(dialect: DialectName | undefined, params: unknown): un
 
 /** The line printed for a call's result. */
 export function resultLine(dialect: DialectName | undefined, result: unknown): string {
-  if (dialect !== 'dcc-mcp' || !(result instanceof Uint8Array)) return toJsonLine(result);
+  if (dialect === undefined || dialect === 'wirecall' || !(result instanceof Uint8Array)) return toJsonLine(result);
   if (result.length === 0) return 'null';
   try {
     return toJsonLine(JSON.parse(utf8.decode(result)));

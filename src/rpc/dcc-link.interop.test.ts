@@ -18,6 +18,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallCancelled, RemoteError } from '../errors.js';
+import { buildIfStale } from '../test-util/build.js';
+import { runCli } from '../test-util/cli-child.js';
 import { Scratch } from '../test-util/scratch.js';
 import { exited, waitFor } from '../test-util/wait.js';
 import { connect } from './client.js';
@@ -152,6 +154,22 @@ describe.skipIf(!installed && !inCI)(`DCC-Link rpc: wirecall client ⇄ dcc-mcp-
     expect(await closed).toBeUndefined();
     expect(client.state).toBe('closed');
   });
+});
+
+describe.skipIf(!installed && !inCI)(`wirecall call --dialect dcc-link against dcc-mcp-core ${LATEST}`, () => {
+  it('sends the JSON params in a Call and prints the Reply', async () => {
+    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    await buildIfStale();
+    const name = channelName();
+    paths.push(`/tmp/${name}.sock`);
+    const child = scratch.child(spawn(PYTHON, [PEER, 'serve', name]));
+    const out = lines(child);
+    await out.next('READY ');
+    const result = await runCli(['call', '--dialect', 'dcc-link', `unix:/tmp/${name}.sock`, 'echo', '{"a":[1,"two"]}']);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('{"a":[1,"two"]}\n');
+    expect(result.code).toBe(0);
+  }, 60_000);
 });
 
 describe.skipIf(!installed && !inCI)(`DCC-Link rpc: dcc-mcp-core ${LATEST} IpcChannelAdapter client ⇄ wirecall server`, () => {
