@@ -1,12 +1,15 @@
 /**
  * The hex vectors of docs/PROTOCOL.md, checked against the real encoder and decoder.
  *
- * Every fenced block in the document whose info string is `hex vector:<name>` is a
- * complete frame (length prefix included); on each line, the text from `#` on is
- * commentary. For each block this test encodes the message expected below and compares
- * the bytes, then decodes the bytes and compares the message. A block without an
- * expectation here, or an expectation without a block, fails the test: the document and
- * the code cannot drift apart silently.
+ * The vectors live in spec/vectors.json (name, frame bytes as hex, the message as JSON),
+ * shared with the Python package's tests (python/tests/test_vectors.py). Every fenced
+ * block in the document whose info string is `hex vector:<name>` is a complete frame
+ * (length prefix included); on each line, the text from `#` on is commentary. This test
+ * checks that the document's blocks are exactly the file's vectors (same names, same
+ * order, same bytes), then for each block encodes the file's message and compares the
+ * bytes, and decodes the bytes and compares the message. A block without a vector in the
+ * file, or a vector without a block, fails the test: the document, the file and the code
+ * cannot drift apart silently.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +17,7 @@ import { FrameTooLarge, ProtocolError } from '../errors.js';
 import { InboundQueue, SendCredit, type Window } from '../rpc/flow.js';
 import { FrameDecoder, HEADER_SIZE } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';
-import { DEFAULT_STREAM_WINDOW, MessageType, StreamKind, nativeDialect, type NativeMessage } from './native.js';
+import { DEFAULT_STREAM_WINDOW, MessageType, nativeDialect, type NativeMessage } from './native.js';
 
 const DOC_PATH = new URL('../../docs/PROTOCOL.md', import.meta.url);
 
@@ -43,95 +46,40 @@ const WELCOME = {
   streamWindowBytes: 256 * 1024,
 };
 
-/** Vector name → the message its bytes encode. Key order inside maps matters for the bytes. */
-const EXPECTED: Record<string, NativeMessage> = {
-  hello: [MessageType.HELLO, HELLO],
-  welcome: [MessageType.WELCOME, WELCOME],
-  'reject-version': [MessageType.REJECT, 'VERSION_MISMATCH', 'server speaks protocol version 1; client offered 2'],
-  'reject-unauthenticated': [MessageType.REJECT, 'UNAUTHENTICATED', 'wrong token'],
-  call: [MessageType.CALL, 1, 'add', { a: 2, b: 3 }, 30000],
-  'call-no-deadline': [MessageType.CALL, 2, 'scene.list', null, null],
-  'call-max-id': [MessageType.CALL, 0xffff_ffff, 'ping', [], 250],
-  result: [MessageType.RESULT, 1, 5],
-  'result-map': [MessageType.RESULT, 2, { ok: true, items: ['a', 'b'], ratio: 0.5 }],
-  'result-bin': [MessageType.RESULT, 7, Buffer.from([0xde, 0xad, 0xbe, 0xef])],
-  'error-not-found': [MessageType.ERROR, 3, 12, { name: 'MethodNotFound', message: 'method not found: nope' }],
-  'error-method': [
-    MessageType.ERROR,
-    4,
-    2,
-    { name: 'Error', message: 'no such file', code: 'ENOENT', data: { path: '/tmp/x' } },
-  ],
-  'error-deadline': [MessageType.ERROR, 5, 4, { name: 'DeadlineExceeded', message: 'deadline of render passed' }],
-  cancel: [MessageType.CANCEL, 4],
-  notify: [MessageType.NOTIFY, 'log', { level: 'info', text: 'hi' }],
-  'ping-heartbeat': [MessageType.PING, 0],
-  ping: [MessageType.PING, 1],
-  pong: [MessageType.PONG, 1],
-  shutdown: [MessageType.SHUTDOWN, null],
-  'shutdown-error': [MessageType.SHUTDOWN, 'ERR_PROTOCOL: unknown message type 99'],
+// ------------------------------------------------------------------ the shared vectors file
 
-  // Streams (section 5.9 and 6.10.2).
-  'stream-open': [MessageType.STREAM_OPEN, 1, 'count', { n: 1000 }, 30000, StreamKind.SERVER, 1024, 256 * 1024],
-  'stream-open-bidi': [MessageType.STREAM_OPEN, 2, 'chat', null, null, StreamKind.BIDI, 16, 4096],
-  'caller-message': [MessageType.CALLER_MESSAGE, 2, 'hello'],
-  'caller-end': [MessageType.CALLER_END, 2],
-  'caller-credit': [MessageType.CALLER_CREDIT, 1, 512, 2688],
-  'handler-message': [MessageType.HANDLER_MESSAGE, 1, 0],
-  'handler-credit': [MessageType.HANDLER_CREDIT, 2, 512, 4608],
-  'error-stream-kind': [
-    MessageType.ERROR,
-    3,
-    12,
-    { name: 'MethodNotFound', message: 'count is a server-stream method, not a unary one; open it with stream()' },
-  ],
+const VECTORS_PATH = new URL('../../spec/vectors.json', import.meta.url);
 
-  // The conversation of section 10, in order.
-  'conv-01-hello': [
-    MessageType.HELLO,
-    {
-      protocol: 'wirecall',
-      versions: [1],
-      peerName: 'maya-bridge',
-      peerVersion: '2.1.0',
-      maxFrameSize: 1024 * 1024,
-      heartbeatMs: 5000,
-      streamWindowMessages: 1024,
-      streamWindowBytes: 256 * 1024,
-      token: 's3cret',
-    },
-  ],
-  'conv-02-welcome': [MessageType.WELCOME, { ...WELCOME, streamWindowMessages: 4, streamWindowBytes: 64 * 1024 }],
-  'conv-03-call': [MessageType.CALL, 1, 'scene.export', { path: '/tmp/a.fbx' }, 30000],
-  'conv-04-callback': [MessageType.CALL, 1, 'ui.confirm', 'overwrite /tmp/a.fbx?', 10000],
-  'conv-05-callback-result': [MessageType.RESULT, 1, true],
-  'conv-06-result': [MessageType.RESULT, 1, { bytes: 48213 }],
-  'conv-07-call': [MessageType.CALL, 2, 'scene.frobnicate', [1], null],
-  'conv-08-error': [MessageType.ERROR, 2, 12, { name: 'MethodNotFound', message: 'method not found: scene.frobnicate' }],
-  'conv-09-call': [MessageType.CALL, 3, 'render', { frames: [1, 240] }, 60000],
-  'conv-10-cancel': [MessageType.CANCEL, 3],
-  'conv-11-notify': [MessageType.NOTIFY, 'log', { level: 'info', text: 'render cancelled' }],
-  // A server stream: open, four messages use up the credit, a grant, the last message, the result.
-  'conv-12-stream-open': [MessageType.STREAM_OPEN, 4, 'scene.objects', { type: 'mesh' }, 60000, StreamKind.SERVER, 4, 64 * 1024],
-  'conv-13-message': [MessageType.HANDLER_MESSAGE, 4, 'cube'],
-  'conv-14-message': [MessageType.HANDLER_MESSAGE, 4, 'sphere'],
-  'conv-15-message': [MessageType.HANDLER_MESSAGE, 4, 'cone'],
-  'conv-16-message': [MessageType.HANDLER_MESSAGE, 4, 'torus'],
-  'conv-17-credit': [MessageType.CALLER_CREDIT, 4, 2, 18],
-  'conv-18-message': [MessageType.HANDLER_MESSAGE, 4, 'plane'],
-  'conv-19-result': [MessageType.RESULT, 4, 5],
-  // A client stream: open, messages, a grant from the handler side, half-close, the result.
-  'conv-20-stream-open': [MessageType.STREAM_OPEN, 5, 'scene.import', { format: 'obj' }, null, StreamKind.CLIENT, 1024, 256 * 1024],
-  'conv-21-message': [MessageType.CALLER_MESSAGE, 5, 'v 0 0 0'],
-  'conv-22-message': [MessageType.CALLER_MESSAGE, 5, 'v 1 0 0'],
-  'conv-23-credit': [MessageType.HANDLER_CREDIT, 5, 2, 22],
-  'conv-24-message': [MessageType.CALLER_MESSAGE, 5, 'v 0 1 0'],
-  'conv-25-end': [MessageType.CALLER_END, 5],
-  'conv-26-result': [MessageType.RESULT, 5, { vertices: 3 }],
-  'conv-27-ping': [MessageType.PING, 0],
-  'conv-28-pong': [MessageType.PONG, 0],
-  'conv-29-shutdown': [MessageType.SHUTDOWN, null],
-};
+interface FileVector {
+  name: string;
+  /** The message type's name, e.g. "CALL". */
+  type: string;
+  /** The whole frame, length prefix included: lower-case hex bytes separated by spaces. */
+  hex: string;
+  /** The message, in the JSON form of spec/vectors.json's `conventions`. */
+  message: unknown;
+}
+
+/** A JSON value of spec/vectors.json as the value it stands for: `$bin` → Buffer, `$int64` → BigInt, `$float` → number. */
+function fromJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromJson);
+  if (typeof value === 'object' && value !== null) {
+    const keys = Object.keys(value);
+    const map = value as Record<string, unknown>;
+    if (keys.length === 1 && typeof map['$bin'] === 'string') return Buffer.from(map['$bin'], 'hex');
+    if (keys.length === 1 && typeof map['$int64'] === 'string') return BigInt(map['$int64']);
+    if (keys.length === 1 && typeof map['$float'] === 'number') return map['$float'];
+    return Object.fromEntries(keys.map((k) => [k, fromJson(map[k])]));
+  }
+  return value;
+}
+
+const file = JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as { vectors: FileVector[] };
+
+/** Vector name → the message its bytes encode (spec/vectors.json). Key order inside maps matters for the bytes. */
+const EXPECTED: Record<string, NativeMessage> = Object.fromEntries(
+  file.vectors.map((v) => [v.name, fromJson(v.message) as NativeMessage]),
+);
 
 // ------------------------------------------------------------------ reading the document
 
@@ -190,7 +138,21 @@ describe('docs/PROTOCOL.md hex vectors', () => {
     expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
   });
 
-  it('has an expectation in this test for every vector, and a vector for every expectation', () => {
+  it('holds exactly the vectors of spec/vectors.json, in its order, byte for byte', () => {
+    expect(vectors.map((v) => v.name)).toEqual(file.vectors.map((v) => v.name));
+    for (const v of file.vectors) {
+      expect(v.hex, `spec/vectors.json ${v.name}: hex is lower-case bytes separated by single spaces`).toMatch(/^[0-9a-f]{2}( [0-9a-f]{2})*$/);
+      const inDoc = vectors.find((d) => d.name === v.name);
+      expect(inDoc && hex(inDoc.bytes), `PROTOCOL.md block ${v.name} differs from spec/vectors.json`).toBe(v.hex);
+    }
+  });
+
+  it('names each file vector after its message type', () => {
+    const names = Object.fromEntries(Object.entries(MessageType).map(([name, type]) => [type, name]));
+    for (const v of file.vectors) expect(names[(EXPECTED[v.name] as unknown[])[0] as number], v.name).toBe(v.type);
+  });
+
+  it('has an expectation in spec/vectors.json for every vector, and a vector for every expectation', () => {
     const inDoc = new Set(vectors.map((v) => v.name));
     expect(vectors.filter((v) => !(v.name in EXPECTED)).map((v) => `${v.name} (line ${v.line})`)).toEqual([]);
     expect(Object.keys(EXPECTED).filter((name) => !inDoc.has(name))).toEqual([]);
@@ -206,7 +168,7 @@ describe('docs/PROTOCOL.md hex vectors', () => {
       const expected = EXPECTED[vector.name];
 
       it('is expected by this test', () => {
-        expect(expected, `vector ${vector.name} has no expected message in native-vectors.test.ts`).toBeDefined();
+        expect(expected, `vector ${vector.name} has no expected message in spec/vectors.json`).toBeDefined();
       });
       if (expected === undefined) return;
 
