@@ -151,6 +151,7 @@ def pid_namespace() -> Optional[str]:
 
 _guard = threading.Lock()
 _path_locks: Dict[str, threading.Lock] = {}
+_holding = threading.local()
 
 
 def _thread_lock(path: str) -> threading.Lock:
@@ -434,9 +435,15 @@ def registry_locks(
     (its ``holder_died`` tells whether a dead holder was got past)."""
     services_path = os.path.join(directory, SERVICES_LOCK_FILE)
     lock_path = os.path.join(directory, LOCK_FILE)
-    gate = _thread_lock(os.path.abspath(lock_path))
-    if not gate.acquire(timeout=services_timeout + mkdir_timeout + 60):
+    key = os.path.abspath(lock_path)
+    mine = _holding.__dict__.setdefault("paths", set())
+    if key in mine:
+        raise RegistryFileError(f"this thread already holds the registry lock {lock_path} (a registry call inside another)")
+    gate = _thread_lock(key)
+    # Other threads of this process hold it for one bounded write each.
+    if not gate.acquire(timeout=services_timeout + mkdir_timeout + 30):
         raise RegistryFileError(f"timed out waiting for another thread of this process to release {lock_path}")
+    mine.add(key)
     try:
         release_services = take_services_lock(services_path, services_timeout, backoff)
         try:
@@ -452,4 +459,5 @@ def registry_locks(
             except OSError as err:
                 warn(f"could not release registry lock {services_path}: {err}")
     finally:
+        mine.discard(key)
         gate.release()
