@@ -23,3 +23,37 @@ def node_available() -> bool:
 
 
 requires_node = pytest.mark.skipif(not node_available(), reason="node or the TypeScript build (npm run build) is missing")
+
+
+TEST_TIME_LIMIT = int(os.environ.get("WIRECALL_TEST_TIMEOUT", "60"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
+    """Every test is bounded in time: SIGALRM fails one that runs past the limit."""
+    import signal
+
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expired(signum, frame):  # type: ignore[no-untyped-def]
+        raise TimeoutError(f"test ran longer than {TEST_TIME_LIMIT} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(TEST_TIME_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run(coro, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    """Runs an asyncio test body, bounded in time."""
+    import asyncio
+
+    async def bounded():  # type: ignore[no-untyped-def]
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())

@@ -196,6 +196,7 @@ class ConnectionCore:
         self.shutdown_reason: Optional[str] = None
         self.error: Optional[WirecallError] = None
         self._out: List[bytes] = []
+        self._pinned = 0  # queued frames a fatal error must not discard (the WELCOME)
         self._decoder = P.FrameDecoder(min(P.HANDSHAKE_FRAME_LIMIT, options.max_frame_size))
         self._packer = msgpack.Packer(use_bin_type=True, datetime=True, autoreset=True)
         self._next_id = 1
@@ -212,6 +213,7 @@ class ConnectionCore:
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call, coalesced."""
         out = self._out
+        self._pinned = 0
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
@@ -305,6 +307,7 @@ class ConnectionCore:
             "streamWindowBytes": o.stream_window[1],
         }
         self._queue([P.WELCOME, welcome])
+        self._pinned = len(self._out)
         self.peer = PeerInfo(
             hello["peerName"],
             hello["peerVersion"],
@@ -348,22 +351,22 @@ class ConnectionCore:
         if self.state == "closed":
             return events
         self.last_heard = time.monotonic()
-        try:
-            frames = self._decoder.feed(data)
-        except FrameTooLarge as e:
-            self._fatal(e, events)
-            return events
+        decoder = self._decoder
+        decoder.push(data)
         o = self.options
-        for payload in frames:
-            try:
+        try:
+            for payload in decoder.frames():
                 m = P.decode_payload(payload, o.max_message_elements, o.max_message_depth)
                 self._dispatch(m, len(payload), events)
-            except (ProtocolError, LimitExceeded) as e:
-                self._fatal(e, events)
-                return events
-            if self.state == "closed":
-                break
-        if self._decoder.buffered:
+                if self.state == "closed":
+                    break
+        except (ProtocolError, FrameTooLarge) as e:
+            self._fatal(e, events)
+            return events
+        except LimitExceeded as e:
+            self._fatal(e, events, keep_queued=True)  # the refusals already queued go first
+            return events
+        if decoder.buffered:
             if self.partial_since is None:
                 self.partial_since = self.last_heard
         else:
@@ -697,11 +700,13 @@ class ConnectionCore:
         self._fatal(error, events)
         return events
 
-    def _fatal(self, error: WirecallError, events: List[Tuple[Any, ...]]) -> None:
+    def _fatal(self, error: WirecallError, events: List[Tuple[Any, ...]], keep_queued: bool = False) -> None:
         if self.state == "closed":
             return
         reason = f"{error.code}: {error}"
-        self._out.clear()  # queued frames are discarded: the reason is the last frame
+        if not keep_queued:
+            # Queued frames are discarded (the reason is the last frame), except the WELCOME.
+            del self._out[self._pinned :]
         if self.role == "server" and self.state == "pending":
             self._queue([P.REJECT, "PROTOCOL", reason])
         else:

@@ -7,7 +7,7 @@ docs/PROTOCOL.md describes every message byte by byte.
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import msgpack
 
@@ -365,11 +365,13 @@ class FrameDecoder:
     between feeds (after the handshake).
     """
 
-    __slots__ = ("max_frame_size", "_buf")
+    __slots__ = ("max_frame_size", "_buf", "_pending", "_pos")
 
     def __init__(self, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
+        self._pending: bytes = b""
+        self._pos = 0
 
     @property
     def buffered(self) -> int:
@@ -377,31 +379,46 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> List[bytes]:
-        buf = self._buf
-        if buf:
-            buf += data
-            src: Any = buf
+        """Every complete frame in the bytes so far (the limit is checked at each prefix)."""
+        self.push(data)
+        return list(self.frames())
+
+    def push(self, data: bytes) -> None:
+        """Adds bytes; take the frames out with :meth:`frames`."""
+        if self._buf:
+            self._buf += data
         else:
-            src = data
-        frames: List[bytes] = []
+            self._pending = data
+            self._pos = 0
+
+    def frames(self) -> Iterator[bytes]:
+        """Yields the complete frames one by one. ``max_frame_size`` is read at each length
+        prefix, so a limit changed between two frames (after the handshake) applies to the next."""
+        buf = self._buf
+        src: Any = buf if buf else self._pending
         pos = 0
         end = len(src)
-        limit = self.max_frame_size
         unpack_from = _HEADER.unpack_from
-        while end - pos >= 4:
-            (size,) = unpack_from(src, pos)
-            if size > limit:
-                self._buf = bytearray()
-                raise FrameTooLarge(size, limit)
-            if end - pos - 4 < size:
-                break
-            frames.append(bytes(src[pos + 4 : pos + 4 + size]))
-            pos += 4 + size
-        if src is buf:
-            del buf[:pos]
-        elif pos < end:
-            self._buf = bytearray(src[pos:])
-        return frames
+        try:
+            while end - pos >= 4:
+                (size,) = unpack_from(src, pos)
+                if size > self.max_frame_size:
+                    self._buf = bytearray()
+                    self._pending = b""
+                    src = b""
+                    pos = end = 0
+                    raise FrameTooLarge(size, self.max_frame_size)
+                if end - pos - 4 < size:
+                    break
+                start = pos + 4
+                pos = start + size
+                yield bytes(src[start:pos])
+        finally:
+            if src is buf:
+                del buf[:pos]
+            elif pos < end:
+                self._buf = bytearray(src[pos:])
+            self._pending = b""
 
 
 def error_body(name: str, message: str, code: Optional[str] = None, data: Any = None, stack: Optional[str] = None) -> Dict[str, Any]:

@@ -1,0 +1,149 @@
+"""Bad input against the Python server: the same answers as from the TypeScript server
+(PROTOCOL.md 13.2), and one bad client never disturbs the others."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List, Tuple
+
+from wirecall import aio
+from wirecall import protocol as P
+
+from conftest import run
+
+HELLO = [1, {"protocol": "wirecall", "versions": [1], "peerName": "raw", "peerVersion": "0", "maxFrameSize": 1 << 20, "heartbeatMs": 0}]
+
+
+async def raw(port: int, data: bytes, hello: bool = True, wait: float = 3.0) -> Tuple[List[Any], bool]:
+    """Sends ``data`` (after a HELLO), returns the frames the server sent and whether it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if hello:
+        writer.write(P.pack_frame(HELLO))
+    writer.write(data)
+    await writer.drain()
+    got: List[Any] = []
+    d = P.FrameDecoder(1 << 24)
+    closed = False
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), wait)
+            if not chunk:
+                closed = True
+                break
+            got += [P.decode_payload(p) for p in d.feed(chunk)]
+    except asyncio.TimeoutError:
+        pass
+    writer.close()
+    return got, closed
+
+
+async def serve(**options: Any) -> Tuple[aio.Server, int]:
+    server = aio.Server(name="py", **options)
+    server.register("add", lambda p: p["a"] + p["b"])
+
+    async def sleep(p: Any) -> Any:
+        await asyncio.sleep(p)
+
+    server.register("sleep", sleep)
+    ep = await server.listen("tcp://127.0.0.1:0")
+    return server, int(ep.rsplit(":", 1)[1])
+
+
+def test_oversize_prefix_before_and_after_the_handshake() -> None:
+    async def body() -> None:
+        server, port = await serve()
+        got, closed = await raw(port, (70000).to_bytes(4, "big"), hello=False)
+        assert got == [[3, "PROTOCOL", "ERR_FRAME_TOO_LARGE: incoming frame of 70000 bytes exceeds the limit of 65536 bytes"]] and closed
+        got, closed = await raw(port, (16 * 1024 * 1024 + 1).to_bytes(4, "big"))
+        assert got[1:] == [[50, "ERR_FRAME_TOO_LARGE: incoming frame of 16777217 bytes exceeds the limit of 16777216 bytes"]] and closed
+        await server.close()
+
+    run(body())
+
+
+def test_garbage_gets_the_reference_reasons() -> None:
+    async def body() -> None:
+        server, port = await serve()
+        cases = [
+            (b"\x00\x00\x00\x00", "ERR_PROTOCOL: empty frame"),
+            (b"\x00\x00\x00\x01\xc1", "ERR_PROTOCOL: undecodable MessagePack payload: reserved byte 0xc1"),
+            (b"\x00\x00\x00\x04\x92\x30\x00\x00", "ERR_PROTOCOL: undecodable MessagePack payload: trailing bytes after the MessagePack value"),
+            (P.pack_frame([99]), "ERR_PROTOCOL: unknown message type 99"),
+            (P.pack_frame([16, 1, "add", {}]), "ERR_PROTOCOL: malformed CALL message"),
+            (P.pack_frame({"a": 1}), "ERR_PROTOCOL: frame is not a wirecall message (expected an array starting with a type number)"),
+            (bytes.fromhex("00000006931101d47200"), "ERR_PROTOCOL: extension type 114 is not allowed (only the timestamp extension, -1)"),
+            (P.pack_frame([16, 7, "sleep", 1, None]) + P.pack_frame([16, 7, "sleep", 1, None]), "ERR_PROTOCOL: peer reused call id 7 while that call was still running"),
+        ]
+        for data, reason in cases:
+            got, closed = await raw(port, data)
+            assert got[0][0] == 2, reason
+            assert got[-1] == [50, reason] and closed
+        got, closed = await raw(port, P.pack_frame([16, 1, "add", None, None]), hello=False)
+        assert got == [[3, "PROTOCOL", "ERR_PROTOCOL: expected HELLO as the first frame, got message type 16"]] and closed
+        got, closed = await raw(port, b"GET / HTTP/1.1\r\n\r\n", hello=False)
+        assert got[0][:2] == [3, "PROTOCOL"] and closed
+        await server.close()
+
+    run(body())
+
+
+def test_silent_client_is_cut_at_the_handshake_timeout() -> None:
+    async def body() -> None:
+        server, port = await serve(handshake_timeout=0.3)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        got, closed = await raw(port, b"", hello=False)
+        assert got == [] and closed
+        assert 0.25 < loop.time() - start < 2.5
+        await server.close()
+
+    run(body())
+
+
+def test_flood_past_the_concurrency_limit_is_refused_then_cut() -> None:
+    async def body() -> None:
+        server, port = await serve(max_concurrent_calls=4, max_refused_per_second=20)
+        flood = b"".join(P.pack_frame([16, i, "sleep", 5, None]) for i in range(1, 40))
+        got, closed = await raw(port, flood)
+        refusals = [m for m in got if m[0] == 18]
+        assert refusals[0][2:] == [8, {"name": "ResourceExhausted", "message": "too many concurrent calls (limit 4)"}]
+        assert got[-1] == [50, "ERR_LIMIT_EXCEEDED: peer kept calling past the concurrency limit (4): over 20 refusals within a second (maxRefusedPerSecond)"]
+        assert closed
+        await server.close()
+
+    run(body())
+
+
+def test_a_slow_frame_is_cut_with_limit_exceeded() -> None:
+    async def body() -> None:
+        server, port = await serve(frame_timeout=0.3)
+        got, closed = await raw(port, b"\x00\x00\x01\x00\x95")
+        assert got[-1][0] == 50 and got[-1][1].startswith("ERR_LIMIT_EXCEEDED: a frame was not completed within 300 ms")
+        assert closed
+        await server.close()
+
+    run(body())
+
+
+def test_one_bad_client_never_disturbs_the_others() -> None:
+    async def body() -> None:
+        server, port = await serve(handshake_timeout=0.5)
+        good = await aio.connect(f"tcp://127.0.0.1:{port}")
+
+        async def bad() -> None:
+            for data in [b"\x00\x00\x00\x00", (1 << 30).to_bytes(4, "big"), b"\xff" * 100, b""]:
+                await raw(port, data, hello=bool(data), wait=1.0)
+
+        async def calls() -> List[int]:
+            out = []
+            for i in range(200):
+                out.append(await good.call("add", {"a": i, "b": 1}))
+                await asyncio.sleep(0.002)
+            return out
+
+        results, _ = await asyncio.gather(calls(), asyncio.gather(*(bad() for _ in range(5))))
+        assert results == [i + 1 for i in range(200)]
+        await good.close()
+        await server.close()
+
+    run(body())
