@@ -158,7 +158,7 @@ class Connection(asyncio.Protocol):
         self._close_error: Optional[WirecallError] = None
         self._paused_reading = False
         self._write_paused = False
-        self._credit_waiters: Dict[int, "asyncio.Future[None]"] = {}
+        self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
         self.address = ""
 
     # ------------------------------------------------------------------ public
@@ -356,9 +356,8 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
             except Exception:
                 pass
-        for f in list(self._credit_waiters.values()):
-            if not f.done():
-                f.set_result(None)
+        for key in list(self._credit_waiters):
+            self._wake_credit(key)
 
     # ------------------------------------------------------------------ internals
 
@@ -410,9 +409,7 @@ class Connection(asyncio.Protocol):
                 if s.handle is not None:
                     s.handle.inbox._end()
             elif kind == C.EV_CREDIT:
-                f = self._credit_waiters.pop(id(ev[1]), None)
-                if f is not None and not f.done():
-                    f.set_result(None)
+                self._wake_credit(id(ev[1]))
             elif kind == C.EV_STREAM_OPEN:
                 self._on_stream_open(ev[1])
             elif kind == C.EV_PONG:
@@ -733,16 +730,22 @@ class Connection(asyncio.Protocol):
             raise RemoteError(13, f"a message of {s.method} cannot be encoded: {e}", remote_name="EncodeError") from None
         self._schedule_flush()
 
+    def _credit_changed(self, key: int) -> "asyncio.Future[None]":
+        """A future set when the credit of stream ``key`` (or the socket's room) may have grown."""
+        f: "asyncio.Future[None]" = self._loop.create_future()
+        self._credit_waiters.setdefault(key, []).append(f)
+        return f
+
+    def _wake_credit(self, key: int) -> None:
+        for f in self._credit_waiters.pop(key, ()):
+            if not f.done():
+                f.set_result(None)
+
     async def _wait_credit(self, s: StreamState) -> None:
         while not self.core.can_send(s) or self._write_paused:
             if self.core.state == "closed":
                 raise ConnectionClosed(self.core._closed_message())
-            f = self._loop.create_future()
-            self._credit_waiters[id(s)] = f
-            try:
-                await f
-            finally:
-                self._credit_waiters.pop(id(s), None)
+            await self._credit_changed(id(s))
 
     # closing -------------------------------------------------------------------
 
@@ -802,9 +805,8 @@ class Connection(asyncio.Protocol):
         for f in self._pings.values():
             if not f.done():
                 f.set_exception(error)
-        for f in self._credit_waiters.values():
-            if not f.done():
-                f.set_result(None)
+        for key in list(self._credit_waiters):
+            self._wake_credit(key)
 
     def _terminate(self, error: Optional[WirecallError], reason: Optional[str] = None) -> None:
         """The byte stream is over (or we end it now)."""
@@ -986,9 +988,7 @@ class OutgoingStream:
                 self._result.set_result(value)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-        f = self._conn._credit_waiters.pop(id(self._state), None)
-        if f is not None and not f.done():
-            f.set_result(None)
+        self._conn._wake_credit(id(self._state))
 
     def _push(self, value: Any, size: int) -> None:
         self._items.append((value, size))
@@ -1027,12 +1027,7 @@ class OutgoingStream:
                 raise StreamClosed(f"{self.method}: write after end()")
             if conn.core.can_send(self._state) and not conn._write_paused:
                 break
-            f = conn._loop.create_future()
-            conn._credit_waiters[id(self._state)] = f
-            try:
-                await f
-            finally:
-                conn._credit_waiters.pop(id(self._state), None)
+            await conn._credit_changed(id(self._state))
         conn.core.stream_send(self._state, value)
         conn._schedule_flush()
 
