@@ -1,0 +1,176 @@
+"""The blocking, thread-based front-end: servers on a background thread, handlers on a
+pool or handed to a "main thread" through an executor."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from typing import Any, List
+
+import pytest
+
+import wirecall
+from wirecall import CallCancelled, ConnectionClosed, DeadlineExceeded, MainThreadQueue, RemoteError
+
+
+def test_server_and_client_on_threads(tmp_path: Any) -> None:
+    server = wirecall.Server(name="blocking")
+    threads: List[str] = []
+
+    @server.method()
+    def add(p: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return p["a"] + p["b"]
+
+    server.register("fail", lambda p: 1 / 0)
+    for ep_text in ("tcp://127.0.0.1:0", f"unix:{tmp_path}/b.sock", None):
+        ep = server.listen(ep_text)
+        with wirecall.connect(ep, name="blocking-client") as conn:
+            assert conn.peer is not None and conn.peer.name == "blocking"
+            assert conn.call("add", {"a": 2, "b": 3}) == 5
+            with pytest.raises(RemoteError) as info:
+                conn.call("fail")
+            assert info.value.remote_name == "ZeroDivisionError"
+            assert conn.ping() < 1
+        assert conn.state == "closed"
+    assert all(name.startswith("wirecall-handler") for name in threads)
+    server.close()
+
+
+def test_calls_back_to_the_caller_from_a_thread_handler() -> None:
+    server = wirecall.Server()
+
+    def countdown(p: Any, ctx: wirecall.CallContext) -> Any:
+        return [ctx.connection.call("tick", {"n": n}) for n in range(p, 0, -1)]
+
+    server.register("countdown", countdown)
+    ep = server.listen("tcp://127.0.0.1:0")
+    with wirecall.connect(ep, handlers={"tick": lambda p: p["n"] * 2}) as conn:
+        assert conn.call("countdown", 3) == [6, 4, 2]
+    server.close()
+
+
+def test_deadline_and_cancellation_reach_a_thread_handler() -> None:
+    server = wirecall.Server()
+    seen: List[Any] = []
+
+    def wait(p: Any, ctx: wirecall.CallContext) -> Any:
+        off = ctx.wait_cancelled(5)
+        seen.append((off, type(ctx.cancel_reason).__name__))
+        return "late"
+
+    server.register("wait", wait)
+    ep = server.listen("tcp://127.0.0.1:0")
+    with wirecall.connect(ep) as conn:
+        t0 = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            conn.call("wait", None, timeout=0.2)
+        assert time.monotonic() - t0 < 2
+        future = conn.call_async("wait")
+        time.sleep(0.2)
+        assert future.cancel() or future.cancelled()
+        deadline = time.monotonic() + 3
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (True, "DeadlineExceeded") in seen
+        assert (True, "CallCancelled") in seen
+    server.close()
+
+
+def test_handlers_run_on_a_busy_main_thread_through_an_executor() -> None:
+    """A DCC's main thread: it runs a scene loop and takes queued work between frames."""
+    main = MainThreadQueue()
+    server = wirecall.Server(executor=main.run, name="dcc")
+    scene = {"objects": ["cube"]}
+    ran_on: List[str] = []
+
+    def add_object(p: Any, ctx: wirecall.CallContext) -> Any:
+        ran_on.append(threading.current_thread().name)
+        scene["objects"].append(p)
+        return list(scene["objects"])
+
+    server.register("scene.add", add_object)
+    ep = server.listen("tcp://127.0.0.1:0")
+    results: List[Any] = []
+    errors: List[BaseException] = []
+
+    def client() -> None:
+        try:
+            with wirecall.connect(ep) as conn:
+                for name in ["sphere", "cone", "torus"]:
+                    results.append(conn.call("scene.add", name, timeout=5))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            main.stop()
+
+    t = threading.Thread(target=client)
+    t.start()
+    frames = 0
+    while t.is_alive() or not main._stopped:
+        time.sleep(0.01)  # the "frame": the main thread is busy 10 ms at a time
+        main.process()
+        frames += 1
+        if frames > 1000:
+            break
+    t.join(5)
+    assert errors == []
+    assert results[-1] == ["cube", "sphere", "cone", "torus"]
+    assert set(ran_on) == {threading.current_thread().name}
+    server.close()
+
+
+def test_concurrent_futures_executor_is_used() -> None:
+    pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="mine")
+    server = wirecall.Server(executor=pool)
+    server.register("who", lambda p: threading.current_thread().name)
+    ep = server.listen("tcp://127.0.0.1:0")
+    with wirecall.connect(ep) as conn:
+        assert conn.call("who").startswith("mine")
+    server.close()
+    pool.shutdown()
+
+
+def test_blocking_streams() -> None:
+    server = wirecall.Server()
+
+    def count(p: Any) -> Any:
+        for i in range(p):
+            yield i
+
+    def total(messages: Any) -> int:
+        return sum(messages)
+
+    def chat(messages: Any) -> Any:
+        for m in messages:
+            yield m * 2
+
+    server.register_stream("count", count)
+    server.register_client_stream("sum", total)
+    server.register_bidi_stream("chat", chat)
+    ep = server.listen("tcp://127.0.0.1:0")
+    with wirecall.connect(ep) as conn:
+        assert list(conn.stream("count", 3000)) == list(range(3000))
+        s = conn.client_stream("sum")
+        for i in range(100):
+            s.write(i)
+        s.end()
+        assert s.result(5) == 4950
+        b = conn.bidi_stream("chat")
+        b.write(1)
+        b.write(2)
+        b.end()
+        assert list(b) == [2, 4]
+    server.close()
+
+
+def test_closed_connection_raises() -> None:
+    server = wirecall.Server()
+    server.register("x", lambda p: 1)
+    ep = server.listen("tcp://127.0.0.1:0")
+    conn = wirecall.connect(ep)
+    conn.close()
+    with pytest.raises(ConnectionClosed):
+        conn.call("x")
+    server.close()
