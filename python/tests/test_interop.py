@@ -1,0 +1,264 @@
+"""Cross-language: the Python client against the TypeScript demo server, and the
+TypeScript client against a Python server (needs node and `npm run build`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+import wirecall
+from wirecall import aio
+from wirecall.demo import register_demo_methods
+
+from conftest import FIXTURES, REPO, TS_CLI, requires_node, run
+
+pytestmark = requires_node
+
+
+# ------------------------------------------------------------------ the TypeScript server
+
+
+@pytest.fixture(scope="module")
+def ts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, str]]:
+    token_file = tmp_path_factory.mktemp("token") / "token"
+    token_file.write_text("s3cret\n")
+    os.chmod(token_file, 0o600)
+    sock = tmp_path_factory.mktemp("sock") / "ts.sock"
+    procs = []
+    endpoints = []
+    for ep in ("tcp://127.0.0.1:0", f"unix:{sock}"):
+        p = subprocess.Popen(
+            ["node", str(TS_CLI), "serve", ep, "--token-file", str(token_file), "--name", "ts-demo"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(REPO),
+        )
+        line = p.stdout.readline().strip()  # type: ignore[union-attr]
+        assert line.startswith("listening on "), line
+        procs.append(p)
+        endpoints.append(line[len("listening on ") :])
+    yield {"tcp": endpoints[0], "unix": endpoints[1], "token": "s3cret"}
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+def test_python_client_calls_the_ts_server(ts_server: Dict[str, str], kind: str) -> None:
+    with wirecall.connect(ts_server[kind], token=ts_server["token"], name="py-client") as conn:
+        assert conn.peer is not None and conn.peer.name == "ts-demo"
+        assert conn.call("add", {"a": 2, "b": 3}) == 5
+        value = {"s": "x", "n": [1, 2.5, None, True], "bin": b"\x00\xff", "big": 2**40}
+        assert conn.call("echo", value) == value
+        with pytest.raises(wirecall.RemoteError) as info:
+            conn.call("add", {"a": "x"})
+        assert info.value.status == wirecall.Status.INVALID_ARGUMENT
+        with pytest.raises(wirecall.RemoteError) as info:
+            conn.call("fail", {"message": "boom"})
+        e = info.value
+        assert (e.status, e.remote_name, e.message) == (wirecall.Status.METHOD_ERROR, "DemoFailure", "boom")
+        with pytest.raises(wirecall.RemoteError) as info:
+            conn.call("nope")
+        assert info.value.status == wirecall.Status.METHOD_NOT_FOUND
+        who = conn.call("whoami")
+        assert who["name"] == "py-client" and who["dialect"] == "wirecall"
+        conn.notify("note", {"from": "python"})
+        assert {"from": "python"} in conn.call("notes")
+        assert conn.ping() < 1.0
+
+
+def test_wrong_token_is_rejected_by_the_ts_server(ts_server: Dict[str, str]) -> None:
+    with pytest.raises(wirecall.HandshakeRejected) as info:
+        wirecall.connect(ts_server["tcp"], token="wrong")
+    assert info.value.reason == "UNAUTHENTICATED"
+
+
+def test_ts_server_calls_the_python_client_back(ts_server: Dict[str, str]) -> None:
+    with wirecall.connect(ts_server["tcp"], token=ts_server["token"], handlers={"countdown.tick": lambda p: f"py ack {p['n']}"}) as conn:
+        assert conn.call("countdown", {"from": 3}) == {"from": 3, "acks": ["py ack 3", "py ack 2", "py ack 1"]}
+
+
+def test_deadline_and_cancellation_against_the_ts_server(ts_server: Dict[str, str]) -> None:
+    async def body() -> None:
+        conn = await aio.connect(ts_server["tcp"], token=ts_server["token"])
+        t0 = time.monotonic()
+        with pytest.raises(wirecall.DeadlineExceeded):
+            await conn.call("sleep", {"ms": 5000}, timeout=0.2)
+        assert time.monotonic() - t0 < 1.5
+        task = asyncio.ensure_future(conn.call("sleep", {"ms": 5000}))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await conn.call("add", {"a": 1, "b": 1}) == 2
+        # Nothing is left in flight on either side: the close does not wait for the sleeps.
+        t0 = time.monotonic()
+        await conn.close(drain_timeout=3)
+        assert time.monotonic() - t0 < 1.0
+
+    run(body())
+
+
+def test_streams_against_the_ts_server_with_a_slow_consumer(ts_server: Dict[str, str]) -> None:
+    async def body() -> None:
+        conn = await aio.connect(ts_server["tcp"], token=ts_server["token"], heartbeat_interval=0.2)
+        assert [m async for m in conn.stream("count", {"n": 3000})] == list(range(3000))
+        slow = conn.stream("count", {"n": 10**6}, window=(8, 1 << 20))
+        got: List[int] = []
+        async for m in slow:
+            got.append(m)
+            await asyncio.sleep(0.01)
+            if len(got) == 30:
+                break
+        await slow.aclose()
+        assert got == list(range(30))
+        s = conn.client_stream("sum")
+        for i in range(2000):
+            await s.write(i)
+        s.end()
+        assert await s.result() == sum(range(2000))
+        b = conn.bidi_stream("chat")
+        await b.write("hi")
+        await b.write({"a": [1, 2]})
+        b.end()
+        assert [m async for m in b] == ["hi", {"a": [1, 2]}]
+        await asyncio.sleep(0.7)  # heartbeats both ways, the link stays up
+        assert conn.is_open
+        await conn.close()
+
+    run(body())
+
+
+# ------------------------------------------------------------------ the TypeScript client
+
+
+def ts_client(endpoint: str, scenario: str, token: str = "", timeout: float = 30, env: Any = None) -> Dict[str, Any]:
+    args = ["node", str(FIXTURES / "ts_client.mjs"), endpoint, scenario] + ([token] if token else [])
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=str(REPO), env=env)
+    assert out.stdout.strip(), out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture()
+def py_server() -> Iterator[Dict[str, Any]]:
+    server = register_demo_methods(wirecall.Server(name="py-demo", token="tok"))
+    ep = server.listen("tcp://127.0.0.1:0")
+    yield {"endpoint": ep, "server": server}
+    server.close(drain_timeout=1)
+
+
+def test_ts_client_calls_the_python_server(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "basic", "tok")
+    assert r["ok"], r
+    assert r["peer"] == "py-demo"
+    assert r["add"] == 5
+    assert r["echo"]["s"] == "x" and r["echo"]["n"] == [1, 2.5, None, True]
+    assert r["echoBin"] == [0, 1, 2]
+    assert r["notFound"]["class"] == "RemoteError" and r["notFound"]["status"] == 12
+    assert (r["fail"]["status"], r["fail"]["remoteName"], r["fail"]["message"]) == (2, "DemoFailure", "boom")
+    assert r["invalid"]["status"] == 3
+    assert r["pingMs"] == "number"
+
+
+def test_ts_client_wrong_token(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "basic", "nope")
+    assert not r["ok"] and r["error"]["class"] == "HandshakeRejected" and r["error"]["reason"] == "UNAUTHENTICATED"
+
+
+def test_python_server_calls_the_ts_client_back(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "callback", "tok")
+    assert r["ok"], r
+    assert r["result"] == {"from": 3, "acks": ["ack 3", "ack 2", "ack 1"]}
+    assert r["ticks"] == [3, 2, 1]
+
+
+def test_ts_client_deadline_reaches_the_python_handler(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "deadline", "tok")
+    assert r["ok"], r
+    assert r["error"]["class"] == "DeadlineExceeded" and r["elapsed"] < 1500
+    assert r["after"] == 2
+    assert {"method": "sleep", "reason": "DeadlineExceeded"} in r["cancelled"] or {"method": "sleep", "reason": "CallCancelled"} in r["cancelled"]
+
+
+def test_ts_client_cancellation_reaches_the_python_handler(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "cancel", "tok")
+    assert r["ok"], r
+    assert r["isCancelled"]
+    assert {"method": "sleep", "reason": "CallCancelled"} in r["cancelled"]
+
+
+def test_ts_client_streams_against_the_python_server(py_server: Dict[str, Any]) -> None:
+    r = ts_client(py_server["endpoint"], "streams", "tok")
+    assert r["ok"], r
+    assert r["countedOk"]
+    assert r["slow"] == list(range(20))
+    assert r["produced"] <= 20 + 8 + 1  # the slow reader held the Python producer to its window
+    assert r["total"] == sum(range(3000))
+    assert r["replies"] == ["hi", {"a": 1}]
+
+
+def test_ts_cli_against_the_python_server() -> None:
+    server = register_demo_methods(wirecall.Server(name="py-cli"))
+    ep = server.listen("tcp://127.0.0.1:0")
+    try:
+        out = subprocess.run(["node", str(TS_CLI), "call", ep, "add", '{"a":1,"b":2}'], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "3"
+        out = subprocess.run(["node", str(TS_CLI), "call", "--stream", ep, "count", '{"n":3}'], capture_output=True, text=True, timeout=20)
+        assert out.stdout.split() == ["0", "1", "2"] or out.returncode == 0, out
+        out = subprocess.run(["node", str(TS_CLI), "ping", ep, "--count", "2"], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+    finally:
+        server.close()
+
+
+def test_python_server_on_a_busy_main_thread_serves_the_ts_client() -> None:
+    """A DCC: handlers may only run on the main thread, which is busy with its own loop."""
+    main = wirecall.MainThreadQueue()
+    server = wirecall.Server(name="dcc", executor=main.run)
+    scene = ["cube"]
+    threads: List[str] = []
+
+    def scene_add(name: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        scene.append(name)
+        return list(scene)
+
+    def scene_slow(params: Any, ctx: wirecall.CallContext) -> Any:
+        ctx.wait_cancelled(3)
+        return "too late"
+
+    server.register("scene.add", scene_add)
+    server.register("scene.slow", scene_slow)
+    ep = server.listen("tcp://127.0.0.1:0")
+    result: Dict[str, Any] = {}
+
+    def client() -> None:
+        try:
+            result.update(ts_client(ep, "scene"))
+        finally:
+            main.stop()
+
+    t = threading.Thread(target=client)
+    t.start()
+    start = time.monotonic()
+    while not main._stopped and time.monotonic() - start < 30:
+        time.sleep(0.02)  # the main thread's own work: 20 ms "frames"
+        main.process()
+    t.join(5)
+    server.close(drain_timeout=1)
+    assert result.get("ok"), result
+    assert result["results"][-1] == ["cube", "sphere", "cone", "torus"]
+    assert result["slow"]["class"] == "DeadlineExceeded"
+    assert set(threads) == {threading.current_thread().name}
