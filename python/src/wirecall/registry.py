@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, TypeVar
 
 from .errors import InvalidOption
 from .registry_errors import RegistryFileError, SerializationError, ServiceAlreadyRegistered, ShutdownError
@@ -143,7 +143,7 @@ def ensure_registry_dir(directory: str) -> None:
         unsafe("it is a symlink")
     if not stat.S_ISDIR(st.st_mode):
         unsafe("it is not a directory")
-    if st.st_uid != os.getuid():  # type: ignore[attr-defined]
+    if st.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]
         unsafe(f"it is owned by uid {st.st_uid}, not by us")
     if st.st_mode & 0o022:
         unsafe(f"mode {stat.S_IMODE(st.st_mode):o} lets group/other write to it")
@@ -224,7 +224,7 @@ class FileRegistry:
         services_timeout, self._backoff = lock_timing_from_env()
         self._services_timeout = services_timeout if lock_timeout is None else self.lock_timeout
         self._warn = on_warning if on_warning is not None else _default_warning
-        self._warned: set = set()
+        self._warned: Set[str] = set()
         self._closed = False
         self._in_flight = 0
         self._state = threading.Condition()

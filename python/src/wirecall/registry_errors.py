@@ -7,10 +7,16 @@
         ├── ShutdownError               the registry was closed
         ├── RegistryFileError           services.json could not be read, locked or written
         └── SerializationError          metadata or extra fields cannot be written as JSON
+
+Defined here until wirecall.errors defines them; if it does, its classes are these (one
+class per name in the package, whichever module it is imported from).
 """
 
 from __future__ import annotations
 
+from typing import Type
+
+from . import errors as _errors
 from .errors import InvalidOption, WirecallError
 
 __all__ = [
@@ -23,21 +29,45 @@ __all__ = [
 ]
 
 
-class ManagerError(WirecallError):
+def _shared(name: str, default: Type[WirecallError]) -> Type[WirecallError]:
+    found = getattr(_errors, name, None)
+    return found if isinstance(found, type) and issubclass(found, WirecallError) else default
+
+
+class _ManagerError(WirecallError):
     code = "ERR_MANAGER"
 
 
-class ServiceAlreadyRegistered(ManagerError):
+ManagerError = _shared("ManagerError", _ManagerError)
+
+
+class _ServiceAlreadyRegistered(ManagerError):  # type: ignore[misc, valid-type]
     code = "ERR_SERVICE_ALREADY_REGISTERED"
 
 
-class ShutdownError(ManagerError):
+class _ShutdownError(ManagerError):  # type: ignore[misc, valid-type]
     code = "ERR_SHUTDOWN"
 
 
-class RegistryFileError(ManagerError):
+class _RegistryFileError(ManagerError):  # type: ignore[misc, valid-type]
     code = "ERR_REGISTRY_FILE"
 
 
-class SerializationError(ManagerError):
+class _SerializationError(ManagerError):  # type: ignore[misc, valid-type]
     code = "ERR_SERIALIZATION"
+
+
+ServiceAlreadyRegistered = _shared("ServiceAlreadyRegistered", _ServiceAlreadyRegistered)
+ShutdownError = _shared("ShutdownError", _ShutdownError)
+RegistryFileError = _shared("RegistryFileError", _RegistryFileError)
+SerializationError = _shared("SerializationError", _SerializationError)
+
+for _cls, _name in (
+    (_ManagerError, "ManagerError"),
+    (_ServiceAlreadyRegistered, "ServiceAlreadyRegistered"),
+    (_ShutdownError, "ShutdownError"),
+    (_RegistryFileError, "RegistryFileError"),
+    (_SerializationError, "SerializationError"),
+):
+    _cls.__name__ = _cls.__qualname__ = _name
+    _cls.__module__ = __name__

@@ -110,7 +110,7 @@ def write_registry_file(path: str, rows: List[Any]) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if mode is not None and not _WINDOWS:
+            if mode is not None and sys.platform != "win32":
                 os.fchmod(fd, mode)
             os.fsync(fd)
         finally:

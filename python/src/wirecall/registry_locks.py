@@ -62,14 +62,14 @@ TIMEOUT_ENV = "DCC_MCP_REGISTRY_LOCK_TIMEOUT_MS"
 
 _WINDOWS = sys.platform == "win32"
 
-if _WINDOWS:  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def try_lock(fd: int) -> bool:
         """Exclusive lock on byte 0 (length 1) without waiting: False if another open file holds it."""
         os.lseek(fd, 0, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
         except OSError as err:
             if err.errno in (errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
@@ -78,7 +78,7 @@ if _WINDOWS:  # pragma: no cover - exercised on Windows only
 
     def unlock(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 else:
     import fcntl
@@ -120,15 +120,15 @@ def is_pid_alive(pid: int) -> bool:
 def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
     import ctypes
 
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
     handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
     if not handle:
-        return kernel32.GetLastError() == 5  # ERROR_ACCESS_DENIED: exists, not ours
+        return bool(kernel32.GetLastError() == 5)  # ERROR_ACCESS_DENIED: exists, not ours
     try:
         code = ctypes.c_ulong()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
             return True
-        return code.value == 259  # STILL_ACTIVE
+        return bool(code.value == 259)  # STILL_ACTIVE
     finally:
         kernel32.CloseHandle(handle)
 

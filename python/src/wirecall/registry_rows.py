@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Set, Tuple, Union
 
 from .endpoint import Endpoint, format_endpoint, parse_endpoint, pipe_path
 from .errors import InvalidEndpoint
@@ -451,7 +451,7 @@ def locality(entry: ServiceEntry) -> int:
 
 
 _LOOPBACK = frozenset(["127.0.0.1", "::1", "localhost", "0.0.0.0", "::"])
-_local_cache: Tuple[float, frozenset] = (0.0, frozenset())
+_local_cache: Tuple[float, FrozenSet[str]] = (0.0, frozenset())
 
 
 def is_local_host(host: str) -> bool:
@@ -466,13 +466,13 @@ def is_local_host(host: str) -> bool:
     return h in _local_addresses()
 
 
-def _local_addresses() -> frozenset:
+def _local_addresses() -> FrozenSet[str]:
     """The addresses of this machine's interfaces (cached for 30 s)."""
     global _local_cache
     stamp, addrs = _local_cache
     if time.monotonic() - stamp < 30 and stamp != 0.0:
         return addrs
-    found: set = set()
+    found: Set[str] = set()
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):
             found.add(str(info[4][0]).split("%")[0].lower())
@@ -485,8 +485,8 @@ def _local_addresses() -> frozenset:
     return addrs
 
 
-def _linux_addresses() -> set:
-    found: set = set()
+def _linux_addresses() -> Set[str]:
+    found: Set[str] = set()
     try:  # IPv6: 32 hex digits per line
         with open("/proc/net/if_inet6", encoding="ascii") as f:
             for line in f:
