@@ -1,0 +1,190 @@
+"""``python -m wirecall``: quick checks, with the TypeScript CLI's grammar, output and exit codes.
+
+    python -m wirecall serve [endpoint] [--token T] [--name N]   first line: listening on <endpoint>
+    python -m wirecall call <endpoint> <method> [json] [--token T] [--timeout MS] [--stream]
+    python -m wirecall ping <endpoint> [--count N] [--interval MS] [--token T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, List, Optional
+
+from . import __version__
+from .blocking import Server, connect
+from .demo import register_demo_methods
+from .errors import (
+    CallCancelled,
+    DeadlineExceeded,
+    InvalidArgument,
+    InvalidEndpoint,
+    InvalidOption,
+    NotSupported,
+    RemoteError,
+    TransportError,
+    WirecallError,
+)
+
+EXIT_OK, EXIT_REMOTE, EXIT_USAGE, EXIT_TRANSPORT, EXIT_DEADLINE, EXIT_CANCELLED, EXIT_INTERNAL = 0, 1, 2, 3, 4, 5, 70
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def to_json_line(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def exit_code_for(err: BaseException) -> int:
+    if isinstance(err, (InvalidEndpoint, InvalidOption, InvalidArgument, NotSupported, _UsageError)):
+        return EXIT_USAGE
+    if isinstance(err, RemoteError):
+        return EXIT_REMOTE
+    if isinstance(err, DeadlineExceeded):
+        return EXIT_DEADLINE
+    if isinstance(err, (CallCancelled, KeyboardInterrupt)):
+        return EXIT_CANCELLED
+    if isinstance(err, TransportError):
+        return EXIT_TRANSPORT
+    return EXIT_INTERNAL
+
+
+def format_error(err: BaseException) -> str:
+    if isinstance(err, RemoteError):
+        text = f"{err.status_name}: {err.message}"
+    elif isinstance(err, (WirecallError, _UsageError)):
+        text = f"{err.code}: {err}"
+    else:
+        text = f"{type(err).__name__}: {err}"
+    return "error: " + text.replace("\r\n", "\\n").replace("\n", "\\n")
+
+
+class _UsageError(Exception):
+    code = "ERR_USAGE"
+
+
+def _token(args: argparse.Namespace) -> Optional[str]:
+    if getattr(args, "token_file", None):
+        with open(args.token_file, encoding="utf-8") as f:
+            text = f.read()
+        return text[:-1] if text.endswith("\n") else text
+    if getattr(args, "token", None):
+        return args.token
+    return os.environ.get("WIRECALL_TOKEN") or None
+
+
+def _params(text: Optional[str]) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise _UsageError(f"params are not valid JSON: {e}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    server = register_demo_methods(Server(name=args.name, version=__version__, token=_token(args)))
+    endpoint = server.listen(args.endpoint)
+    print(f"listening on {endpoint}", flush=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            os._exit(130 if signum == signal.SIGINT else 143)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop.wait(0.5):
+        pass
+    server.close()
+    return EXIT_OK
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    params = _params(args.params)
+    timeout = None if args.timeout is None else args.timeout / 1000.0
+    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+        if args.stream:
+            s = conn.stream(args.method, params, timeout=timeout)
+            for message in s:
+                print(to_json_line(message), flush=True)
+        else:
+            print(to_json_line(conn.call(args.method, params, timeout=timeout)), flush=True)
+    return EXIT_OK
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    times: List[float] = []
+    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+        try:
+            for i in range(args.count):
+                if i > 0:
+                    time.sleep(args.interval / 1000.0)
+                ms = conn.ping(args.timeout / 1000.0) * 1000.0
+                times.append(ms)
+                print(f"pong from {args.endpoint}: time={ms:.3f} ms", flush=True)
+        finally:
+            if args.count > 1 and times:
+                print(f"min/avg/max = {min(times):.3f}/{sum(times) / len(times):.3f}/{max(times):.3f} ms", flush=True)
+    return EXIT_OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wirecall", description="wirecall: RPC over TCP and Unix sockets")
+    parser.add_argument("-V", "--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command")
+
+    def token_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--token", help="token for the handshake (visible to other local users: prefer --token-file or $WIRECALL_TOKEN)")
+        p.add_argument("--token-file", help="read the token from this file")
+
+    serve = sub.add_parser("serve", help="serve the demo methods until SIGINT/SIGTERM")
+    serve.add_argument("endpoint", nargs="?", help="where to listen; default: a fresh private Unix socket")
+    serve.add_argument("--name", default="wirecall-demo-py", help="server name announced in the handshake")
+    token_flags(serve)
+    call = sub.add_parser("call", help="call a method and print its result as one line of JSON")
+    call.add_argument("endpoint")
+    call.add_argument("method")
+    call.add_argument("params", nargs="?", help="params as JSON; omitted: no params")
+    call.add_argument("--timeout", type=float, help="deadline in ms")
+    call.add_argument("--stream", action="store_true", help="open a server stream; one line per message")
+    call.add_argument("--connect-timeout", type=float, default=10000)
+    token_flags(call)
+    ping = sub.add_parser("ping", help="measure round-trip times to a server")
+    ping.add_argument("endpoint")
+    ping.add_argument("-c", "--count", type=int, default=1)
+    ping.add_argument("-i", "--interval", type=float, default=1000)
+    ping.add_argument("--timeout", type=float, default=10000)
+    ping.add_argument("--connect-timeout", type=float, default=10000)
+    token_flags(ping)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return {"serve": cmd_serve, "call": cmd_call, "ping": cmd_ping}[args.command](args)
+    except BaseException as err:  # noqa: B902 - every failure is one line and an exit code
+        if isinstance(err, SystemExit):
+            raise
+        print(format_error(err), file=sys.stderr, flush=True)
+        return exit_code_for(err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
