@@ -1,0 +1,171 @@
+"""Quick unary benchmark: calls/s with one call in flight and with many pipelined.
+
+    python bench/unary.py                 # every pairing this machine can run
+    N=20000 python bench/unary.py
+
+Pairs: Python client → TS demo server, TS client → Python server (asyncio, and blocking
+with its worker pool), Python ↔ Python, and a plain Python socket echo carrying the same
+frames (4-byte length + msgpack) as the limit. Over TCP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import msgpack
+
+import wirecall
+from wirecall import aio
+
+REPO = Path(__file__).resolve().parents[2]
+N = int(os.environ.get("N", "10000"))
+PIPELINE = int(os.environ.get("PIPELINE", "64"))
+
+
+async def py_client(endpoint: str) -> Dict[str, float]:
+    conn = await aio.connect(endpoint)
+    for i in range(200):
+        await conn.call("add", {"a": i, "b": 1})
+    t = time.perf_counter()
+    for i in range(N):
+        await conn.call("add", {"a": i, "b": 1})
+    one = N / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for start in range(0, N, PIPELINE):
+        await asyncio.gather(*(conn.call("add", {"a": i, "b": 1}) for i in range(start, start + PIPELINE)))
+    piped = N / (time.perf_counter() - t)
+    await conn.close()
+    return {"one_in_flight": one, "pipelined": piped}
+
+
+def blocking_client(endpoint: str) -> float:
+    with wirecall.connect(endpoint) as conn:
+        for i in range(200):
+            conn.call("add", {"a": i, "b": 1})
+        t = time.perf_counter()
+        for i in range(N):
+            conn.call("add", {"a": i, "b": 1})
+        return N / (time.perf_counter() - t)
+
+
+def ts_client(endpoint: str) -> float:
+    out = subprocess.run(
+        ["node", str(REPO / "python/tests/fixtures/ts_client.mjs"), endpoint, "loop"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, LOOP_N=str(N)),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["callsPerSecond"]
+
+
+def plain_echo() -> Dict[str, float]:
+    """The limit: a bare socket, the same frames, msgpack on both ends, one thread each."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+    hdr = struct.Struct(">I")
+
+    def serve() -> None:
+        c, _ = srv.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            buf += data
+            out = []
+            while len(buf) >= 4:
+                (n,) = hdr.unpack_from(buf)
+                if len(buf) < 4 + n:
+                    break
+                m = msgpack.unpackb(buf[4 : 4 + n])
+                buf = buf[4 + n :]
+                p = msgpack.packb([17, m[1], m[3]["a"] + m[3]["b"]])
+                out.append(hdr.pack(len(p)) + p)
+            c.sendall(b"".join(out))
+
+    threading.Thread(target=serve, daemon=True).start()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def call(i: int) -> None:
+        p = msgpack.packb([16, i, "add", {"a": i, "b": 1}, None])
+        s.sendall(hdr.pack(len(p)) + p)
+
+    def read(k: int) -> None:
+        buf = b""
+        got = 0
+        while got < k:
+            buf += s.recv(65536)
+            while len(buf) >= 4:
+                (n,) = hdr.unpack_from(buf)
+                if len(buf) < 4 + n:
+                    break
+                msgpack.unpackb(buf[4 : 4 + n])
+                buf = buf[4 + n :]
+                got += 1
+
+    t = time.perf_counter()
+    for i in range(N):
+        call(i)
+        read(1)
+    one = N / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for start in range(0, N, PIPELINE):
+        for i in range(start, start + PIPELINE):
+            call(i)
+        read(PIPELINE)
+    piped = N / (time.perf_counter() - t)
+    s.close()
+    return {"one_in_flight": one, "pipelined": piped}
+
+
+def main() -> None:
+    results: Dict[str, Any] = {"N": N, "pipeline": PIPELINE, "python": sys.version.split()[0]}
+    results["plain_python_echo"] = plain_echo()
+    # Python ↔ Python
+    server = wirecall.Server()
+    server.aio.register("add", lambda p: p["a"] + p["b"])  # asyncio handler path: inline on the loop
+    ep = server.listen("tcp://127.0.0.1:0")
+    lt_loop = wirecall.blocking._loop_thread()
+    results["py_client_to_py_server"] = asyncio.run(py_client(ep))
+    results["py_blocking_client_to_py_server"] = blocking_client(ep)
+    server.close()
+    # TS server
+    ts = subprocess.Popen(["node", str(REPO / "dist/src/cli/main.js"), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    ts_ep = ts.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+    results["py_client_to_ts_server"] = asyncio.run(py_client(ts_ep))
+    results["py_blocking_client_to_ts_server"] = blocking_client(ts_ep)
+    results["ts_client_to_ts_server"] = ts_client(ts_ep)
+    ts.terminate()
+    # TS client → Python servers
+    s1 = wirecall.Server()
+    s1.register("add", lambda p: p["a"] + p["b"])  # blocking server: handler on the worker pool
+    ep1 = s1.listen("tcp://127.0.0.1:0")
+    results["ts_client_to_py_blocking_server_pool"] = ts_client(ep1)
+    s1.close()
+
+    async def aio_server() -> float:
+        s = aio.Server()
+        s.register("add", lambda p: p["a"] + p["b"])
+        ep2 = await s.listen("tcp://127.0.0.1:0")
+        r = await asyncio.get_running_loop().run_in_executor(None, ts_client, ep2)
+        await s.close()
+        return r
+
+    results["ts_client_to_py_asyncio_server"] = asyncio.run(aio_server())
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
