@@ -1,8 +1,13 @@
 import { connect as connectTransport, formatEndpoint, parseEndpoint, type Endpoint } from '../transport/index.js';
 import { Connection, type ClientConnectionOptions } from './connection.js';
-import type { Contract } from './contract.js';
+import type { AnyHandler, Contract, Implementation } from './contract.js';
 
-export interface ConnectOptions extends ClientConnectionOptions {
+export interface ConnectOptions<Local = Contract, Remote = Contract> extends Omit<ClientConnectionOptions, 'handlers'> {
+  /**
+   * Handlers for calls from the server, typed by our own contract (`Local`): registered
+   * before the handshake, so a call arriving right behind it finds them.
+   */
+  handlers?: Partial<Implementation<Local, Remote>>;
   /** Milliseconds to establish the socket. Default 10 000. The handshake has its own `handshakeTimeout`. */
   connectTimeout?: number;
   /** Abort the connection attempt (socket connect and handshake); rejects with the signal's reason. */
@@ -15,14 +20,19 @@ export interface ConnectOptions extends ClientConnectionOptions {
  */
 export async function connect<Remote = Contract, Local = Contract>(
   endpoint: string | Endpoint,
-  options: ConnectOptions = {},
+  options: ConnectOptions<NoInfer<Local>, NoInfer<Remote>> = {},
 ): Promise<Connection<Remote, Local>> {
   const target = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
   const socket = await connectTransport(target, {
     ...(options.connectTimeout === undefined ? {} : { timeout: options.connectTimeout }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
-  const ready = Connection.client<Remote, Local>(socket, { ...options, address: formatEndpoint(target) });
+  const { handlers, ...rest } = options;
+  const ready = Connection.client<Remote, Local>(socket, {
+    ...rest,
+    ...(handlers === undefined ? {} : { handlers: handlers as Record<string, AnyHandler> }),
+    address: formatEndpoint(target),
+  });
   const signal = options.signal;
   if (signal === undefined) return ready;
   // The signal covers the handshake too: abort hangs up and rejects with its reason.

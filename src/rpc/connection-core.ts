@@ -79,6 +79,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
   private closeError: TransportError | undefined;
   private closePromise: Promise<void> | undefined;
   private socketError: Error | undefined;
+  /** The peer sent SHUTDOWN: its reason ('' without one). */
   private peerShutdownReason: string | undefined;
 
   constructor(
@@ -309,7 +310,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
 
   /** DispatchTargets: the peer is shutting down. */
   shutdown(reason: string | null): void {
-    if (reason !== null) this.peerShutdownReason = reason;
+    this.peerShutdownReason = reason ?? '';
     if (this._state === 'connected') this.beginClosing(false, this.options.drainTimeout);
   }
 
@@ -322,8 +323,14 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
 
   notOpenError(): TransportError {
     if (this._state === 'new' || this._state === 'pending') return new ConnectionClosed('connection is not open yet');
-    if (this._state === 'closing') return new ConnectionClosed('connection is closing');
+    if (this._state === 'closing') return new ConnectionClosed(`connection is closing${this.byPeer()}`);
     return this.closeError ?? new ConnectionClosed('connection is closed');
+  }
+
+  /** ': the peer shut down (its reason)' when it did, for the messages users read. */
+  private byPeer(): string {
+    const reason = this.peerShutdownReason;
+    return reason === undefined ? '' : `: the peer shut down${reason === '' ? '' : ` (${reason})`}`;
   }
 
   private beginClosing(sendShutdown: boolean, drainTimeout: number): void {
@@ -342,7 +349,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
   }
 
   private checkDrained(): void {
-    if (this.outgoing.size === 0 && this.incoming.size === 0 && this.streams.size === 0) this.finishWith(new ConnectionClosed('connection closed'));
+    if (this.outgoing.size === 0 && this.incoming.size === 0 && this.streams.size === 0) this.finishWith(new ConnectionClosed(`connection closed${this.byPeer()}`));
   }
 
   /**
@@ -416,7 +423,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
       // The peer hung up without a SHUTDOWN (or in the middle of a handshake).
       const cause = this.socketError;
       const reason = this.peerShutdownReason;
-      const detail = reason !== undefined ? ` (${reason})` : cause ? `: ${cause.message}` : '';
+      const detail = reason ? ` (${reason})` : cause ? `: ${cause.message}` : '';
       const error =
         this._state === 'closing' ? new ConnectionClosed(`peer closed the connection${detail}`, { cause }) : new ConnectionLost(`connection lost${detail}`, { cause });
       this.reader.stop();

@@ -46,8 +46,19 @@ describe('typed contracts', () => {
 
     const conn: Connection<Calculator, Ui> = await connect<Calculator, Ui>(url, {
       heartbeatInterval: 0,
-      handlers: { progress: (p) => void progress.push((p as { done: number }).done) },
+      // Typed from our own contract (Ui): `p` is { done: number }.
+      handlers: {
+        progress: (p) => {
+          expectTypeOf(p).toEqualTypeOf<{ done: number }>();
+          progress.push(p.done);
+        },
+      },
     });
+    // Handlers outside our contract, or of the wrong shape, do not compile.
+    // @ts-expect-error: not a method of Ui
+    void connect<Calculator, Ui>(url, { handlers: { nope: () => 1 } }).then((c) => c.close(), () => {});
+    // @ts-expect-error: progress takes { done: number }
+    void connect<Calculator, Ui>(url, { handlers: { progress: (p: { done: string }) => p } }).then((c) => c.close(), () => {});
     cleanups.push(() => conn.close());
 
     const sum = await conn.call('add', { a: 1, b: 2 });

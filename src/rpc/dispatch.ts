@@ -22,12 +22,16 @@ export interface DispatchTargets {
   unexpected(type: number): void;
 }
 
-/** Route `m`; `frameSize` is its payload size (stream credit is counted in it). */
+/**
+ * Route `m`; `frameSize` is its payload size (stream credit is counted in it). Params
+ * that are nil on the wire (a call without params: MessagePack has no undefined) reach
+ * handlers as `undefined`, what their types say and what `({ a } = {}) =>` expects.
+ */
 export function dispatch(m: NativeMessage, frameSize: number, to: DispatchTargets): void {
   const streams = to.streams;
   switch (m[0]) {
     case MessageType.CALL:
-      return to.incoming.onCall(m[1], m[2], m[3], m[4]);
+      return to.incoming.onCall(m[1], m[2], m[3] ?? undefined, m[4]);
     case MessageType.RESULT:
       if (!to.outgoing.onResult(m[1], m[2])) streams.onResult(m[1], m[2]);
       return;
@@ -38,7 +42,7 @@ export function dispatch(m: NativeMessage, frameSize: number, to: DispatchTarget
       if (!to.incoming.onCancel(m[1])) streams.onCancel(m[1]);
       return;
     case MessageType.STREAM_OPEN:
-      return streams.onOpen(m[1], m[2], m[3], m[4], m[5], { messages: m[6], bytes: m[7] });
+      return streams.onOpen(m[1], m[2], m[3] ?? undefined, m[4], m[5], { messages: m[6], bytes: m[7] });
     case MessageType.CALLER_MESSAGE:
       return streams.onCallerMessage(m[1], m[2], frameSize);
     case MessageType.HANDLER_MESSAGE:
@@ -50,7 +54,7 @@ export function dispatch(m: NativeMessage, frameSize: number, to: DispatchTarget
     case MessageType.HANDLER_CREDIT:
       return streams.onHandlerCredit(m[1], m[2], m[3]);
     case MessageType.NOTIFY:
-      return to.incoming.onNotify(m[1], m[2]);
+      return to.incoming.onNotify(m[1], m[2] ?? undefined);
     case MessageType.PING:
       return to.pong(m[1]);
     case MessageType.PONG:

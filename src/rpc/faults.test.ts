@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ConnectionClosed,
   ConnectionLost,
   FrameTooLarge,
   HandshakeTimeout,
@@ -12,6 +13,7 @@ import {
   connect,
   type Connection,
   type ServerOptions,
+  type ConnectOptions,
 } from '../index.js';
 import { HELLO, RawPeer, RawServer, REJECT, WELCOME, helloBody, welcomeBody } from '../test-util/raw-peer.js';
 import { startServer as startTestServer, type TestServer } from '../test-util/rpc-server.js';
@@ -53,7 +55,7 @@ async function rawServer(): Promise<RawServer> {
 }
 
 /** A raw server that has accepted our client and answered its HELLO. */
-async function clientAgainstRaw(options: Parameters<typeof connect>[1] = {}): Promise<{ conn: Connection; peer: RawPeer }> {
+async function clientAgainstRaw(options: ConnectOptions = {}): Promise<{ conn: Connection; peer: RawPeer }> {
   const raw = await rawServer();
   const pending = connect(`unix:${raw.path}`, { heartbeatInterval: 0, ...options });
   const peer = await raw.accepted();
@@ -211,6 +213,21 @@ describe('client side', () => {
     const raw = await rawServer();
     const err = await connect(`unix:${raw.path}`, { handshakeTimeout: 100 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HandshakeTimeout);
+  });
+
+  it("tells callers the peer's reason once it shuts down", async () => {
+    const { conn, peer } = await clientAgainstRaw();
+    const pending = conn.call('slow').catch((e: unknown) => e);
+    await peer.next(); // the CALL
+    peer.send([SHUTDOWN, 'going down for maintenance']);
+    await expect.poll(() => conn.state).toBe('closing');
+    const refused = (await conn.call('late').catch((e: unknown) => e)) as Error;
+    expect(refused).toBeInstanceOf(ConnectionClosed);
+    expect(refused.message).toBe('connection is closing: the peer shut down (going down for maintenance)');
+    peer.socket.end();
+    const failed = (await pending) as Error;
+    expect(failed).toBeInstanceOf(ConnectionClosed);
+    expect(failed.message).toContain('going down for maintenance');
   });
 
   it('fails every pending call with FrameTooLarge when the server sends an oversized frame', async () => {

@@ -16,6 +16,7 @@ import {
   type ConnectionState,
   type Server,
   type ServerOptions,
+  type ConnectOptions,
 } from '../index.js';
 import { Scratch } from '../test-util/scratch.js';
 import { startServer as startTestServer } from '../test-util/rpc-server.js';
@@ -54,7 +55,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-async function client(url: string, options: Parameters<typeof connect>[1] = {}): Promise<Connection> {
+async function client(url: string, options: ConnectOptions = {}): Promise<Connection> {
   const c = await connect(url, { heartbeatInterval: 0, ...options });
   cleanups.push(() => c.close({ drainTimeout: 100 }));
   return c;
@@ -72,6 +73,21 @@ describe('unary calls', () => {
       expect(await c.call('echo')).toBeNull();
     });
   }
+
+  it('hands a call or notification without params to its handler as undefined (what its type says)', async () => {
+    const { server, url } = await startServer();
+    const seen: unknown[] = [];
+    server.register('open', ({ path }: { path: string } = { path: '/default' }) => path);
+    server.register('kind', (p: unknown) => (p === undefined ? 'undefined' : typeof p));
+    server.register('note', (p: unknown) => void seen.push(p));
+    const c = await client(url);
+    expect(await c.call('open')).toBe('/default');
+    expect(await c.call('open', { path: '/x' })).toBe('/x');
+    expect(await c.call('kind')).toBe('undefined');
+    expect(await c.call('kind', null)).toBe('undefined'); // nil on the wire either way
+    c.notify('note');
+    await expect.poll(() => seen).toEqual([undefined]);
+  });
 
   it('carries an 8 MiB payload split over many socket reads', async () => {
     const { url } = await startServer();

@@ -12,6 +12,7 @@ import {
   type MessageStream,
   type Server,
   type ServerOptions,
+  type ConnectOptions,
 } from '../index.js';
 import { RawPeer, helloBody } from '../test-util/raw-peer.js';
 import { startServer as startTestServer, tempSocket } from '../test-util/rpc-server.js';
@@ -98,7 +99,7 @@ function registerMethods(server: Server, probe: Probe): void {
   server.register('echo', (p) => p);
 }
 
-async function client(url: string, options: Parameters<typeof connect>[1] = {}): Promise<Connection> {
+async function client(url: string, options: ConnectOptions = {}): Promise<Connection> {
   const c = await connect(url, { heartbeatInterval: 0, ...options });
   cleanups.push(() => c.close({ drainTimeout: 100 }));
   return c;

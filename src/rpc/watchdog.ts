@@ -128,7 +128,8 @@ export class Watchdog {
   /** A PONG arrived. */
   onPong(nonce: number): void {
     const waiter = this.pings.get(nonce);
-    if (waiter !== undefined) waiter.resolve(performance.now() - waiter.start);
+    // Whole microseconds: what a clock read costs is noise below that.
+    if (waiter !== undefined) waiter.resolve(Math.round((performance.now() - waiter.start) * 1000) / 1000);
   }
 
   /** The connection is over: every timer stops, pending pings fail with `error`. */
