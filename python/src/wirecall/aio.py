@@ -717,7 +717,7 @@ class Connection(asyncio.Protocol):
                 close = getattr(it, "close", None)
                 if close is not None:
                     close()
-        raise TypeError(f"handler of {s.method} must return an iterable (write it as a generator)")
+        raise TypeError(f"handler of {s.method} must return an iterable or an async iterable (write it as a generator)")
 
     def _send_stream_message(self, s: StreamState, value: Any) -> None:
         from .errors import InvalidArgument, MessageTooLarge, RemoteError
@@ -1177,6 +1177,7 @@ class Server:
         self._context_connection = _context_connection
         self._servers: List[asyncio.AbstractServer] = []
         self._paths: List[str] = []
+        self._dirs: List[str] = []
         self._all: Set[Connection] = set()
         self.connections: Set[Connection] = set()
         self._closing = False
@@ -1266,6 +1267,7 @@ class Server:
             raise ConnectionClosed("server is closed")
         if endpoint is None:
             d = tempfile.mkdtemp(prefix="wirecall-")
+            self._dirs.append(d)
             ep = Endpoint("unix", path=os.path.join(d, f"{uuid.uuid4().hex[:12]}.sock"))
         else:
             ep = parse_endpoint(endpoint)
@@ -1305,6 +1307,12 @@ class Server:
             except OSError:
                 pass
         self._paths.clear()
+        for d in self._dirs:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self._dirs.clear()
         conns = list(self._all)
         if conns:
             await asyncio.gather(*(c.close(drain_timeout) for c in conns), return_exceptions=True)

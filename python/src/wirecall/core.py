@@ -532,7 +532,7 @@ class ConnectionCore:
         if not isinstance(method, str):
             raise InvalidArgument("method must be a string")
         id = self._allocate_id()
-        self._out.append(self._checked([P.CALL, id, method, params, timeout_ms], "call"))
+        self._out.append(self._checked([P.CALL, id, method, params, timeout_ms], f"call of {method}"))
         self.outgoing[id] = waiter
         return id
 
@@ -548,7 +548,7 @@ class ConnectionCore:
         self._check_open()
         if not isinstance(method, str):
             raise InvalidArgument("method must be a string")
-        self._out.append(self._checked([P.NOTIFY, method, params], "notification"))
+        self._out.append(self._checked([P.NOTIFY, method, params], f"notification {method}"))
 
     def ping(self) -> int:
         """Queues a round-trip PING; returns its nonce."""
@@ -614,7 +614,7 @@ class ConnectionCore:
             raise InvalidArgument("method must be a string")
         w = window or self.options.stream_window
         id = self._allocate_id()
-        self._out.append(self._checked([P.STREAM_OPEN, id, method, params, timeout_ms, kind, w[0], w[1]], "stream open"))
+        self._out.append(self._checked([P.STREAM_OPEN, id, method, params, timeout_ms, kind, w[0], w[1]], f"stream open of {method}"))
         s = StreamState(id, method, params, timeout_ms, kind, outgoing=True)
         s.window = (w[0], w[1])
         s.recv_credit = [w[0], w[1]]
@@ -632,7 +632,7 @@ class ConnectionCore:
     def stream_send(self, s: StreamState, value: Any) -> None:
         """Queues one message on ``s`` (the caller must have checked can_send). Raises MessageTooLarge/InvalidArgument."""
         t = P.CALLER_MESSAGE if s.outgoing else P.HANDLER_MESSAGE
-        frame = self._checked([t, s.id, value], "stream message")
+        frame = self._checked([t, s.id, value], f"a message of {s.method}")
         s.send_credit[0] -= 1
         s.send_credit[1] -= len(frame) - 4
         self._out.append(frame)
