@@ -329,7 +329,7 @@ describe('tokens from $WIRECALL_TOKEN and --token-file', () => {
       const both = await cli(...cmd, '--token', 's3cret', '--token-file', tokenFile('s3cret'));
       expect(both.code).toBe(2);
       expect(both.stdout).toBe('');
-      expect(both.stderr).toMatch(/^error: option '--token <token>' cannot be used with option '--token-file <path>'\n$/);
+      expect(both.stderr).toMatch(/^error: ERR_CONFLICTING_OPTIONS: option '--token <token>' cannot be used with option '--token-file <path>'\n$/);
     }
   });
 
@@ -412,7 +412,7 @@ describe('wirecall call', () => {
     const r = await cli('call', tcp.endpoint, 'add', '{a:1}');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error: params are not valid JSON: /);
+    expect(r.stderr).toMatch(/^error: ERR_INVALID_JSON: params are not valid JSON: /);
   });
 
   it('bad endpoints, missing arguments and unknown options are usage errors (exit 2)', async () => {
@@ -429,7 +429,7 @@ describe('wirecall call', () => {
     cases.forEach((args, i) => {
       const r = results[i]!;
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
-      expect(r.stderr).toMatch(/^error: /);
+      expect(r.stderr).toMatch(/^error: [A-Z_]+: /);
       expect(r.stdout).toBe('');
     });
   });

@@ -3,7 +3,8 @@
  * output, argument parsers and the package version. No RPC logic lives here.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError } from 'commander';
+import { isIP } from 'node:net';
+import { CommanderError, InvalidArgumentError } from 'commander';
 import {
   CallCancelled,
   DeadlineExceeded,
@@ -62,19 +63,45 @@ Endpoints:
   tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name
   A bare word (no ':' or '/'), e.g. maya, is a DCC type: a live instance of it is
   looked up in the service registry (--registry-dir, else $WIRECALL_REGISTRY_DIR, else
-  $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).`;
+  $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).
+  A host without a port (127.0.0.1, localhost, example.com, ::1) is neither: add the port.`;
 
 /** A usage error found after commander's own parsing (bad JSON, say). */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 
-  /** `code`, when given, is printed like an error code: `error: ERR_TOKEN_FILE: …`. */
+  /** Printed like an error code: `error: ERR_TOKEN_FILE: …`. */
   constructor(
     message: string,
-    readonly code?: string,
+    readonly code = 'ERR_USAGE',
   ) {
     super(message);
   }
+}
+
+/** The error codes printed for commander's own errors (its `code` → ours). */
+const COMMANDER_CODES: Record<string, string> = {
+  'commander.unknownOption': 'ERR_UNKNOWN_OPTION',
+  'commander.unknownCommand': 'ERR_UNKNOWN_COMMAND',
+  'commander.missingArgument': 'ERR_MISSING_ARGUMENT',
+  'commander.excessArguments': 'ERR_TOO_MANY_ARGUMENTS',
+  'commander.optionMissingArgument': 'ERR_MISSING_OPTION_VALUE',
+  'commander.missingMandatoryOptionValue': 'ERR_MISSING_OPTION',
+  'commander.invalidArgument': 'ERR_INVALID_OPTION_VALUE',
+  'commander.conflictingOption': 'ERR_CONFLICTING_OPTIONS',
+  'commander.help': 'ERR_MISSING_COMMAND',
+};
+
+/**
+ * A commander error as a UsageError, printed like every other error. Commander's
+ * message starts with "error: " and may carry a second line ("(Did you mean --json?)").
+ */
+export function usageErrorOf(err: CommanderError): UsageError {
+  const message =
+    err.code === 'commander.help'
+      ? 'a command is required (see the usage above)'
+      : err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+  return new UsageError(message, COMMANDER_CODES[err.code] ?? 'ERR_USAGE');
 }
 
 export function exitCodeFor(err: unknown): ExitCode {
@@ -100,7 +127,7 @@ export function formatError(err: unknown): string {
   let text: string;
   if (err instanceof RemoteError) text = `${err.statusName}: ${err.message}`;
   else if (err instanceof WirecallError) text = `${err.code}: ${err.message}`;
-  else if (err instanceof UsageError) text = err.code === undefined ? err.message : `${err.code}: ${err.message}`;
+  else if (err instanceof UsageError) text = `${err.code}: ${err.message}`;
   else if (err instanceof Error) text = `${err.name}: ${err.message}`;
   else text = String(err);
   return `error: ${oneLine(text)}`;
@@ -126,13 +153,26 @@ export function parseJsonParams(text: string | undefined): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new UsageError(`params are not valid JSON: ${errorMessage(err)}`);
+    throw new UsageError(`params are not valid JSON: ${errorMessage(err)}`, 'ERR_INVALID_JSON');
   }
 }
 
 /** A bare word (no ':', '/' or '\\') names a DCC type in the service registry, not an endpoint. */
 export function isServiceName(target: string): boolean {
   return /^[^:/\\\s]+$/.test(target);
+}
+
+/**
+ * A target that is a host without a port: an IPv4 or IPv6 literal (bracketed or not),
+ * `localhost`, or a word with a dot (`example.com`; DCC types have none). Decided from
+ * the text alone, without DNS, so the answer never depends on the network.
+ */
+export function bareHost(target: string): string | undefined {
+  const host = /^\[(.*)\]$/.exec(target)?.[1] ?? target;
+  if (isIP(host) === 6) return `[${host}]`;
+  if (isIP(host) !== 0 || host.toLowerCase() === 'localhost') return host;
+  if (isServiceName(host) && /^[\w-]+(\.[\w-]+)+\.?$/.test(host)) return host;
+  return undefined;
 }
 
 /** The registry directory of a command: --registry-dir, else the registry's default ($WIRECALL_REGISTRY_DIR, $DCC_MCP_REGISTRY_DIR, dcc-mcp-core's). */

@@ -1,29 +1,36 @@
 /** Connecting for call, ping and notify: one place for targets, signals, options and closing. */
 import { Option, type Command } from 'commander';
-import { CallCancelled, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
-import { FileRegistry, endpointOf } from '../manager/index.js';
+import { CallCancelled, InvalidEndpoint, ServiceNotFound, connect, formatEndpoint, type Connection } from '../index.js';
+import { endpointOf } from '../manager/index.js';
 import { Router } from '../manager/routing.js';
-import { canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
+import { bareHost, canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
+import { readRegistryRows } from './registry-read.js';
 import { resolveToken, tokenFlags } from './token.js';
 
 /**
  * Resolves a command-line target to an endpoint. A bare word (no ':' or '/') is a DCC
  * type: the service registry picks a live instance of it (IPC before TCP, available
- * before busy; `--instance` pins one by id or id prefix). Anything else is an endpoint.
+ * before busy; `--instance` pins one by id or id prefix). The registry is only read,
+ * never changed (registry-read.ts). A host without a port (127.0.0.1, localhost,
+ * example.com) is neither: a usage error that says what to add. Anything else is an
+ * endpoint.
  */
 export async function resolveTarget(target: string, flags: ClientFlags): Promise<string> {
+  const host = bareHost(target);
+  if (host !== undefined) {
+    const socket = /\.sock$/.test(target) && isServiceName(target) ? ` (or ./${target} for a Unix socket in this directory)` : '';
+    throw new InvalidEndpoint(target, `a host without a port, not a DCC type: did you mean ${host}:PORT?${socket}`);
+  }
   if (!isServiceName(target)) return canonicalEndpoint(target);
   const dir = registryDirOf(flags);
-  const registry = new FileRegistry({ dir, onWarning: (message) => process.stderr.write(`warning: ${message}\n`) });
+  const rows = await readRegistryRows(dir, (message) => process.stderr.write(`warning: ${message}\n`));
+  const live = rows.filter((r) => r.liveness === 'live' && r.entry.dccType === target).map((r) => r.entry);
   try {
-    const live = await registry.listInstances(target);
     const entry = new Router().pick(target, live, flags.instance === undefined ? {} : { instanceId: flags.instance });
     return formatEndpoint(endpointOf(entry));
   } catch (err) {
     if (err instanceof ServiceNotFound) throw new ServiceNotFound(`${err.message} (registry ${dir})`);
     throw err;
-  } finally {
-    await registry.close();
   }
 }
 

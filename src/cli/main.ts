@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { callCommand, notifyCommand } from './call-command.js';
-import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError } from './common.js';
+import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError, usageErrorOf } from './common.js';
 import { pingCommand } from './ping-command.js';
 import { serveCommand } from './serve-command.js';
 import { servicesCommand } from './services-command.js';
@@ -21,7 +21,8 @@ export function createProgram(): Command {
   // Subcommands added with addCommand do not inherit settings: configure each one.
   const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand(), servicesCommand()];
   for (const cmd of [program, ...commands]) {
-    cmd.exitOverride().helpOption('-h, --help', 'show help');
+    // Commander's own errors are printed by main() in the form of every other error.
+    cmd.exitOverride().helpOption('-h, --help', 'show help').configureOutput({ outputError: () => {} });
     if (cmd !== program) program.addCommand(cmd);
   }
   return program;
@@ -33,13 +34,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   try {
     await createProgram().parseAsync([...argv]);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and --version "exit" with 0; every other commander error is a usage error.
-      // Commander has already printed its message.
-      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-      return;
-    }
-    process.exitCode = reportError(err);
+    // Help and --version "exit" with 0; every other commander error is a usage error.
+    if (err instanceof CommanderError && err.exitCode === 0) process.exitCode = ExitCode.OK;
+    else process.exitCode = reportError(err instanceof CommanderError ? usageErrorOf(err) : err);
   }
 }
 

@@ -89,9 +89,9 @@ describe('wirecall serve --register, services, call <dccType>', () => {
     expect((await runCli(['call', 'houdini', 'echo'], env)).code).toBe(2);
   });
 
-  it('services with an empty registry prints nothing (table) or [] (--json)', async () => {
+  it('services with an empty registry prints a "no services" line (table) or [] (--json)', async () => {
     const dir = scratch.dir();
-    expect(await runCli(['services'], { WIRECALL_REGISTRY_DIR: dir })).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(await runCli(['services'], { WIRECALL_REGISTRY_DIR: dir })).toMatchObject({ code: 0, stdout: `no live services (registry ${dir})\n`, stderr: '' });
     expect(await runCli(['services', '--json'], { WIRECALL_REGISTRY_DIR: dir })).toMatchObject({ code: 0, stdout: '[]\n' });
   });
 });

@@ -1,9 +1,11 @@
 /** `wirecall services [dccType] [--json] [--all]`: the instances in the service registry. */
+import path from 'node:path';
 import { Command } from 'commander';
 import { formatEndpoint } from '../index.js';
-import { FileRegistry, endpointOf, type Liveness, type ServiceEntry } from '../manager/index.js';
+import { endpointOf, type Liveness, type ServiceEntry } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
 import { EXIT_CODES_HELP, registryDirOf } from './common.js';
+import { readRegistryRows } from './registry-read.js';
 
 interface ServicesFlags {
   json?: boolean;
@@ -27,26 +29,23 @@ SCENE, PID and the age of its last heartbeat (with --all also LIVENESS). --json
 prints an array of objects with dccType, instanceId, endpoint, status, host, port,
 version, scene, pid, metadata, registeredAt and lastHeartbeat (ISO 8601), liveness.
 Only instances whose status is available or busy are picked by "wirecall call <dccType>".
+With no instance to show, the table is a single line saying so (--json: []).
+Listing changes nothing: a missing registry directory is not created, and a corrupt
+services.json is read as empty (with a warning) and left as it is.
 ${EXIT_CODES_HELP}`,
     )
     .action(async (dccType: string | undefined, flags: ServicesFlags) => {
-      const registry = new FileRegistry({
-        dir: registryDirOf(flags),
-        onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-      });
-      let rows: Array<{ entry: ServiceEntry; liveness: Liveness }>;
-      try {
-        rows = await registry.listWithLiveness();
-      } finally {
-        await registry.close();
-      }
-      rows = rows
+      const dir = registryDirOf(flags);
+      const rows = (await readRegistryRows(dir, (message) => process.stderr.write(`warning: ${message}\n`)))
         .filter((r) => (dccType === undefined || r.entry.dccType === dccType) && (flags.all === true || r.liveness === 'live'))
         .sort((a, b) => a.entry.dccType.localeCompare(b.entry.dccType) || a.entry.registeredAt - b.entry.registeredAt);
       if (flags.json === true) {
         process.stdout.write(JSON.stringify(rows.map(toJson), null, 2) + '\n');
       } else if (rows.length > 0) {
         process.stdout.write(table(rows, flags.all === true));
+      } else {
+        const what = dccType === undefined ? 'services' : `instances of ${dccType}`;
+        process.stdout.write(`no ${flags.all === true ? '' : 'live '}${what} (registry ${path.resolve(dir)})\n`);
       }
     });
 }

@@ -47,13 +47,29 @@ export async function serveChild(scratch: Scratch, registryDir: string, dccType:
   return { child, endpoint: listening[1]!, instanceId: registered[2]!, stderr: () => stderr };
 }
 
-/** Runs the compiled CLI to completion (killed after 15 s). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the compiled CLI to completion (killed after 15 s). `input`, when given, is
+ * written to its stdin, which is then closed; without it stdin is /dev/null.
+ * $WIRECALL_TOKEN of the person running the tests is not passed on unless `env` sets it.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  const fullEnv = { ...process.env, ...env };
+  if (!('WIRECALL_TOKEN' in env)) delete fullEnv['WIRECALL_TOKEN'];
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: fullEnv });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  if (input !== undefined) {
+    child.stdin!.on('error', () => {}); // it may exit before reading it all
+    child.stdin!.end(input);
+  }
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -62,4 +78,60 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface DemoChild {
+  child: ChildProcess;
+  endpoint: string;
+  /** Everything it wrote to stderr so far (its -v log). */
+  stderr(): string;
+  /** Resolves once stderr matches `pattern` (rejects after `timeoutMs`). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+/** `wirecall serve ...args` in a child process; resolves once it prints "listening on <endpoint>". */
+export async function serveDemo(scratch: Scratch, args: string[], env: NodeJS.ProcessEnv = {}): Promise<DemoChild> {
+  const fullEnv = { ...process.env, ...env };
+  if (!('WIRECALL_TOKEN' in env)) delete fullEnv['WIRECALL_TOKEN'];
+  const child = scratch.child(spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: fullEnv }));
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    for (const check of waiters) check();
+  });
+  const rl = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve printed nothing in 10 s; stderr: ${stderr}`)), 10_000);
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code ?? signal}) before listening; stderr: ${stderr}`));
+    });
+  });
+  const match = /^listening on (\S+)$/.exec(first);
+  if (match === null) throw new Error(`unexpected first line: ${JSON.stringify(first)}`);
+  return {
+    child,
+    endpoint: match[1]!,
+    stderr: () => stderr,
+    waitForStderr: (pattern, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`serve's stderr never matched ${pattern}; got: ${stderr}`));
+        }, timeoutMs);
+        const check = (): void => {
+          if (!pattern.test(stderr)) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
 }
