@@ -203,7 +203,21 @@ describe('errors', () => {
     const { url } = await startServer();
     const c = await client(url);
     await expect(c.call('echo', { s: Symbol('x') })).rejects.toBeInstanceOf(InvalidArgument);
+    // A function anywhere in the params is refused, not sent as nil.
+    const fn = (await c.call('echo', { nested: [{ onDone: function onDone() {} }] }).catch((e: unknown) => e)) as Error;
+    expect(fn).toBeInstanceOf(InvalidArgument);
+    expect(fn.message).toContain('a function (onDone) cannot be sent');
+    expect(() => c.notify('echo', () => 1)).toThrow(InvalidArgument);
     expect(await c.call('add', { a: 1, b: 2 })).toBe(3);
+  });
+
+  it('answers a handler whose result holds a function with an error, not nil', async () => {
+    const { server, url } = await startServer();
+    server.register('leaky', () => ({ ok: true, close: () => {} }));
+    const c = await client(url);
+    const err = (await c.call('leaky').catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.message).toContain('cannot be sent');
   });
 
   it('fails a call over the peer frame limit locally and keeps the connection', async () => {

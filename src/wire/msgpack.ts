@@ -7,7 +7,18 @@ import { checkPayload } from './msgpack-guard.js';
  * Plain, portable MessagePack: no msgpackr records or other private extensions, so any
  * MessagePack library in any language reads what we write. `undefined` becomes nil.
  */
-const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+const packrOptions: ConstructorParameters<typeof Packr>[0] = {
+  useRecords: false,
+  encodeUndefinedAsNil: true,
+  // A function has no MessagePack form: msgpackr would send nil in its place, silently.
+  // Refuse it; the caller turns the throw into InvalidArgument (or an error reply).
+  // (msgpackr calls it with the function; its declarations say no argument.)
+  writeFunction(...args: unknown[]): never {
+    const name = (args[0] as { name?: string } | undefined)?.name;
+    throw new TypeError(`a function${name ? ` (${name})` : ''} cannot be sent`);
+  },
+};
+const packr = new Packr(packrOptions);
 /** 64-bit integers become numbers when they fit exactly, BigInts otherwise. */
 // 'auto' is missing from msgpackr's type declarations but supported by its decoder.
 const unpackr = new Unpackr({ useRecords: false, int64AsType: 'auto' as 'number' });
