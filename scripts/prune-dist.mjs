@@ -30,4 +30,4 @@ function walk(dir) {
   }
 }
 if (existsSync(out)) walk(out);
-if (removed > 0) console.log(`prune-dist: removed ${removed} file(s) under dist/src with no source in src/`);
+if (removed > 0) console.error(`prune-dist: removed ${removed} file(s) under dist/src with no source in src/`);

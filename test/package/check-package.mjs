@@ -49,15 +49,12 @@ const DOCS = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) =>
 const RUN_TIMEOUT_MS = 20_000;
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-/** Samples that do not type-check yet, with the reason and the TypeScript code they fail with. */
-const KNOWN_FAILURES = {
-  'README.md#client': {
-    code: 'TS7031',
-    reason:
-      "issue 14 item 1: connect()'s `handlers` option is Record<string, AnyHandler>, not typed from the local " +
-      "contract, so `({ question }) => true` has an implicitly-any binding under --strict",
-  },
-};
+/**
+ * Samples that do not type-check yet, keyed by sample id: { code: 'TS7031', reason: '…' }.
+ * Empty: README.md#client (`handlers: { confirm: ({ question }) => true }`, TS7031 implicit
+ * any, issue 14 item 1) compiles since connect()'s handlers are typed from the local contract.
+ */
+const KNOWN_FAILURES = {};
 
 /** Scaffolding for fragments (sample:setup=NAME). Prelude names start with __ unless the sample uses them. */
 const SETUPS = {
@@ -204,7 +201,9 @@ if (!tarball) finish();
 await step('tarball contents', async () => {
   const shipped = new Set(packed.files.map((f) => f.path));
   const expected = new Set(['package.json', 'README.md', 'LICENSE']);
-  for (const f of readdirSync(path.join(ROOT, 'docs'))) expected.add(`docs/${f}`);
+  for (const f of readdirSync(path.join(ROOT, 'docs'), { recursive: true, withFileTypes: true })) {
+    if (f.isFile()) expected.add(path.relative(ROOT, path.join(f.parentPath ?? f.path, f.name)).split(path.sep).join('/'));
+  }
   const walk = (dir) => {
     for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
       const rel = `${dir}/${entry.name}`;
