@@ -17,7 +17,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Dict
@@ -66,35 +65,36 @@ def ts_client(endpoint: str) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["callsPerSecond"]
 
 
+ECHO_SERVER = r"""
+import socket, struct, sys, msgpack
+hdr = struct.Struct(">I")
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+print(srv.getsockname()[1], flush=True)
+c, _ = srv.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+buf = b""
+while True:
+    data = c.recv(65536)
+    if not data:
+        break
+    buf += data
+    out = []
+    while len(buf) >= 4:
+        (n,) = hdr.unpack_from(buf)
+        if len(buf) < 4 + n:
+            break
+        m = msgpack.unpackb(buf[4 : 4 + n])
+        buf = buf[4 + n :]
+        p = msgpack.packb([17, m[1], m[3]["a"] + m[3]["b"]])
+        out.append(hdr.pack(len(p)) + p)
+    c.sendall(b"".join(out))
+"""
+
+
 def plain_echo() -> Dict[str, float]:
-    """The limit: a bare socket, the same frames, msgpack on both ends, one thread each."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    port = srv.getsockname()[1]
+    """The limit: a bare socket echo in its own process, the same frames, msgpack on both ends."""
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())  # type: ignore[union-attr]
     hdr = struct.Struct(">I")
-
-    def serve() -> None:
-        c, _ = srv.accept()
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buf = b""
-        while True:
-            data = c.recv(65536)
-            if not data:
-                return
-            buf += data
-            out = []
-            while len(buf) >= 4:
-                (n,) = hdr.unpack_from(buf)
-                if len(buf) < 4 + n:
-                    break
-                m = msgpack.unpackb(buf[4 : 4 + n])
-                buf = buf[4 + n :]
-                p = msgpack.packb([17, m[1], m[3]["a"] + m[3]["b"]])
-                out.append(hdr.pack(len(p)) + p)
-            c.sendall(b"".join(out))
-
-    threading.Thread(target=serve, daemon=True).start()
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -127,6 +127,7 @@ def plain_echo() -> Dict[str, float]:
         read(PIPELINE)
     piped = N / (time.perf_counter() - t)
     s.close()
+    proc.wait(5)
     return {"one_in_flight": one, "pipelined": piped}
 
 
@@ -137,7 +138,6 @@ def main() -> None:
     server = wirecall.Server()
     server.aio.register("add", lambda p: p["a"] + p["b"])  # asyncio handler path: inline on the loop
     ep = server.listen("tcp://127.0.0.1:0")
-    lt_loop = wirecall.blocking._loop_thread()
     results["py_client_to_py_server"] = asyncio.run(py_client(ep))
     results["py_blocking_client_to_py_server"] = blocking_client(ep)
     server.close()

@@ -262,3 +262,46 @@ def test_python_server_on_a_busy_main_thread_serves_the_ts_client() -> None:
     assert result["results"][-1] == ["cube", "sphere", "cone", "torus"]
     assert result["slow"]["class"] == "DeadlineExceeded"
     assert set(threads) == {threading.current_thread().name}
+
+
+def test_ts_server_shutdown_drains_a_python_call_in_flight() -> None:
+    p = subprocess.Popen(["node", str(TS_CLI), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        ep = p.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+
+        async def body() -> None:
+            conn = await aio.connect(ep)
+            call = asyncio.ensure_future(conn.call("sleep", {"ms": 600}))
+            await asyncio.sleep(0.2)
+            p.terminate()  # SIGTERM: the TS server shuts down gracefully
+            assert await call == {"slept": 600}  # drained, not dropped
+            assert await asyncio.wait_for(conn.wait_closed(), 5) is not None or conn.state == "closed"
+            with pytest.raises(wirecall.ConnectionClosed):
+                await conn.call("add", {"a": 1, "b": 1})
+
+        run(body())
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_python_serve_shutdown_drains_a_ts_call_in_flight() -> None:
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "wirecall", "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ep = p.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+        ts = subprocess.Popen(["node", str(TS_CLI), "call", ep, "sleep", '{"ms":600}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+        with wirecall.connect(ep) as probe:  # wait until the TS call is running in the Python server
+            deadline = time.monotonic() + 20
+            while probe.call("sleeping") == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        p.terminate()
+        out, err = ts.communicate(timeout=10)
+        assert ts.returncode == 0, err
+        assert json.loads(out) == {"slept": 600}
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()

@@ -198,7 +198,10 @@ class Connection(asyncio.Protocol):
         future = self._loop.create_future()
         waiter = _Waiter(future, method)
         id = self.core.start_call(method, params, timeout_ms, waiter)
-        self._schedule_flush()
+        if len(self.core.outgoing) == 1 and not self._flush_pending:
+            self._flush()  # alone in flight: write now, a loop iteration sooner
+        else:
+            self._schedule_flush()  # others are being made: coalesce them into one write
         if timeout_ms is not None:
             waiter.timer = self._loop.call_later(timeout, self._deadline, id, waiter)  # type: ignore[arg-type]
         try:

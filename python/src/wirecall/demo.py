@@ -1,6 +1,6 @@
 """The demo methods of ``python -m wirecall serve`` (those of src/cli/demo-service.ts), as
 asyncio handlers: echo, add, sleep, fail, methods, whoami, countdown, note, notes, and
-the streams count, sum and chat. ``cancelled`` and ``produced`` are for the tests."""
+the streams count, sum and chat. ``cancelled``, ``produced`` and ``sleeping`` are for the tests."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def register_demo_methods(server: Any) -> Any:
     """Registers the demo methods on an aio.Server or a blocking Server; returns it."""
     notes: List[Any] = []
     cancelled: List[Dict[str, Any]] = []
-    produced = {"count": 0}
+    produced = {"count": 0, "sleeping": 0}
 
     def echo(params: Any) -> Any:
         return params
@@ -58,11 +58,14 @@ def register_demo_methods(server: Any) -> Any:
         ms = params.get("ms") if isinstance(params, dict) else None
         if not _number(ms) or ms < 0:
             raise _invalid(f'sleep needs {{"ms": number >= 0}}, got {_show(params)}')
+        produced["sleeping"] += 1
         try:
             await asyncio.sleep(ms / 1000.0)
         except asyncio.CancelledError:
             cancelled.append({"method": "sleep", "reason": type(ctx.cancel_reason).__name__})
             raise
+        finally:
+            produced["sleeping"] -= 1
         return {"slept": ms}
 
     def fail(params: Any) -> Any:
@@ -129,6 +132,7 @@ def register_demo_methods(server: Any) -> Any:
         ("notes", lambda params: list(notes)),
         ("cancelled", lambda params: list(cancelled)),
         ("produced", lambda params: produced["count"]),
+        ("sleeping", lambda params: produced["sleeping"]),
     ]:
         server.register(name, fn)
     server.register_stream("count", count)
