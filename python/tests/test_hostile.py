@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, List, Tuple
 
+import pytest
+
 from wirecall import aio
 from wirecall import protocol as P
 
@@ -144,6 +146,63 @@ def test_one_bad_client_never_disturbs_the_others() -> None:
         results, _ = await asyncio.gather(calls(), asyncio.gather(*(bad() for _ in range(5))))
         assert results == [i + 1 for i in range(200)]
         await good.close()
+        await server.close()
+
+    run(body())
+
+
+def test_failed_handshakes_are_slowed_then_banned(monkeypatch: "pytest.MonkeyPatch") -> None:
+    from wirecall import HandshakeRejected
+
+    monkeypatch.setattr(aio, "AUTH_MAX_FAILURES", 3)
+
+    async def body() -> None:
+        server, port = await serve(token="right")
+        loop = asyncio.get_running_loop()
+        delays = []
+        for _ in range(3):
+            start = loop.time()
+            with pytest.raises(HandshakeRejected) as info:
+                await aio.connect(f"127.0.0.1:{port}", token="wrong")
+            assert info.value.reason == "UNAUTHENTICATED"
+            delays.append(loop.time() - start)
+        assert delays[0] >= 0.09 and delays[1] >= 0.19  # 100 ms, then doubling
+        with pytest.raises(HandshakeRejected) as info:
+            await aio.connect(f"127.0.0.1:{port}", token="right")
+        assert "too many failed handshakes from 127.0.0.1; refused for another" in str(info.value)
+        await server.close()
+
+    run(body())
+
+
+def test_a_peer_that_reads_none_of_its_answers_is_cut() -> None:
+    async def body() -> None:
+        server, port = await serve(slow_peer_timeout=0.5)
+        server.register("echo", lambda p: p)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        sock = writer.get_extra_info("socket")
+        import socket as s
+
+        sock.setsockopt(s.SOL_SOCKET, s.SO_RCVBUF, 4096)
+        writer.write(P.pack_frame(HELLO))
+        big = "x" * 60_000
+        for i in range(1, 200):  # ~12 MB of answers it never reads
+            writer.write(P.pack_frame([16, i, "echo", big, None]))
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        await asyncio.sleep(0.1)
+        reader._transport.pause_reading()  # type: ignore[attr-defined]  # and stops reading for good
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while server.connections and loop.time() - start < 5:
+            await asyncio.sleep(0.05)
+        assert not server.connections  # cut, while the server stays up for others
+        good = await aio.connect(f"127.0.0.1:{port}")
+        assert await good.call("add", {"a": 1, "b": 2}) == 3
+        await good.close()
+        writer.close()
         await server.close()
 
     run(body())

@@ -64,6 +64,8 @@ from .handlers import (
 __all__ = ["connect", "Server", "Connection", "CallContext", "Runner"]
 
 LINGER = 2.0
+AUTH_MAX_FAILURES = 20
+AUTH_BAN_TIME = 60.0
 HIGH_WATER = 256 * 1024
 LOW_WATER = 128 * 1024
 MAX_WRITE_BUFFER = 64 * 1024 * 1024
@@ -158,6 +160,7 @@ class Connection(asyncio.Protocol):
         self._close_error: Optional[WirecallError] = None
         self._paused_reading = False
         self._write_paused = False
+        self._write_paused_since = 0.0
         self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
         self.address = ""
 
@@ -300,6 +303,15 @@ class Connection(asyncio.Protocol):
         else:
             self.address = "unix" if not peername else str(peername)
         self.core.address = self.address
+        server = self._server
+        if server is not None and self.core.state == "pending":
+            banned = server._banned_for(self.address)
+            if banned > 0:
+                self.core._queue([P.REJECT, "UNAUTHENTICATED", f"too many failed handshakes from {_host_of(self.address)}; refused for another {math.ceil(banned)} s"])
+                self.core.state = "closed"
+                self._flush()
+                self._half_close_and_linger()
+                return
         self.core.start()
         self._flush()
         self._timers.append(self._loop.call_later(self._options.handshake_timeout, self._handshake_timeout))
@@ -341,6 +353,7 @@ class Connection(asyncio.Protocol):
         # The peer does not read its answers: stop reading its calls, unless calls or
         # streams of our own wait on it (what we would read may be their answers).
         self._write_paused = True
+        self._write_paused_since = time.monotonic()
         t = self.transport
         if t is not None and not self.core.outgoing and not self._paused_reading:
             try:
@@ -505,6 +518,10 @@ class Connection(asyncio.Protocol):
             return
         now = time.monotonic()
         own = self._options.heartbeat_interval
+        if self._write_paused and now - self._write_paused_since > self._options.slow_peer_timeout:
+            # Over the high-water mark with nothing read by the peer for that long: cut, no reason frame.
+            self._terminate(LimitExceeded(f"peer read none of our frames for {int(self._options.slow_peer_timeout * 1000)} ms (slowPeerTimeout)"))
+            return
         if core.partial_since is not None and now - core.partial_since > self._options.frame_timeout:
             events = core.fail(LimitExceeded(f"a frame was not completed within {int(self._options.frame_timeout * 1000)} ms (frameTimeout)"))
             self._handle(events)
@@ -1184,7 +1201,7 @@ class Server:
         self._all: Set[Connection] = set()
         self.connections: Set[Connection] = set()
         self._closing = False
-        self._auth_failures: Dict[str, Tuple[int, float]] = {}
+        self._auth_failures: Dict[str, Tuple[int, float, float]] = {}  # host -> (failures, last, banned until)
         self.endpoints: List[str] = []
 
     def register(self, method: str, fn: Optional[Callable[..., Any]] = None) -> Any:
@@ -1255,12 +1272,26 @@ class Server:
         self._all.discard(conn)
 
     def _auth_delay(self, address: str) -> float:
+        """A failed handshake from ``address``: seconds to hold its REJECT (100 ms doubling to 3 s);
+        after 20 failures in a row a network address is refused at connect for 60 s (as src/rpc/auth-throttle.ts)."""
         host = _host_of(address)
-        count, _ = self._auth_failures.get(host, (0, 0.0))
-        self._auth_failures[host] = (count + 1, time.monotonic())
-        if host == "unix":
-            return 0.1
-        return min(0.1 * (2**count), 3.0)
+        now = time.monotonic()
+        failures, last, banned_until = self._auth_failures.get(host, (0, now, 0.0))
+        if now - last > AUTH_BAN_TIME:
+            failures, banned_until = 0, 0.0
+        failures += 1
+        if host != "local" and failures >= AUTH_MAX_FAILURES:
+            banned_until = now + AUTH_BAN_TIME
+            failures = 0
+        self._auth_failures.pop(host, None)
+        self._auth_failures[host] = (failures, now, banned_until)
+        if len(self._auth_failures) > 10_000:
+            self._auth_failures.pop(next(iter(self._auth_failures)))
+        return min(3.0, 0.1 * 2 ** min(30, max(0, failures - 1)))
+
+    def _banned_for(self, address: str) -> float:
+        record = self._auth_failures.get(_host_of(address))
+        return 0.0 if record is None else max(0.0, record[2] - time.monotonic())
 
     async def listen(self, endpoint: Optional[str] = None) -> str:
         """Starts listening; returns the endpoint actually bound (``tcp://127.0.0.1:0`` → the real port).
@@ -1334,6 +1365,8 @@ class Server:
 
 
 def _host_of(address: str) -> str:
+    if address in ("unix", "") or address.startswith("unix"):
+        return "local"
     if address.startswith("["):
         return address[1 : address.find("]")]
     return address.rsplit(":", 1)[0] if ":" in address else address

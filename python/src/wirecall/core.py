@@ -68,6 +68,7 @@ class Options:
         handshake_timeout: float = 5.0,
         drain_timeout: float = 5.0,
         frame_timeout: float = 30.0,
+        slow_peer_timeout: float = 30.0,
         max_concurrent_calls: int = 1024,
         max_refused_per_second: Optional[int] = None,
         max_message_elements: int = P.DEFAULT_MAX_MESSAGE_ELEMENTS,
@@ -102,6 +103,7 @@ class Options:
         self.handshake_timeout = check_seconds("handshake_timeout", handshake_timeout, False)
         self.drain_timeout = check_seconds("drain_timeout", drain_timeout)
         self.frame_timeout = check_seconds("frame_timeout", frame_timeout, False)
+        self.slow_peer_timeout = check_seconds("slow_peer_timeout", slow_peer_timeout, False)
         self.max_concurrent_calls = check_int("max_concurrent_calls", max_concurrent_calls, 1)
         mrps = max(max_concurrent_calls, 1000) if max_refused_per_second is None else max_refused_per_second
         self.max_refused_per_second = check_int("max_refused_per_second", mrps, 1)
