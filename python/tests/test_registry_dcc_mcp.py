@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
-from registry_support import IN_CI, ROOT, TS_FIXTURES, Children, read_rows, wait_for  # noqa: E402
+from registry_support import IN_CI, PATIENT, ROOT, TS_FIXTURES, Children, child_env, read_rows, wait_for  # noqa: E402
 
 from wirecall.registry import FileRegistry  # noqa: E402
 
@@ -53,7 +53,7 @@ def free_port() -> int:
 
 def worker(children: Children, d: str, gateway_port: int, dcc_type: str):  # type: ignore[no-untyped-def]
     assert INSTALLED, "dcc-mcp-core shared registry: run `npm run setup:interop` first"
-    env = dict(os.environ, RUST_LOG="warn")
+    env = dict(os.environ, RUST_LOG="warn", **PATIENT)
     env.pop("PYTHONPATH", None)
     return children.start([DCC_PYTHON, WORKER, d, str(gateway_port), dcc_type], env=env)
 
@@ -80,7 +80,8 @@ def test_dcc_mcp_core_and_python_processes_registering_at_once(tmp_path, childre
     port = free_port()
     started = time.monotonic()
     theirs = [worker(children, d, port, "maya") for _ in range(PER_SIDE)]
-    ours = [children.registrant(d, "blender", f"tcp://127.0.0.1:{23000 + i}", "10", "150") for i in range(PER_SIDE)]
+    env = child_env(**PATIENT)
+    ours = [children.registrant(d, "blender", f"tcp://127.0.0.1:{23000 + i}", "10", "150", env=env) for i in range(PER_SIDE)]
     their_ids = [c.expect("READY ", timeout=60).split()[1] for c in theirs]
     our_ids = [c.expect("READY ", timeout=60).split()[1] for c in ours]
     for c in ours:

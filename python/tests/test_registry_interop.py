@@ -25,6 +25,7 @@ from registry_support import (  # noqa: E402
     DIST_REGISTRY,
     HERE,
     NODE,
+    PATIENT,
     TS_FIXTURES,
     Children,
     child_env,
@@ -59,9 +60,9 @@ def children():
     c.cleanup()
 
 
-def node(children: Children, *args: str) -> "object":
+def node(children: Children, *args: str, env=None):  # type: ignore[no-untyped-def]
     assert NODE is not None
-    return children.start([NODE, *args])
+    return children.start([NODE, *args], env=env)
 
 
 # ---- the same rows, read and written alike ------------------------------------
@@ -297,8 +298,9 @@ def test_a_typescript_writer_waits_for_a_python_holder_and_gets_past_it_when_kil
 def test_n_typescript_and_n_python_processes_registering_at_once(tmp_path, children):
     d = str(tmp_path)
     n = 5
-    ts = [node(children, REGISTRANT_TS, os.path.join(DIST_REGISTRY, "file-registry.js"), d, f"ts-{i % 2}", "5", "10") for i in range(n)]
-    py = [children.registrant(d, f"py-{i % 2}", f"tcp://127.0.0.1:{22000 + i}", "5", "10") for i in range(n)]
+    env = child_env(**PATIENT)
+    ts = [node(children, REGISTRANT_TS, os.path.join(DIST_REGISTRY, "file-registry.js"), d, f"ts-{i % 2}", "5", "10", env=env) for i in range(n)]
+    py = [children.registrant(d, f"py-{i % 2}", f"tcp://127.0.0.1:{22000 + i}", "5", "10", env=env) for i in range(n)]
     ids = {}
     for c in ts + py:
         _, instance_id, sentinel = c.expect("READY ", timeout=60).split()

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
-from registry_support import HERE, Children, read_rows  # noqa: E402
+from registry_support import HERE, PATIENT, Children, child_env, read_rows  # noqa: E402
 
 from wirecall.registry import FileRegistry  # noqa: E402
 from wirecall.registry_errors import RegistryFileError  # noqa: E402
@@ -175,8 +175,6 @@ def test_a_dead_owner_record_is_got_past_at_once(tmp_path):
 def test_a_long_hold_refreshes_the_lock_mtime(tmp_path):
     import subprocess
 
-    from registry_support import child_env
-
     from wirecall.registry_locks import registry_locks
 
     d = str(tmp_path)
@@ -199,7 +197,8 @@ def test_a_long_hold_refreshes_the_lock_mtime(tmp_path):
 def test_many_python_processes_writing_at_once_lose_nothing(tmp_path, children):
     d = str(tmp_path)
     n = 8
-    procs = [children.registrant(d, f"dcc-{i % 3}", f"tcp://127.0.0.1:{21000 + i}", "5", "5") for i in range(n)]
+    env = child_env(**PATIENT)
+    procs = [children.registrant(d, f"dcc-{i % 3}", f"tcp://127.0.0.1:{21000 + i}", "5", "5", env=env) for i in range(n)]
     ready = [p.expect("READY ").split() for p in procs]
     for p in procs:
         p.expect("BEATEN", timeout=30)
