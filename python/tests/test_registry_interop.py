@@ -26,6 +26,7 @@ from registry_support import (  # noqa: E402
     HERE,
     NODE,
     PATIENT,
+    ROOT,
     TS_FIXTURES,
     Children,
     child_env,
@@ -166,6 +167,33 @@ def test_typescript_routes_to_a_python_registered_row(tmp_path, children):
             server.kill()
     out = cli("call", "maya", "echo", '"x"', "--registry-dir", d)
     assert out.returncode == 2 and d in out.stderr  # no live instance any more
+
+
+def ts_session(d: str, dcc_type: str, params) -> dict:  # type: ignore[no-untyped-def]
+    """A TransportManager session to ``dcc_type`` through the registry in ``d``, and an echo call on it."""
+    assert NODE is not None
+    script = os.path.join(HERE, "registry_ts_session.mjs")
+    out = subprocess.run([NODE, script, os.path.join(ROOT, "dist", "src"), d, dcc_type, json.dumps(params)],
+                         capture_output=True, text=True, timeout=60, env=child_env())
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_transport_manager_session_routes_to_a_python_registered_row(tmp_path, children):
+    d = str(tmp_path)
+    server = node(children, CLI, "serve", f"unix:{tmp_path}/houdini.sock")
+    listening = server.expect("listening on ").split(" ", 2)[2]
+    reg = FileRegistry(d)
+    dead = reg.register("houdini", "tcp://127.0.0.1:9", pid=2**22 + 5)  # dead: never routed to
+    busy = reg.register("houdini", "tcp://127.0.0.1:10", status="unreachable")  # never routed to either
+    e = reg.register("houdini", listening, version="20.5")
+    try:
+        got = ts_session(d, "houdini", {"from": "python row"})
+        assert got == {"instanceId": e.instance_id, "endpoint": listening, "result": {"from": "python row"}}
+    finally:
+        for x in (dead, busy, e):
+            reg.deregister("houdini", x.instance_id)
+    assert "ServiceNotFound" in ts_session(d, "houdini", 1)["error"]
 
 
 # ---- TypeScript rows, seen by Python ------------------------------------------
