@@ -112,14 +112,32 @@ def _call_through(executor: Callable[..., Any], fn: Callable[..., Any], args: Tu
 
 
 class _Waiter:
-    """An outgoing call: its future, deadline timer and method."""
+    """An outgoing call: its future (asyncio callers) or callback (blocking callers), deadline timer and method."""
 
-    __slots__ = ("future", "timer", "method")
+    __slots__ = ("future", "timer", "method", "id", "callback")
 
-    def __init__(self, future: "asyncio.Future[Any]", method: str) -> None:
+    def __init__(self, future: "Optional[asyncio.Future[Any]]", method: str, callback: Optional[Callable[[Any, Optional[BaseException]], None]] = None) -> None:
         self.future = future
         self.timer: Optional[asyncio.TimerHandle] = None
         self.method = method
+        self.id = 0
+        self.callback = callback
+
+    def settle(self, value: Any, error: Optional[BaseException]) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        cb = self.callback
+        if cb is not None:
+            self.callback = None
+            cb(value, error)
+            return
+        f = self.future
+        if f is not None and not f.done():
+            if error is not None:
+                f.set_exception(error)
+            else:
+                f.set_result(value)
 
 
 class Connection(asyncio.Protocol):
@@ -195,28 +213,40 @@ class Connection(asyncio.Protocol):
         MessageTooLarge or InvalidArgument (nothing sent). Cancelling the awaiting task
         sends CANCEL: the peer's handler is cancelled.
         """
+        waiter = self._start_call(method, params, timeout, self._loop.create_future(), None)
+        try:
+            return await waiter.future  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self._forget(waiter)
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+
+    def _start_call(self, method: str, params: Any, timeout: Optional[float], future: "Optional[asyncio.Future[Any]]", callback: Any) -> _Waiter:
+        """Sends a CALL (on the loop's thread); the answer settles ``future`` or calls ``callback(value, error)``."""
         if timeout is None:
             timeout = self._options.default_timeout
         timeout_ms = _timeout_ms(timeout)
-        future = self._loop.create_future()
-        waiter = _Waiter(future, method)
-        id = self.core.start_call(method, params, timeout_ms, waiter)
+        waiter = _Waiter(future, method, callback)
+        waiter.id = self.core.start_call(method, params, timeout_ms, waiter)
         if len(self.core.outgoing) == 1 and not self._flush_pending:
             self._flush()  # alone in flight: write now, a loop iteration sooner
         else:
             self._schedule_flush()  # others are being made: coalesce them into one write
         if timeout_ms is not None:
-            waiter.timer = self._loop.call_later(timeout, self._deadline, id, waiter)  # type: ignore[arg-type]
-        try:
-            return await future
-        except asyncio.CancelledError:
-            if self.core.forget_call(id):
-                self._schedule_flush()
-                self._check_drained()
-            raise
-        finally:
-            if waiter.timer is not None:
-                waiter.timer.cancel()
+            waiter.timer = self._loop.call_later(timeout, self._deadline, waiter.id, waiter)  # type: ignore[arg-type]
+        return waiter
+
+    def _forget(self, waiter: _Waiter) -> None:
+        """The caller gave up (task cancelled): CANCEL goes to the peer."""
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+            waiter.timer = None
+        waiter.callback = None
+        if self.core.forget_call(waiter.id):
+            self._schedule_flush()
+            self._check_drained()
 
     def notify(self, method: str, params: Any = None) -> None:
         """Sends a notification: no answer, no error from the peer."""
@@ -394,8 +424,7 @@ class Connection(asyncio.Protocol):
             if kind == C.EV_RESULT:
                 w = ev[1]
                 if isinstance(w, _Waiter):
-                    if not w.future.done():
-                        w.future.set_result(ev[2])
+                    w.settle(ev[2], None)
                 else:
                     w.waiter._finish(ev[2], None)
             elif kind == C.EV_CALL:
@@ -404,8 +433,7 @@ class Connection(asyncio.Protocol):
                 w = ev[1]
                 error = error_from_body(ev[2], ev[3])
                 if isinstance(w, _Waiter):
-                    if not w.future.done():
-                        w.future.set_exception(error)
+                    w.settle(None, error)
                 else:
                     w.waiter._finish(None, error)
             elif kind == C.EV_NOTIFY:
@@ -543,8 +571,7 @@ class Connection(asyncio.Protocol):
         waiter.timer = None
         if self.core.forget_call(id):
             self._schedule_flush()
-            if not waiter.future.done():
-                waiter.future.set_exception(DeadlineExceeded(f"call {id} exceeded its deadline"))
+            waiter.settle(None, DeadlineExceeded(f"call {id} exceeded its deadline"))
             self._check_drained()
 
     # incoming calls ------------------------------------------------------------
@@ -811,10 +838,7 @@ class Connection(asyncio.Protocol):
         core = self.core
         for w in list(core.outgoing.values()):
             if isinstance(w, _Waiter):
-                if w.timer is not None:
-                    w.timer.cancel()
-                if not w.future.done():
-                    w.future.set_exception(error)
+                w.settle(None, error)
             else:
                 w.waiter._finish(None, error)
         core.outgoing.clear()

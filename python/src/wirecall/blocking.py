@@ -102,8 +102,34 @@ class Connection:
         return self._conn.register(method, fn)
 
     def call(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> Any:
-        """Calls ``method`` on the peer and blocks for its result (see aio.Connection.call)."""
-        return self._lt.run(self._conn.call(method, params, timeout=timeout))
+        """Calls ``method`` on the peer and blocks for its result (see aio.Connection.call).
+        Interrupted (KeyboardInterrupt), the call is cancelled on the peer."""
+        lt = self._lt
+        if threading.current_thread() is lt.thread:
+            raise RuntimeError("a blocking wirecall call on the wirecall loop thread would deadlock; use wirecall.aio in async code")
+        result: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        conn = self._conn
+        started: List[Any] = []
+
+        def settle(value: Any, error: Optional[BaseException]) -> None:
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(value)
+
+        def start() -> None:
+            try:
+                started.append(conn._start_call(method, params, timeout, None, settle))
+            except BaseException as e:
+                result.set_exception(e)
+
+        lt.loop.call_soon_threadsafe(start)
+        try:
+            return result.result()
+        except BaseException:
+            if not result.done():
+                lt.loop.call_soon_threadsafe(lambda: started and conn._forget(started[0]))
+            raise
 
     def call_async(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
         """Starts a call; returns a Future. ``future.cancel()`` cancels the call on the peer."""
