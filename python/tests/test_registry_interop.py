@@ -348,3 +348,36 @@ def test_n_typescript_and_n_python_processes_registering_at_once(tmp_path, child
     assert read_rows(d) == []
     assert glob.glob(os.path.join(d, "locks", "*")) == []
     assert not os.path.exists(os.path.join(d, "services.json.lock"))
+
+
+# ---- end to end, with the package's own client and server ----------------------
+
+
+def test_a_python_server_registered_and_called_by_a_transport_manager_session(tmp_path):
+    blocking = pytest.importorskip("wirecall.blocking")
+    d = str(tmp_path)
+    server = blocking.Server(name="houdini-py")
+    server.register("echo", lambda params: params)
+    try:
+        endpoint = server.listen(f"unix:{tmp_path}/py-houdini.sock")
+        with FileRegistry(d).keep_registered("houdini", endpoint, interval=1.0, scene="/shot.hip") as registration:
+            got = ts_session(d, "houdini", {"hello": "from TypeScript"})
+            assert got == {"instanceId": registration.instance_id, "endpoint": endpoint, "result": {"hello": "from TypeScript"}}
+            (row,) = cli_services(d)
+            assert (row["endpoint"], row["scene"], row["pid"]) == (endpoint, "/shot.hip", os.getpid())
+        assert cli_services(d, "--all") == []
+    finally:
+        server.close()
+
+
+def test_python_connects_to_a_row_wirecall_serve_registered(tmp_path, children):
+    blocking = pytest.importorskip("wirecall.blocking")
+    d = str(tmp_path)
+    assert NODE is not None
+    server = children.start([NODE, CLI, "serve", "tcp://127.0.0.1:0", "--register", "maya", "--registry-dir", d])
+    server.expect("listening on ")
+    server.expect("registered ")
+    (e,) = FileRegistry(d).list_instances("maya")
+    with blocking.connect(e.endpoint) as conn:
+        assert conn.call("echo", {"from": "python"}, timeout=10) == {"from": "python"}
+        assert conn.call("add", {"a": 2, "b": 40}, timeout=10) == 42
