@@ -285,10 +285,10 @@ class FileRegistry:
                 kept = [r for r in rows if key_of(r) != key]
                 return (False, None) if len(kept) == len(rows) else (True, kept)
 
-            try:
-                return self._change(apply)
-            finally:
-                release_sentinel(sentinel_path_for(self.dir, dcc_type, instance_id))
+            removed = self._change(apply)
+            # The row is gone (or was never there): our sentinel for it, if any, goes too.
+            release_sentinel(sentinel_path_for(self.dir, dcc_type, instance_id))
+            return removed
 
     def heartbeat(self, dcc_type: str, instance_id: str) -> bool:
         """Refreshes last_heartbeat (a stale row becomes live again); False if the row is gone."""
