@@ -34,7 +34,6 @@ from registry_support import (  # noqa: E402
     cli_services,
     need_node,
     read_rows,
-    wait_for,
 )
 
 from wirecall.registry import FileRegistry  # noqa: E402

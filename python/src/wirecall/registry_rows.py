@@ -15,7 +15,6 @@ is written. In memory a timestamp is float seconds since the Unix epoch (``time.
 from __future__ import annotations
 
 import math
-import os
 import socket
 import sys
 import time
