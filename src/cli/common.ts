@@ -15,6 +15,7 @@ import {
   RegistryFileError,
   RemoteError,
   ServiceNotFound,
+  Status,
   TransportError,
   WirecallError,
   formatEndpoint,
@@ -22,6 +23,7 @@ import {
   type DialectName,
 } from '../index.js';
 import { defaultRegistryDir } from '../manager/index.js';
+import { demoCallbacks } from './demo-service.js';
 import { errorMessage } from '../util/error-message.js';
 
 export const ExitCode = {
@@ -46,8 +48,9 @@ Exit codes:
   0   ok
   1   remote error: the server answered with an error status (RemoteError)
   2   usage error: bad arguments, bad endpoint, params that are not valid JSON,
-      no live instance of the DCC type named as target, something the dialect
-      cannot carry (--stream with --dialect dcc-mcp or dcc-link)
+      no live instance of the DCC type named as target, a host without a port,
+      stdin lines that are not JSON (--client-stream, --bidi), something the
+      dialect cannot carry (a stream with --dialect dcc-mcp or dcc-link)
   3   transport failure: connection failed, timed out, lost or closed, protocol
       error, handshake rejected (e.g. wrong --token); service registry unusable
   4   deadline exceeded (--timeout passed)
@@ -122,10 +125,27 @@ export function exitCodeFor(err: unknown): ExitCode {
   return ExitCode.INTERNAL;
 }
 
+/** How the CLI opens each kind of method, for the server's "open it with stream()" hints. */
+const CLI_HINTS: Record<string, string> = {
+  'call()': 'call it without --stream, --client-stream or --bidi',
+  'stream()': 'call it with --stream',
+  'clientStream()': 'call it with --client-stream (messages as JSON lines on stdin)',
+  'bidiStream()': 'call it with --bidi (messages as JSON lines on stdin)',
+};
+
+/** A METHOD_NOT_FOUND for a method of another kind names the library call to use: say the CLI flag instead. */
+function cliHint(message: string): string {
+  return message.replace(/; open it with (call|stream|clientStream|bidiStream)\(\)$/, (whole, api: string) => {
+    const hint = CLI_HINTS[`${api}()`];
+    return hint === undefined ? whole : `; ${hint}`;
+  });
+}
+
 /** `error: METHOD_NOT_FOUND: method not found: nope` — always exactly one line. */
 export function formatError(err: unknown): string {
   let text: string;
-  if (err instanceof RemoteError) text = `${err.statusName}: ${err.message}`;
+  if (err instanceof RemoteError) text = `${err.statusName}: ${err.status === Status.METHOD_NOT_FOUND ? cliHint(err.message) : err.message}`;
+  else if (err instanceof NotSupported) text = `${err.code}: ${err.message.replace(/: use call\(\)/, ': call it without --stream, --client-stream or --bidi')}`;
   else if (err instanceof WirecallError) text = `${err.code}: ${err.message}`;
   else if (err instanceof UsageError) text = `${err.code}: ${err.message}`;
   else if (err instanceof Error) text = `${err.name}: ${err.message}`;
@@ -282,12 +302,18 @@ export interface ClientFlags {
   dialect?: DialectName;
 }
 
-/** `token` is the one resolved from the flags and the environment (token.ts). */
+/**
+ * `token` is the one resolved from the flags and the environment (token.ts). On
+ * wirecall's own dialect the CLI serves the demo's callbacks (countdown.tick), each
+ * logged on stderr, so `wirecall call <endpoint> countdown` works like the demo's client.
+ */
 export function clientOptions(flags: ClientFlags, token: string | undefined, signal: AbortSignal) {
+  const wirecall = flags.dialect === undefined || flags.dialect === 'wirecall';
   return {
     name: 'wirecall-cli',
     version: packageVersion(),
     signal,
+    ...(wirecall ? { handlers: demoCallbacks((line) => process.stderr.write(`${line}\n`)) } : {}),
     ...(token === undefined ? {} : { token }),
     // Payloads stay bytes here: dcc-mcp-payload.ts turns them into JSON or hex.
     ...(flags.dialect === undefined || flags.dialect === 'wirecall' ? {} : { dialect: flags.dialect }),

@@ -56,6 +56,40 @@ export interface DemoClient {
   'countdown.tick'(params: { n: number }): unknown;
 }
 
+/**
+ * The demo's methods as `wirecall serve --help` lists them: how to call each one from
+ * the command line, its params and its result. A test checks it names every method.
+ */
+export const DEMO_METHODS_HELP = `
+Demo methods: name, params -> result (call them with "wirecall call <endpoint> <name> [json]"):
+  echo       any -> the params unchanged (null without params)
+  add        {"a": number, "b": number} -> number a + b (else INVALID_ARGUMENT)
+  sleep      {"ms": number >= 0} -> {"slept": ms}; ends early when cancelled or past --timeout
+  fail       {"message"?: string} -> always fails: METHOD_ERROR with that message
+  methods    none -> [string]: every method this connection serves, sorted
+  whoami     none -> {"name", "version", "address", "connectionId", ...}: the caller as seen here
+  countdown  {"from": integer 0..1000} -> {"from": from, "acks": [any]}; while handling it
+             the server calls "countdown.tick" {"n": from..1} back on the caller, and acks
+             holds the answers ("wirecall call" serves countdown.tick: "ack <n>", logged on stderr)
+  note       any -> nothing; meant for "wirecall notify": the last 100 are kept for notes
+  notes      none -> [any]: the params of the notes received so far, oldest first
+Demo streams:
+  count      --stream         {"n": integer 0..1e9} -> messages 0, 1, ..., n-1
+  sum        --client-stream  messages: numbers, one JSON line each on stdin -> their sum
+  chat       --bidi           messages: any JSON, one line each on stdin -> each echoed back`;
+
+/** The demo methods a server calls back on its caller: what `wirecall call` serves. */
+export function demoCallbacks(log: (line: string) => void): { [M in keyof DemoClient]: (params: unknown) => unknown } {
+  return {
+    'countdown.tick': (params) => {
+      const n = isRecord(params) ? params['n'] : undefined;
+      const ack = `ack ${typeof n === 'number' ? n : JSON.stringify(params) ?? ''}`;
+      log(`countdown.tick ${JSON.stringify(params) ?? 'null'} -> ${JSON.stringify(ack)}`);
+      return ack;
+    },
+  };
+}
+
 const MAX_COUNTDOWN = 1000;
 const MAX_COUNT = 1_000_000_000;
 const MAX_NOTES = 100;

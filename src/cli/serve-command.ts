@@ -1,10 +1,11 @@
 /** `wirecall serve [endpoint] [--register <dccType>]`: run the demo server until SIGINT/SIGTERM. */
 import { Command } from 'commander';
-import { ProtocolError, createServer, type ServerOptions } from '../index.js';
+import { ProtocolError, createServer, type Connection, type ServerOptions } from '../index.js';
 import { serveRegistered, type RegisteredServer } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
-import { registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
+import { logCalls } from './call-log.js';
+import { DEMO_METHODS_HELP, registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
 import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -21,13 +22,13 @@ interface ServeFlags extends TokenFlags {
 export function serveCommand(): Command {
   const command = registryFlag(new Command('serve'))
     .summary('serve the demo methods until SIGINT/SIGTERM')
-    .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes) until SIGINT/SIGTERM')
+    .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes; streams count, sum, chat) until SIGINT/SIGTERM')
     .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket');
   return tokenFlags(command, 'require this token in every client handshake')
     .option('--name <name>', 'server name announced in the handshake', 'wirecall-demo')
     .option('--socket-mode <mode>', 'Unix socket permissions: 600 (owner only, default) or 660 (owner and group)', parseSocketMode)
     .option('--drain-timeout <ms>', 'on shutdown, let in-flight calls finish for up to this long', parsePositiveMs)
-    .option('-v, --verbose', 'log connections, calls and notifications to stderr')
+    .option('-v, --verbose', 'log connections, calls (unknown methods too), streams and notifications to stderr')
     .option('--register <dccType>', 'register in the service registry as an instance of this DCC type (deregistered on exit)')
     .option('--scene <scene>', 'with --register: the scene to advertise')
     .addHelpText(
@@ -40,6 +41,10 @@ second line "registered <dccType> <instance id>" follows; it heartbeats every 5 
 is deregistered on SIGINT/SIGTERM (a process killed outright leaves a row that readers
 ignore once its pid is gone).
 SIGINT/SIGTERM close the server gracefully and exit 0; a second signal exits at once.
+With -v, stderr gets a line per connection, call, stream and notification, e.g.
+"call add {"a":1,"b":2} from tcp://127.0.0.1:50312", and for a method it cannot serve
+"call nope from tcp://127.0.0.1:50312: METHOD_NOT_FOUND (no such method)".
+${DEMO_METHODS_HELP}
 ${TOKEN_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
@@ -57,16 +62,7 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
   if (flags.socketMode !== undefined) options.socketMode = flags.socketMode;
   if (flags.drainTimeout !== undefined) options.drainTimeout = flags.drainTimeout;
   const log = flags.verbose ? (line: string) => process.stderr.write(line + '\n') : undefined;
-  const server = registerDemoMethods(
-    createServer<DemoService, DemoClient>(options),
-    log === undefined
-      ? {}
-      : {
-          onCall: (method, params, ctx) => {
-            if (!ctx.isNotification) log(`call ${method} ${toJsonLine(params)} from ${ctx.peer.address}`);
-          },
-        },
-  );
+  const server = registerDemoMethods(createServer<DemoService, DemoClient>(options));
   // A dcc-mcp-core peer is cut silently on a bad frame, as it cuts its own: say so here, once.
   server.on('connection', (c) => {
     if (c.peer?.dialect !== 'dcc-mcp') return;
@@ -78,6 +74,8 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
     server.on('connection', (c) => {
       const address = c.peer?.address ?? 'unknown';
       log(`connected ${address} (${c.peer?.name ?? '?'} ${c.peer?.version ?? '?'})`);
+      // Every call and stream, unknown methods too (call-log.ts).
+      logCalls(c as Connection<unknown, unknown>, log);
       c.on('notification', (method, params) => log(`notification ${method} ${toJsonLine(params)}`));
       c.once('close', (error) => log(`disconnected ${address}${error ? ` (${error.code}: ${error.message})` : ''}`));
     });
