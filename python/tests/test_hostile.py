@@ -206,3 +206,28 @@ def test_a_peer_that_reads_none_of_its_answers_is_cut() -> None:
         await server.close()
 
     run(body())
+
+
+def test_a_full_server_rejects_unavailable_and_silent_handshakes_make_room() -> None:
+    async def body() -> None:
+        server, port = await serve(max_connections=2)
+        a = await aio.connect(f"127.0.0.1:{port}")
+        b = await aio.connect(f"127.0.0.1:{port}")
+        got, closed = await raw(port, b"", hello=False, wait=2)
+        assert got == [[3, "UNAVAILABLE", "server is full"]] and closed
+        await a.close()
+        await b.close()
+        await server.close()
+
+        server, port = await serve(max_pending_handshakes=2, handshake_timeout=5)
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(1.1)  # older than the grace (min(1 s, handshake_timeout / 5))
+        conn = await aio.connect(f"127.0.0.1:{port}")  # the oldest silent one makes room
+        assert await asyncio.wait_for(silent[0][0].read(), 2) == b""  # dropped, nothing sent
+        assert await conn.call("add", {"a": 1, "b": 1}) == 2
+        await conn.close()
+        for _, w in silent:
+            w.close()
+        await server.close()
+
+    run(body())

@@ -305,3 +305,28 @@ def test_python_serve_shutdown_drains_a_ts_call_in_flight() -> None:
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_python_server_declares_a_frozen_ts_client_dead() -> None:
+    import signal
+
+    server = wirecall.Server(name="hb", heartbeat_interval=0.2)
+    ep = server.listen("tcp://127.0.0.1:0")
+    node = subprocess.Popen(["node", str(FIXTURES / "ts_client.mjs"), ep, "idle"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=dict(os.environ, HEARTBEAT_MS="200"))
+    try:
+        assert json.loads(node.stdout.readline()) == {"connected": True}  # type: ignore[union-attr]
+        (conn,) = server.connections
+        time.sleep(0.8)  # heartbeats both ways: alive
+        assert conn.is_open
+        node.send_signal(signal.SIGSTOP)
+        start = time.monotonic()
+        while conn.is_open and time.monotonic() - start < 5:
+            time.sleep(0.05)
+        assert not conn.is_open
+        assert 0.4 < time.monotonic() - start < 3  # 3 × 200 ms of silence, give or take an interval
+        assert isinstance(conn.wait_closed(2), wirecall.ConnectionLost)
+    finally:
+        node.send_signal(signal.SIGCONT)
+        node.kill()
+        node.wait(5)
+        server.close(drain_timeout=0.5)

@@ -180,7 +180,11 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._write_paused_since = 0.0
         self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
+        self._heard = False
+        self._refusal: Optional[str] = None
         self.address = ""
+        # Nobody awaits a server connection's handshake: its failure must not be reported as unretrieved.
+        self._handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     # ------------------------------------------------------------------ public
 
@@ -334,6 +338,12 @@ class Connection(asyncio.Protocol):
             self.address = "unix" if not peername else str(peername)
         self.core.address = self.address
         server = self._server
+        if server is not None and self._refusal is not None:
+            self.core._queue([P.REJECT, "UNAVAILABLE", self._refusal])
+            self.core.state = "closed"
+            self._flush()
+            self._half_close_and_linger()
+            return
         if server is not None and self.core.state == "pending":
             banned = server._banned_for(self.address)
             if banned > 0:
@@ -342,11 +352,14 @@ class Connection(asyncio.Protocol):
                 self._flush()
                 self._half_close_and_linger()
                 return
+        if server is not None:
+            server._pending_opened(self)
         self.core.start()
         self._flush()
         self._timers.append(self._loop.call_later(self._options.handshake_timeout, self._handshake_timeout))
 
     def data_received(self, data: bytes) -> None:
+        self._heard = True
         events = self.core.receive_data(data)
         if events:
             self._handle(events)
@@ -1204,6 +1217,7 @@ class Server:
         runner: Optional[Runner] = None,
         executor: Any = None,
         max_connections: int = 1000,
+        max_pending_handshakes: int = 64,
         on_connection: Optional[Callable[[Connection], Any]] = None,
         on_notification: Optional[Callable[[str, Any], Any]] = None,
         _context_connection: Optional[Callable[[Connection], Any]] = None,
@@ -1216,6 +1230,8 @@ class Server:
             runner = executor_runner(executor)
         self._runner = runner
         self._max_connections = max_connections
+        self._max_pending_handshakes = max_pending_handshakes
+        self._pending: Dict[Connection, float] = {}
         self._on_connection = on_connection
         self._on_notification = on_notification
         self._context_connection = _context_connection
@@ -1271,18 +1287,25 @@ class Server:
         )
         self._all.add(conn)
         if self._closing or len(self._all) > self._max_connections:
-            conn.core._queue([P.REJECT, "UNAVAILABLE", "server is full" if not self._closing else "server is shutting down"])
-            conn.core.state = "closed"
-            loop = asyncio.get_event_loop()
-
-            def refuse() -> None:
-                conn._flush()
-                conn._half_close_and_linger()
-
-            loop.call_soon(refuse)
+            conn._refusal = "server is shutting down" if self._closing else "server is full"
         return conn
 
+    def _pending_opened(self, conn: Connection) -> None:
+        """Makes room for a new handshake: drops the oldest connection silent (no HELLO) for longer
+        than a well-meaning client takes, if maxPendingHandshakes are pending (as src/rpc/server.ts)."""
+        now = time.monotonic()
+        if len(self._pending) >= self._max_pending_handshakes:
+            grace = min(1.0, self.options.handshake_timeout / 5)
+            for other, accepted_at in list(self._pending.items()):
+                if now - accepted_at < grace:
+                    break
+                if not other._heard and other.core.state == "pending":
+                    other._terminate(LimitExceeded(f"dropped: silent for {int((now - accepted_at) * 1000)} ms while {len(self._pending)} handshakes were pending (maxPendingHandshakes)"))
+                    break
+        self._pending[conn] = now
+
     def _connected(self, conn: Connection) -> None:
+        self._pending.pop(conn, None)
         self._auth_failures.pop(_host_of(conn.address), None)
         self.connections.add(conn)
         if self._on_connection is not None:
@@ -1292,6 +1315,7 @@ class Server:
                 pass
 
     def _disconnected(self, conn: Connection) -> None:
+        self._pending.pop(conn, None)
         self.connections.discard(conn)
         self._all.discard(conn)
 
