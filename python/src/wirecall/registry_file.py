@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -95,7 +94,7 @@ def write_registry_file(path: str, rows: List[Any]) -> None:
     except OSError:
         mode = None
     for _ in range(10):
-        temp = f"{path}.{secrets.randbits(32)}"
+        temp = f"{path}.{int.from_bytes(os.urandom(4), 'big')}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
             break

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import secrets
 import socket
 import sys
 import threading
@@ -267,7 +266,7 @@ class MkdirLock:
             pause = min(pause * 2, _MAX_PAUSE)
 
     def _try_take(self) -> bool:
-        name = f"owner-{os.getpid()}-{secrets.token_hex(8)}.json"
+        name = f"owner-{os.getpid()}-{os.urandom(8).hex()}.json"
         try:
             os.mkdir(self.lock_path)
         except FileExistsError:
