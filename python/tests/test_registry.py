@@ -333,3 +333,14 @@ def test_unsafe_default_directory_is_refused(monkeypatch, tmp_path):
     with pytest.raises(RegistryFileError, match="symlink"):
         FileRegistry(shared).list_all()
     ensure_registry_dir(str(tmp_path / "chosen"))  # a directory given explicitly is trusted
+
+
+def test_infinite_durations(tmp_path):
+    import math
+
+    reg = FileRegistry(str(tmp_path), stale_after=math.inf, lock_stale=math.inf, lock_timeout=math.inf)
+    e = reg.register("maya", "tcp://127.0.0.1:7200", pid=1)
+    assert reg.heartbeat("maya", e.instance_id) and [x.instance_id for x in reg.list_all()] == [e.instance_id]
+    for bad in (0, -1, float("nan"), True, "5"):
+        with pytest.raises(InvalidOption):
+            FileRegistry(str(tmp_path), stale_after=bad)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import random
 import re
@@ -315,6 +316,8 @@ class MkdirLock:
             return False  # not empty: a record, judged by remove_if_abandoned
 
     def _schedule_refresh(self) -> None:
+        if not math.isfinite(self.stale):
+            return  # never stale: nothing to keep fresh
         timer = threading.Timer(self.stale / 2, self._refresh)
         timer.daemon = True
         self._refresher = timer
@@ -440,7 +443,8 @@ def registry_locks(
         raise RegistryFileError(f"this thread already holds the registry lock {lock_path} (a registry call inside another)")
     gate = _thread_lock(key)
     # Other threads of this process hold it for one bounded write each.
-    if not gate.acquire(timeout=services_timeout + mkdir_timeout + 30):
+    patience = services_timeout + mkdir_timeout + 30
+    if not gate.acquire(timeout=patience if math.isfinite(patience) else -1):
         raise RegistryFileError(f"timed out waiting for another thread of this process to release {lock_path}")
     mine.add(key)
     try:
