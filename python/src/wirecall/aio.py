@@ -205,7 +205,12 @@ class Connection(asyncio.Protocol):
     def register(self, method: str, fn: Optional[Callable[..., Any]] = None) -> Any:
         """Serves ``method`` on this connection (the peer may call it). Usable as a decorator."""
         if fn is None:
-            return lambda f: (self._handlers.register(method, f), f)[1]
+
+            def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+                self._handlers.register(method, f)
+                return f
+
+            return deco
         self._handlers.register(method, fn)
         return fn
 
@@ -917,6 +922,7 @@ class StreamContext(CallContext):
     """The context of a stream handler: a CallContext plus its ``inbox`` of the caller's messages."""
 
     __slots__ = ("inbox",)
+    inbox: "StreamInbox"
 
 
 class StreamInbox:

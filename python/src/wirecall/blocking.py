@@ -128,7 +128,12 @@ class Connection:
             return result.result()
         except BaseException:
             if not result.done():
-                lt.loop.call_soon_threadsafe(lambda: started and conn._forget(started[0]))
+
+                def give_up() -> None:
+                    if started:
+                        conn._forget(started[0])
+
+                lt.loop.call_soon_threadsafe(give_up)
             raise
 
     def call_async(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":

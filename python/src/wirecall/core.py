@@ -297,7 +297,7 @@ class ConnectionCore:
             events.append((EV_REFUSED, reason, message, auth))
             return
         o = self.options
-        welcome = {
+        welcome: Dict[str, Any] = {
             "protocol": P.PROTOCOL_NAME,
             "version": version,
             "peerName": o.name,

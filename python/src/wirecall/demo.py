@@ -48,14 +48,14 @@ def register_demo_methods(server: Any) -> Any:
         return params
 
     def add(params: Any) -> Any:
-        a = params.get("a") if isinstance(params, dict) else None
-        b = params.get("b") if isinstance(params, dict) else None
+        a: Any = params.get("a") if isinstance(params, dict) else None
+        b: Any = params.get("b") if isinstance(params, dict) else None
         if not _number(a) or not _number(b):
             raise _invalid(f'add needs {{"a": number, "b": number}}, got {_show(params)}')
         return a + b
 
     async def sleep(params: Any, ctx: CallContext) -> Any:
-        ms = params.get("ms") if isinstance(params, dict) else None
+        ms: Any = params.get("ms") if isinstance(params, dict) else None
         if not _number(ms) or ms < 0:
             raise _invalid(f'sleep needs {{"ms": number >= 0}}, got {_show(params)}')
         produced["sleeping"] += 1
