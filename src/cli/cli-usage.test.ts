@@ -38,9 +38,8 @@ describe('a host without a port as the target (item 6)', () => {
     ['fe80::1', '[fe80::1]:PORT'],
   ])('%s: "did you mean %s?" (exit 2), the registry is not read', async (target, suggestion) => {
     const dir = path.join(scratch.dir(), 'registry');
-    for (const cmd of ['call', 'ping', 'notify']) {
-      const args = cmd === 'ping' ? [cmd, target] : [cmd, target, 'add', '{"a":1,"b":2}'];
-      const r = await runCli(args, { WIRECALL_REGISTRY_DIR: dir });
+    const commands = [['call', target, 'add', '{"a":1,"b":2}'], ['ping', target], ['notify', target, 'note']];
+    for (const r of await Promise.all(commands.map((args) => runCli(args, { WIRECALL_REGISTRY_DIR: dir })))) {
       expectUsageError(r, 'ERR_INVALID_ENDPOINT', new RegExp(`did you mean ${suggestion.replace(/[.[\]]/g, '\\$&')}\\?`));
       expect(r.stderr).toContain('not a DCC type');
     }
