@@ -13,8 +13,10 @@ import pytest
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 REPO = PYTHON_DIR.parent
 VECTORS = REPO / "spec" / "vectors.json"
-TS_CLI = REPO / "dist" / "src" / "cli" / "main.js"
-TS_INDEX = REPO / "dist" / "src" / "index.js"
+# The TypeScript build the cross-language tests run (npm run build); WIRECALL_TS_DIST points elsewhere.
+TS_DIST = Path(os.environ.get("WIRECALL_TS_DIST", str(REPO / "dist")))
+TS_CLI = TS_DIST / "src" / "cli" / "main.js"
+TS_INDEX = TS_DIST / "src" / "index.js"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
