@@ -27,6 +27,7 @@ import wirecall
 from wirecall import aio
 
 REPO = Path(__file__).resolve().parents[2]
+TS_DIST = Path(os.environ.get("WIRECALL_TS_DIST", str(REPO / "dist")))
 N = int(os.environ.get("N", "10000"))
 PIPELINE = int(os.environ.get("PIPELINE", "64"))
 
@@ -142,7 +143,7 @@ def main() -> None:
     results["py_blocking_client_to_py_server"] = blocking_client(ep)
     server.close()
     # TS server
-    ts = subprocess.Popen(["node", str(REPO / "dist/src/cli/main.js"), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    ts = subprocess.Popen(["node", str(TS_DIST / "src/cli/main.js"), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
     ts_ep = ts.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
     results["py_client_to_ts_server"] = asyncio.run(py_client(ts_ep))
     results["py_blocking_client_to_ts_server"] = blocking_client(ts_ep)

@@ -311,3 +311,55 @@ def test_answers_pings_and_keeps_a_heartbeating_link_up() -> None:
         await server.close()
 
     run(body())
+
+
+def test_listen_and_connect_failures(tmp_path: Any) -> None:
+    async def body() -> None:
+        with pytest.raises(wirecall.ConnectionFailed):
+            await aio.connect(f"unix:{tmp_path}/nobody.sock")
+        with pytest.raises(wirecall.InvalidEndpoint):
+            await aio.connect("tcp://localhost")
+        server = make_server()
+        ep = await server.listen("tcp://127.0.0.1:0")
+        other = make_server()
+        with pytest.raises(wirecall.AddressInUse):
+            await other.listen(ep)
+        # Unix: a live socket is in use, a stale one is replaced, a regular file is never touched.
+        sock_path = f"{tmp_path}/live.sock"
+        await server.listen(f"unix:{sock_path}")
+        with pytest.raises(wirecall.AddressInUse):
+            await other.listen(f"unix:{sock_path}")
+        stale = socket.socket(socket.AF_UNIX)
+        stale.bind(f"{tmp_path}/stale.sock")
+        stale.close()
+        assert (await other.listen(f"unix:{tmp_path}/stale.sock")).endswith("stale.sock")
+        (tmp_path / "file.sock").write_text("keep me")
+        with pytest.raises(wirecall.AddressInUse):
+            await other.listen(f"unix:{tmp_path}/file.sock")
+        assert (tmp_path / "file.sock").read_text() == "keep me"
+        assert oct(os.stat(sock_path).st_mode & 0o777) == "0o600"
+        await other.close()
+        await server.close()
+
+    run(body())
+
+
+def test_size_limits_on_both_sides() -> None:
+    async def body() -> None:
+        server = make_server(max_frame_size=100_000, expose_stack=True)
+        ep = await server.listen("tcp://127.0.0.1:0")
+        conn = await aio.connect(ep, max_frame_size=100_000)
+        with pytest.raises(wirecall.MessageTooLarge):
+            await conn.call("echo", "x" * 200_000)  # over the server's limit: refused here, nothing sent
+        server.register("big", lambda p: "r" * 150_000)
+        with pytest.raises(RemoteError) as info:
+            await conn.call("big")
+        assert (info.value.status, info.value.remote_name) == (Status.RESOURCE_EXHAUSTED, "FrameTooLarge")
+        with pytest.raises(RemoteError) as info:
+            await conn.call("fail")
+        assert info.value.remote_stack is not None and "KeyError" in info.value.remote_stack
+        assert await conn.call("add", {"a": 1, "b": 2}) == 3  # the connection is fine
+        await conn.close()
+        await server.close()
+
+    run(body())
