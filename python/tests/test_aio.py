@@ -363,3 +363,26 @@ def test_size_limits_on_both_sides() -> None:
         await server.close()
 
     run(body())
+
+
+def test_asyncio_server_with_an_executor_gives_thread_handlers_a_blocking_connection() -> None:
+    import concurrent.futures
+    import threading
+
+    async def body() -> None:
+        pool = concurrent.futures.ThreadPoolExecutor(4)
+        server = aio.Server(executor=pool)
+
+        def ask(p: Any, ctx: wirecall.CallContext) -> Any:
+            assert threading.current_thread() is not threading.main_thread()
+            return ctx.connection.call("tick", {"n": p}) + 1  # blocks this worker, not the loop
+
+        server.register("ask", ask)
+        ep = await server.listen("tcp://127.0.0.1:0")
+        conn = await aio.connect(ep, handlers={"tick": lambda p: p["n"] * 10})
+        assert await conn.call("ask", 4) == 41
+        await conn.close()
+        await server.close()
+        pool.shutdown()
+
+    run(body())

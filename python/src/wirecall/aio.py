@@ -24,6 +24,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -158,10 +159,13 @@ class Connection(asyncio.Protocol):
         server: Optional["Server"] = None,
     ) -> None:
         self._loop = asyncio.get_event_loop()
+        self._loop_thread = threading.current_thread()
         self._options = options
         self._handlers = handlers
         self._runner = runner
         self._on_notification = on_notification
+        if context_connection is None and runner is not None:
+            context_connection = _blocking_face  # thread handlers call back through a blocking face
         self._context_connection = context_connection
         self._server = server
         self.core = ConnectionCore(role, options)
@@ -896,6 +900,12 @@ class Connection(asyncio.Protocol):
             self._closed.set_result(error)
         if self._server is not None:
             self._server._disconnected(self)
+
+
+def _blocking_face(conn: "Connection") -> Any:
+    from .blocking import _wrap
+
+    return _wrap(conn)
 
 
 async def _swallow(awaitable: Awaitable[Any]) -> None:

@@ -23,20 +23,12 @@ from .errors import ConnectionClosed, InvalidOption, WirecallError
 __all__ = ["connect", "Server", "Connection", "BlockingStream", "MainThreadQueue"]
 
 
-class _LoopThread:
-    """One asyncio loop on a daemon thread."""
+class _LoopRef:
+    """An asyncio loop running on some thread, used from other threads."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), name="wirecall-loop", daemon=True)
-        self.thread.start()
-        ready.wait()
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(ready.set)
-        self.loop.run_forever()
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        self.loop = loop
+        self.thread = thread
 
     def submit(self, coro: Any) -> "concurrent.futures.Future[Any]":
         if threading.current_thread() is self.thread:
@@ -53,6 +45,24 @@ class _LoopThread:
             raise
 
 
+class _LoopThread(_LoopRef):
+    """One asyncio loop on a daemon thread."""
+
+    def __init__(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        thread = threading.Thread(target=self._run, args=(loop, ready), name="wirecall-loop", daemon=True)
+        super().__init__(loop, thread)
+        thread.start()
+        ready.wait()
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+
 _lock = threading.Lock()
 _instance: Optional[_LoopThread] = None
 
@@ -66,9 +76,14 @@ def _loop_thread() -> _LoopThread:
 
 
 def _wrap(conn: aio.Connection) -> "Connection":
+    """The blocking face of ``conn``, for handlers on other threads (its loop may be any loop)."""
     wrapper = getattr(conn, "_blocking_wrapper", None)
     if wrapper is None:
-        wrapper = Connection(conn, _loop_thread())
+        global _instance
+        lt = _instance
+        if lt is None or lt.loop is not conn._loop:
+            lt = _LoopRef(conn._loop, conn._loop_thread)  # type: ignore[assignment]
+        wrapper = Connection(conn, lt)  # type: ignore[arg-type]
         conn._blocking_wrapper = wrapper  # type: ignore[attr-defined]
     return wrapper
 
@@ -76,7 +91,7 @@ def _wrap(conn: aio.Connection) -> "Connection":
 class Connection:
     """A blocking connection: every method may be called from any thread but the loop's."""
 
-    def __init__(self, conn: aio.Connection, lt: _LoopThread) -> None:
+    def __init__(self, conn: aio.Connection, lt: _LoopRef) -> None:
         self._conn = conn
         self._lt = lt
 
@@ -185,7 +200,7 @@ async def _open(opener: Callable[..., Any], method: str, params: Any, timeout: O
 class BlockingStream:
     """A stream this side opened, used from a thread: iterate it, ``write``/``end``, ``result()``, ``cancel()``."""
 
-    def __init__(self, lt: _LoopThread, stream: aio.OutgoingStream) -> None:
+    def __init__(self, lt: _LoopRef, stream: aio.OutgoingStream) -> None:
         self._lt = lt
         self._s = stream
 
