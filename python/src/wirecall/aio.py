@@ -573,7 +573,7 @@ class Connection(asyncio.Protocol):
             self._terminate(LimitExceeded(f"peer read none of our frames for {int(self._options.slow_peer_timeout * 1000)} ms (slowPeerTimeout)"))
             return
         if core.partial_since is not None and now - core.partial_since > self._options.frame_timeout:
-            events = core.fail(LimitExceeded(f"a frame was not completed within {int(self._options.frame_timeout * 1000)} ms (frameTimeout)"))
+            events = core.fail(LimitExceeded(f"a frame was not completed within {int(self._options.frame_timeout * 1000)} ms (frameTimeout; {core.partial_bytes} bytes of it arrived)"))
             self._handle(events)
             return
         if own > 0:
@@ -1303,7 +1303,7 @@ class Server:
         )
         self._all.add(conn)
         if self._closing or len(self._all) > self._max_connections:
-            conn._refusal = "server is shutting down" if self._closing else "server is full"
+            conn._refusal = "server is shutting down" if self._closing else f"server is at its connection limit (maxConnections {self._max_connections})"
         return conn
 
     def _pending_opened(self, conn: Connection) -> None:

@@ -210,6 +210,11 @@ class ConnectionCore:
         self.last_heard = time.monotonic()
         self.partial_since: Optional[float] = None  # when the incomplete frame buffered began
 
+    @property
+    def partial_bytes(self) -> int:
+        """Bytes of a frame that has begun to arrive but is not complete."""
+        return self._decoder.buffered
+
     # ------------------------------------------------------------------ output
 
     def data_to_send(self) -> bytes:
