@@ -174,3 +174,39 @@ def test_closed_connection_raises() -> None:
     with pytest.raises(ConnectionClosed):
         conn.call("x")
     server.close()
+
+
+def test_stream_handlers_run_where_handlers_run() -> None:
+    main = MainThreadQueue()
+    server = wirecall.Server(executor=main.run)
+    where: List[str] = []
+
+    def listing(p: Any) -> Any:  # a plain function returning a list: runs on the "main thread"
+        where.append(threading.current_thread().name)
+        return ["a", "b"]
+
+    def gen(p: Any) -> Any:  # a generator: each step runs on the "main thread"
+        for i in range(3):
+            where.append(threading.current_thread().name)
+            yield i
+
+    server.register_stream("listing", listing)
+    server.register_stream("gen", gen)
+    ep = server.listen("tcp://127.0.0.1:0")
+    out: List[Any] = []
+
+    def client() -> None:
+        try:
+            with wirecall.connect(ep) as conn:
+                out.append(list(conn.stream("listing")))
+                out.append(list(conn.stream("gen")))
+        finally:
+            main.stop()
+
+    t = threading.Thread(target=client)
+    t.start()
+    main.run_forever()
+    t.join(5)
+    server.close()
+    assert out == [["a", "b"], [0, 1, 2]]
+    assert set(where) == {threading.current_thread().name}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import math
 import os
 import socket
@@ -740,7 +741,10 @@ class Connection(asyncio.Protocol):
             else:
                 if s.kind == P.BIDI_STREAM and not handler.is_async and self._context_connection is not None:
                     args = (ctx.inbox.blocking(),) + args[1:]
-                produced = handler.fn(*args)
+                if handler.is_async or self._runner is None or inspect.isgeneratorfunction(handler.fn):
+                    produced = handler.fn(*args)  # an async or sync generator: nothing of it runs yet
+                else:
+                    produced = await self._runner(handler, args)  # a plain function: where handlers run
                 result = await self._pump(s, ctx, produced)
         except asyncio.CancelledError:
             return
