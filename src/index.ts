@@ -59,7 +59,11 @@ export type { DccMcpOptions, PayloadCodec } from './rpc/dcc-mcp-codec.js';
 export { dccLinkEndpoint, type DccLinkOptions, type DccLinkBodyCodec, type DccLinkProgress } from './rpc/dcc-link-codec.js';
 export { dccLinkSocketPath } from './wire/dcc-link.js';
 export { connect, type ConnectOptions } from './rpc/client.js';
-export { createServer, Server, type ServerOptions, type ServerEvents } from './rpc/server.js';
+export { createServer, Server, type ServerOptions, type ServerEvents, type ServerStats } from './rpc/server.js';
+
+// Observability: stats() snapshots and the diagnostics_channel payloads (docs/OBSERVABILITY.md).
+export type { ConnectionStats, ConnectionCounters, ConnectionLoad, ConnectionTotals } from './rpc/stats.js';
+export type { TraceContext, ConnectionStateMessage, ConnectionErrorMessage } from './rpc/tracing.js';
 export { HandlerRegistry, type MethodKind, type MethodEntry } from './rpc/handlers.js';
 
 // Contracts, handlers, calls and streams.

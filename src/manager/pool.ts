@@ -32,6 +32,18 @@ export interface OpenedConnection {
   endpoint: string;
 }
 
+/** The pool's part of TransportManager.stats(). */
+export interface PoolStats {
+  /** Pooled connections, leased or idle. */
+  connections: number;
+  leased: number;
+  idle: number;
+  /** Connections being opened. */
+  opening: number;
+  /** acquire() calls waiting for a connection. */
+  waiters: number;
+}
+
 /** Makes a new connection for `dccType` (to `instanceId` when given). */
 export type Opener = (dccType: string, instanceId: string | undefined) => Promise<OpenedConnection>;
 
@@ -176,6 +188,24 @@ export class ConnectionPool {
     let n = 0;
     for (const bucket of this.buckets.values()) n += bucket.items.size;
     return n;
+  }
+
+  stats(): PoolStats {
+    const out: PoolStats = { connections: 0, leased: 0, idle: 0, opening: 0, waiters: 0 };
+    for (const bucket of this.buckets.values()) {
+      out.connections += bucket.items.size;
+      for (const item of bucket.items) out[item.leased ? 'leased' : 'idle']++;
+      out.opening += bucket.opening;
+      out.waiters += bucket.waiters.length;
+    }
+    return out;
+  }
+
+  /** Every pooled connection, leased or idle. */
+  liveConnections(): Connection[] {
+    const out: Connection[] = [];
+    for (const bucket of this.buckets.values()) for (const item of bucket.items) out.push(item.connection);
+    return out;
   }
 
   /** Connections to `dccType`, leased or idle, plus those being opened. */

@@ -8,6 +8,11 @@ import { CallCancelled, DeadlineExceeded } from '../errors.js';
 export class SessionWaiters {
   private readonly waiting = new Set<() => void>();
 
+  /** Calls waiting now. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
   /**
    * Resolves at the next wakeAll(). Rejects with DeadlineExceeded at `deadline` (ms
    * since the epoch) and with CallCancelled when `signal` aborts; `where()` says in

@@ -32,6 +32,7 @@ import type { BidiStream, ClientStream, ServerStream, StreamOptions } from '../r
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { Reconnector, type ReconnectConfig, type SessionHooks, type SessionTarget } from './session-reconnect.js';
 import { assertTransition, type SessionState } from './session-state.js';
+import { sessionClosed, sessionOpened, sessionRebound, sessionStateChanged } from './session-channels.js';
 import { SessionStats } from './session-stats.js';
 import { SessionStream } from './session-stream.js';
 import { SessionWaiters } from './session-waiters.js';
@@ -136,6 +137,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
       this.lifetime.signal,
     );
     this.adopt(init.connection, init.target);
+    sessionOpened(this);
   }
 
   get state(): SessionState {
@@ -153,6 +155,11 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
   /** The current connection; undefined while idle, reconnecting or closed. */
   get connection(): Connection<Remote> | undefined {
     return this._connection as Connection<Remote> | undefined;
+  }
+
+  /** Calls waiting for the session to (re)connect. */
+  get waitingCalls(): number {
+    return this.waiters.size;
   }
 
   /** Calls in flight (for least-busy routing). */
@@ -304,6 +311,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     if (this._state === 'closed' || target.instanceId === this.target.instanceId) return;
     const previous = this.target.instanceId;
     this.target = target;
+    sessionRebound(this, previous);
     this.emit('rebind', previous);
   }
 
@@ -320,7 +328,10 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     connection.once('close', (error) => {
       if (error !== undefined && this._connection === undefined) this.stats.noteError(error);
     });
-    if (target.instanceId !== previous) this.emit('rebind', previous);
+    if (target.instanceId !== previous) {
+      sessionRebound(this, previous);
+      this.emit('rebind', previous);
+    }
   }
 
   /** Our connection is closing or closed, and not because we asked. */
@@ -395,6 +406,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     const previous = this._state;
     assertTransition(this.id, previous, next);
     this._state = next;
+    sessionStateChanged(this, next, previous);
     this.emit('state', next, previous);
     this.waiters.wakeAll();
   }
@@ -411,6 +423,7 @@ export class Session<Remote = Contract> extends EventEmitter<SessionEvents> {
     this._connection = undefined;
     this.lifetime.abort(this.closeError);
     this.transition('closed');
+    sessionClosed(this, this.closeError);
     this.emit('close', this.closeError);
     this.closing = connection === undefined ? Promise.resolve() : connection.close();
     return this.closing;

@@ -36,6 +36,8 @@ export class SessionTable {
   private readonly creating = new Map<string, Promise<Session>>();
   /** How each unpinned session was routed, so a reconnect elsewhere follows the same rule. */
   private readonly routes = new Map<string, RouteOptions>();
+  /** Requests and errors of the sessions already closed (stats()). */
+  readonly retired = { requests: 0, errors: 0 };
 
   constructor(private readonly parts: SessionTableParts) {}
 
@@ -169,6 +171,9 @@ export class SessionTable {
       this.byInstance.set(now, session);
     });
     session.once('close', () => {
+      const { requestCount, errorCount } = session.info();
+      this.retired.requests += requestCount;
+      this.retired.errors += errorCount;
       this.sessions.delete(session.id);
       this.routes.delete(session.id);
       const k = key(session.dccType, session.instanceId);

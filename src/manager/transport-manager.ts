@@ -18,6 +18,7 @@ import type { Connection } from '../rpc/connection.js';
 import type { Contract } from '../rpc/contract.js';
 import { formatEndpoint, type Endpoint } from '../transport/endpoint.js';
 import { Cleanup, type CleanupResult } from './cleanup.js';
+import { managerStats, type TransportManagerStats } from './manager-stats.js';
 import { emitManagerWarning, resolveOptions, type ResolvedTransportManagerOptions, type TransportManagerOptions } from './options.js';
 import { ConnectionPool, type Lease, type OpenedConnection } from './pool.js';
 import { Registrations, openRegistry, type ServiceRegistration } from './registration.js';
@@ -213,6 +214,11 @@ export class TransportManager {
   /** Pooled connections, leased or idle. */
   poolSize(): number {
     return this.pool.size();
+  }
+
+  /** Sessions, requests, the pool and the connections under them, read now (see TransportManagerStats). */
+  stats(): TransportManagerStats {
+    return managerStats(this.sessions.list(), this.sessions.retired, this.pool.stats(), this.pool.liveConnections());
   }
 
   // ---------------------------------------------------------------- lifecycle

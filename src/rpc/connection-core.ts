@@ -136,6 +136,7 @@ export class ConnectionCore<O extends CoreOwner> implements DispatchTargets, Ope
   get peerHeartbeatMs(): number { return this.peer?.heartbeatMs ?? 0; }
   get readingPaused(): boolean { return this.reader.paused; }
   get partialFrameBytes(): number { return this.reader.partialFrameBytes; }
+  get bytesIn(): number { return this.reader.bytesIn; }
   get unsentBytes(): number { return this.out.bufferedBytes; }
   get drains(): number { return this.out.drains; }
   get ending(): boolean { return this.closeError !== undefined; }

@@ -30,11 +30,14 @@ import type {
 } from './contract.js';
 import type { ClientConnectionOptions, ServerConnectionOptions } from './options.js';
 import { HandlerRegistry, type MethodKind } from './handlers.js';
-import { failedStream } from './stream.js';
+import { failedStream, type OutgoingStream } from './stream.js';
+import { connectionStats, type ConnectionStats } from './stats.js';
+import { callTracing, statusOf, streamTracing, traceContext, traceEnd, traceStart, type TraceContext } from './tracing.js';
 import { EventEmitter } from 'node:events';
 
 export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions } from './options.js';
 export type { ConnectionEvents } from './contract.js';
+export type { ConnectionStats } from './stats.js';
 
 /**
  * One framed, bidirectional RPC connection over any byte stream. Both peers can call
@@ -107,6 +110,11 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     return this.core.streams.size;
   }
 
+  /** Counters and queue depths of this connection, read now (see ConnectionStats). */
+  stats(): ConnectionStats {
+    return connectionStats(this.core);
+  }
+
   // ---------------------------------------------------------------- public API
 
   /**
@@ -116,8 +124,23 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
    */
   call<M extends MethodName<Remote>>(method: M, ...args: CallArgs<Remote, M>): Promise<ResultOf<Remote, M>>;
   call(method: string, params?: unknown, options?: CallOptions): Promise<unknown> {
+    // Tracing (tracing.ts) costs this one check while nobody subscribes.
+    if (callTracing.hasSubscribers) return this.tracedCall(method, params, options);
     if (this.core.state !== 'connected') return Promise.reject(this.core.notOpenError());
     return this.core.outgoing.call(method, params, options);
+  }
+
+  private tracedCall(method: string, params: unknown, options: CallOptions | undefined): Promise<unknown> {
+    const ctx = traceContext('client', 'unary', method, 0, this.core.caller, params);
+    const core = this.core;
+    const sent = traceStart(ctx, () => (core.state !== 'connected' ? Promise.reject(core.notOpenError()) : core.outgoing.call(method, params, options, ctx)));
+    return sent.then(
+      (value) => (traceEnd(ctx, false, value, 0), value),
+      (err: unknown) => {
+        traceEnd(ctx, true, err, statusOf(err));
+        throw err;
+      },
+    );
   }
 
   /**
@@ -148,7 +171,15 @@ export class Connection<Remote = Contract, Local = Contract> extends EventEmitte
     return this.openStream(StreamKind.BIDI, method, params, options);
   }
 
-  private openStream(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined) {
+  private openStream(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined): OutgoingStream {
+    if (!streamTracing.hasSubscribers) return this.openUntraced(kind, method, params, options);
+    const ctx: TraceContext = traceContext('client', kind === StreamKind.SERVER ? 'server-stream' : kind === StreamKind.CLIENT ? 'client-stream' : 'bidi-stream', method, 0, this.core.caller, params);
+    const stream = traceStart(ctx, () => this.openUntraced(kind, method, params, options));
+    stream.traceWith(ctx);
+    return stream;
+  }
+
+  private openUntraced(kind: StreamKind, method: string, params: unknown, options: StreamOptions | undefined): OutgoingStream {
     if (this.core.state !== 'connected') return failedStream(method, kind, this.core.notOpenError());
     const dialect = this.core.frames.dialect;
     if (dialect !== 'wirecall') {

@@ -4,7 +4,7 @@
  * and cancellation, and the RESULT or ERROR it ends with. Notifications too: no answer,
  * but a bound on how many run at once.
  */
-import { CallCancelled, DeadlineExceeded, LimitExceeded, ProtocolError, type TransportError } from '../errors.js';
+import { CallCancelled, DeadlineExceeded, LimitExceeded, ProtocolError, RemoteError, type TransportError } from '../errors.js';
 import { Status } from '../status.js';
 import type { ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
@@ -17,6 +17,7 @@ import { RefusalMeter } from './refusal-meter.js';
 import type { HandlerRegistry } from './handlers.js';
 import type { TimerQueue, Timed } from './timer-queue.js';
 import { isThenable } from '../util/is-thenable.js';
+import { callTracing, statusOf, traceAnswered, traceContext, traceEnd, traceRefused, traceStart, type TraceContext } from './tracing.js';
 
 /** What incoming calls need from their connection. */
 export interface IncomingLink {
@@ -55,6 +56,8 @@ class IncomingCall implements Timed, CallContext<Contract> {
   dueAt = 0;
   heapIndex = -1;
   done = false;
+  /** Set while `wirecall:call` has subscribers (tracing.ts). */
+  trace: TraceContext | undefined = undefined;
   private controller: AbortController | undefined = undefined;
 
   constructor(
@@ -97,6 +100,10 @@ export class IncomingCalls {
   private readonly refusals: RefusalMeter;
   /** Notification handlers still running (they returned a promise). */
   private activeNotifications = 0;
+  /** CALLs and NOTIFYs the peer sent (refused calls too), and ERROR answers sent (calls and streams). */
+  received = 0;
+  notifications = 0;
+  errorsSent = 0;
 
   constructor(
     readonly link: IncomingLink,
@@ -148,10 +155,13 @@ export class IncomingCalls {
 
   /** A CALL. */
   onCall(id: number, method: string, params: unknown, timeoutMs: number | null): void {
+    this.received++;
     if (!this.admit(id, 'call')) return;
     const entry = this.link.registry.get(method);
     if (entry === undefined || entry.kind !== 'unary') {
-      this.sendError(id, Status.METHOD_NOT_FOUND, notFoundBody(method, entry?.kind, 'unary'));
+      const body = notFoundBody(method, entry?.kind, 'unary');
+      this.sendError(id, Status.METHOD_NOT_FOUND, body);
+      if (callTracing.hasSubscribers) traceRefused('unary', method, id, this.link.caller, params, Status.METHOD_NOT_FOUND, new RemoteError(Status.METHOD_NOT_FOUND, body.message, { remoteName: body.name }));
       return;
     }
     const handler = entry.handler;
@@ -164,7 +174,12 @@ export class IncomingCalls {
     }
     let result: unknown;
     try {
-      result = handler(params, call);
+      if (callTracing.hasSubscribers) {
+        const ctx = (call.trace = traceContext('server', 'unary', method, id, this.link.caller, params));
+        result = traceStart(ctx, () => handler(params, call));
+      } else {
+        result = handler(params, call);
+      }
     } catch (err) {
       this.fail(call, err);
       return;
@@ -184,7 +199,9 @@ export class IncomingCalls {
     const call = this.table.get(id);
     if (call === undefined) return false;
     this.forget(call);
-    call.abort(new CallCancelled('cancelled by the caller'));
+    const reason = new CallCancelled('cancelled by the caller');
+    if (call.trace !== undefined) traceEnd(call.trace, true, reason, Status.CANCELLED);
+    call.abort(reason);
     this.link.settled();
     return true;
   }
@@ -192,6 +209,7 @@ export class IncomingCalls {
   /** A NOTIFY: every notification is emitted; a registered unary handler also runs. */
   onNotify(method: string, params: unknown): void {
     const link = this.link;
+    this.notifications++;
     link.notified(method, params);
     const entry = link.registry.get(method);
     if (entry === undefined || entry.kind !== 'unary') return;
@@ -220,7 +238,9 @@ export class IncomingCalls {
   expire(call: IncomingCall): void {
     if (call.done) return;
     this.forget(call);
-    call.abort(new DeadlineExceeded(`deadline of ${call.method} passed`));
+    const reason = new DeadlineExceeded(`deadline of ${call.method} passed`);
+    if (call.trace !== undefined) traceEnd(call.trace, true, reason, Status.DEADLINE_EXCEEDED);
+    call.abort(reason);
     this.sendError(call.id, Status.DEADLINE_EXCEEDED, deadlineBody(call.method));
     this.link.settled();
   }
@@ -230,17 +250,20 @@ export class IncomingCalls {
     if (this.table.size === 0) return;
     const calls = this.table.values();
     this.table.clear();
-    for (const call of calls) call.abort(error);
+    for (const call of calls) {
+      if (call.trace !== undefined) traceEnd(call.trace, true, error, statusOf(error));
+      call.abort(error);
+    }
   }
 
-  /** Answer `id` with `value`; a result too big or not encodable becomes an ERROR. */
-  sendResult(id: number, method: string, value: unknown): void {
+  /** Answer `id` with `value`; a result too big or not encodable becomes an ERROR. Returns the status sent. */
+  sendResult(id: number, method: string, value: unknown): number {
     let frame: Buffer;
     try {
       frame = this.link.frames.result(id, value);
     } catch (err) {
       this.sendError(id, Status.SERVER_ERROR, { name: 'EncodeError', message: `result of ${method} cannot be encoded: ${(err as Error).message}` });
-      return;
+      return Status.SERVER_ERROR;
     }
     const out = this.link.out;
     const excess = out.excess(frame);
@@ -249,18 +272,21 @@ export class IncomingCalls {
         name: 'FrameTooLarge',
         message: `result of ${method} is ${excess} bytes, over the caller's limit of ${out.peerMaxFrameSize}`,
       });
-      return;
+      return Status.RESOURCE_EXHAUSTED;
     }
     out.write(frame);
+    return Status.OK;
   }
 
-  /** Answer `id` with a handler's failure. */
-  sendFailure(id: number, error: unknown): void {
+  /** Answer `id` with a handler's failure; returns the status sent. */
+  sendFailure(id: number, error: unknown): number {
     const [status, body] = errorToBody(error, this.limits.exposeStack);
     this.sendError(id, status, body);
+    return status;
   }
 
   sendError(id: number, status: number, body: ErrorBody): void {
+    this.errorsSent++;
     const out = this.link.out;
     out.write(errorFrame(this.link.frames, id, status, body, out.peerMaxFrameSize));
   }
@@ -268,14 +294,16 @@ export class IncomingCalls {
   private complete(call: IncomingCall, value: unknown): void {
     if (call.done) return; // cancelled, expired, or the connection went away: drop quietly
     this.forget(call);
-    this.sendResult(call.id, call.method, value);
+    const status = this.sendResult(call.id, call.method, value);
+    if (call.trace !== undefined) traceAnswered(call.trace, value, status);
     this.link.settled();
   }
 
   private fail(call: IncomingCall, err: unknown): void {
     if (call.done) return;
     this.forget(call);
-    this.sendFailure(call.id, err);
+    const status = this.sendFailure(call.id, err);
+    if (call.trace !== undefined) traceEnd(call.trace, true, err, status);
     this.link.settled();
   }
 

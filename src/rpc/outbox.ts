@@ -59,6 +59,11 @@ export class Outbox {
     return this.writer.drains;
   }
 
+  /** Bytes handed to the socket so far. */
+  get bytesOut(): number {
+    return this.writer.bytesOut;
+  }
+
   /** Unsent bytes, here and in the socket. */
   get bufferedBytes(): number {
     return this.writer.bufferedBytes;

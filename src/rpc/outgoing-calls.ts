@@ -12,6 +12,7 @@ import { errorFromBody } from './error-body.js';
 import type { Frames } from './frames.js';
 import type { Outbox } from './outbox.js';
 import type { TimerQueue, Timed } from './timer-queue.js';
+import type { TraceContext } from './tracing.js';
 
 /** What outgoing calls need from their connection. */
 export interface OutgoingLink {
@@ -53,6 +54,11 @@ class OutgoingCall implements Timed {
 
 export class OutgoingCalls {
   private readonly table = new CallTable<OutgoingCall>();
+  /** CALLs sent, and those of them that failed (error answer, deadline, cancelled, connection lost). */
+  made = 0;
+  failed = 0;
+  /** NOTIFYs sent. */
+  notified = 0;
 
   constructor(private readonly link: OutgoingLink) {}
 
@@ -65,7 +71,7 @@ export class OutgoingCalls {
   }
 
   /** Send a CALL; the promise settles with its RESULT or ERROR, its deadline, its signal or the connection's end. */
-  call(method: string, params: unknown, options: CallOptions | undefined): Promise<unknown> {
+  call(method: string, params: unknown, options: CallOptions | undefined, trace?: TraceContext): Promise<unknown> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new CallCancelled('call cancelled before it was sent', { cause: signal.reason }));
     let deadline;
@@ -75,6 +81,7 @@ export class OutgoingCalls {
       return Promise.reject(err);
     }
     const id = this.link.allocateId();
+    if (trace !== undefined) trace.id = id;
     let frame: Buffer;
     try {
       frame = this.link.frames.call(id, method, params, deadline === undefined ? null : deadline.wireMs);
@@ -87,6 +94,7 @@ export class OutgoingCalls {
     return new Promise((resolve, reject) => {
       const call = new OutgoingCall(this, id, resolve, reject);
       this.table.set(id, call);
+      this.made++;
       this.link.sendCall(frame);
       if (deadline !== undefined) {
         call.dueAt = deadline.at;
@@ -111,6 +119,7 @@ export class OutgoingCalls {
     const excess = out.excess(frame);
     if (excess > 0) throw new MessageTooLarge(excess, out.peerMaxFrameSize, `notification ${method}`);
     out.write(frame);
+    this.notified++;
   }
 
   /** A RESULT; false when no call of ours has that id (it may be a stream's). */
@@ -126,6 +135,7 @@ export class OutgoingCalls {
   onError(id: number, status: number, body: ErrorBody): boolean {
     const call = this.settle(id);
     if (call === undefined) return false;
+    this.failed++;
     call.reject(errorFromBody(status, body));
     this.link.settled();
     return true;
@@ -143,6 +153,7 @@ export class OutgoingCalls {
   failAll(error: unknown): void {
     if (this.table.size === 0) return;
     const calls = this.table.values();
+    this.failed += calls.length;
     this.table.clear();
     for (const call of calls) {
       call.signal?.removeEventListener('abort', call);
@@ -154,6 +165,7 @@ export class OutgoingCalls {
   private end(call: OutgoingCall, error: unknown): void {
     if (this.table.get(call.id) !== call) return;
     this.settle(call.id);
+    this.failed++;
     const cancel = this.link.frames.cancel(call.id);
     if (cancel !== null) this.link.out.write(cancel);
     call.reject(error);

@@ -51,6 +51,8 @@ export class FrameReader {
   private dccLinkStopped = false;
   /** Any byte at all arrived. */
   heardAnything = false;
+  /** Bytes read from the socket so far. */
+  bytesIn = 0;
 
   constructor(
     private readonly socket: Duplex,
@@ -125,6 +127,7 @@ export class FrameReader {
     const now = Date.now();
     this.link.heard(now);
     this.heardAnything = true;
+    this.bytesIn += data.length;
     let chunk = data;
     if (this.sniffing) {
       // At most a few bytes are held (sniffDialect needs 18 at most): a copy is cheap.

@@ -17,6 +17,7 @@ import type {
   ServerStreamHandler,
 } from './contract.js';
 import { HandlerRegistry } from './handlers.js';
+import { addCounters, sumStats, zeroCounters, type ConnectionTotals } from './stats.js';
 
 export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' | 'handlers' | 'onAuthOutcome'> {
   /** Unix sockets: 0o600 (owner only, default) or 0o660 (owner and group). */
@@ -31,6 +32,20 @@ export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' 
   maxPendingHandshakes?: number;
   /** Growing delays, then refusal, for failed token/authenticate checks (see AuthThrottle). `false` turns it off. */
   authThrottle?: AuthThrottleOptions | false;
+}
+
+/** Server.stats(): its connections' counters summed (closed ones included), their load now, and its own. */
+export interface ServerStats extends ConnectionTotals {
+  /** Connections open now, handshaking or not. */
+  connections: number;
+  /** Of those, still in their handshake. */
+  pendingHandshakes: number;
+  /** Sockets accepted since the server started (refused ones not included). */
+  accepted: number;
+  /** Sockets turned away before their handshake (maxConnections, a banned peer). */
+  refused: number;
+  /** Handshakes that failed (rejected, timed out, bad bytes). */
+  handshakesFailed: number;
 }
 
 /** A pending connection younger than this is never dropped for a newer one. */
@@ -63,6 +78,11 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   private readonly throttle: AuthThrottle | undefined;
   private readonly bound: Listener[] = [];
   private closing: Promise<void> | undefined;
+  private accepted = 0;
+  private refused = 0;
+  private handshakesFailed = 0;
+  /** The counters of connections already closed. */
+  private readonly retired = zeroCounters();
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -131,6 +151,13 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
     return url;
   }
 
+  /** Counters and load of every connection, summed, and the server's own (see ServerStats). */
+  stats(): ServerStats {
+    const totals = sumStats([...this.connections].map((c) => c.stats()), this.retired);
+    const { accepted, refused, handshakesFailed } = this;
+    return { connections: this.connections.size, pendingHandshakes: this.pending.size, accepted, refused, handshakesFailed, ...totals };
+  }
+
   /** Bound endpoints, in the order they were added. */
   get endpoints(): string[] {
     return this.bound.map((l) => l.url);
@@ -176,8 +203,10 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
         : { onAuthOutcome: (passed: boolean) => (passed ? (throttle.passed(peerKey), 0) : throttle.failed(peerKey)) }),
     });
     this.connections.add(connection);
+    this.accepted++;
     this.pending.set(connection, Date.now());
     connection.once('close', () => {
+      addCounters(this.retired, connection.stats());
       this.connections.delete(connection);
       this.pending.delete(connection);
     });
@@ -194,6 +223,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
     connection.ready.catch((err: TransportError) => {
       connection.off('state', onState);
       this.pending.delete(connection);
+      this.handshakesFailed++;
       if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
     });
   }
@@ -221,6 +251,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
 
   /** Turn a socket away before its handshake: a REJECT it can read, then hang up. */
   private refuse(socket: Socket, address: string, reason: string, message: string): void {
+    this.refused++;
     socket.on('error', () => {});
     socket.end(encodeReject(reason, message));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();

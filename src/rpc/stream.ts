@@ -23,6 +23,7 @@ import { StreamKind } from '../wire/native.js';
 import type { BidiStream, CallContext, Caller, ClientStream, Contract, PeerInfo, ServerStream, StreamState } from './contract.js';
 import { InboundQueue, SendCredit, type GrowthBudget, type Window } from './flow.js';
 import type { Timed } from './timer-queue.js';
+import { statusOf, traceAnswered, traceEnd, traceOutcome, type TraceContext } from './tracing.js';
 import { isThenable } from '../util/is-thenable.js';
 
 /** What both ends of a stream need from their connection. */
@@ -51,8 +52,9 @@ export interface CallerLink extends StreamLink {
 /** What an IncomingStream needs from its connection. */
 export interface HandlerLink extends StreamLink {
   finished(stream: IncomingStream): void;
-  sendResult(id: number, method: string, value: unknown): void;
-  sendFailure(id: number, error: unknown): void;
+  /** These two return the status sent (a result that cannot be sent goes as an ERROR). */
+  sendResult(id: number, method: string, value: unknown): number;
+  sendFailure(id: number, error: unknown): number;
   sendDeadline(id: number, method: string): void;
 }
 
@@ -76,6 +78,8 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
   private resultPromise: Promise<unknown> | undefined = undefined;
   private settleResult: ((o: Outcome) => void) | undefined = undefined;
   private localEnded: boolean;
+  /** Set while someone subscribes to `wirecall:stream` (tracing.ts). */
+  private trace: TraceContext | undefined = undefined;
 
   constructor(
     private readonly link: CallerLink,
@@ -162,6 +166,13 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     return this.resultPromise;
   }
 
+  /** Publish this stream's end on `ctx` (at once if it has ended already). */
+  traceWith(ctx: TraceContext): void {
+    ctx.id = this.id;
+    this.trace = ctx;
+    if (this.outcome !== undefined) traceOutcome(ctx, this.outcome);
+  }
+
   // ------------------------------------------------------------ from the connection
 
   /** A HANDLER_MESSAGE. */
@@ -204,6 +215,7 @@ export class OutgoingStream implements Timed, ServerStream<unknown>, ClientStrea
     this.outcome = outcome;
     this.signal?.removeEventListener('abort', this);
     this.link.finished(this);
+    if (this.trace !== undefined) traceOutcome(this.trace, outcome);
     if (outcome.ok) {
       this.inbound?.end();
       this.credit?.fail(new StreamClosed(`${this.method}: the handler has finished the stream`));
@@ -237,6 +249,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   heapIndex = -1;
   done = false;
   readonly isNotification = false;
+  trace: TraceContext | undefined = undefined; // while `wirecall:stream` has subscribers (tracing.ts)
   private controller: AbortController | undefined = undefined;
   private readonly inbound: InboundQueue<unknown> | undefined;
   private readonly credit: SendCredit | undefined;
@@ -383,6 +396,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
 
   private stop(reason: unknown): void {
     this.done = true;
+    if (this.trace !== undefined) traceEnd(this.trace, true, reason, statusOf(reason));
     this.link.finished(this);
     // Created here if the handler has not looked yet: it may look later (in a `finally`).
     (this.controller ??= new AbortController()).abort(reason);
@@ -395,7 +409,8 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   private complete(value: unknown): void {
     if (this.done) return;
     this.done = true;
-    this.link.sendResult(this.id, this.method, value);
+    const status = this.link.sendResult(this.id, this.method, value);
+    if (this.trace !== undefined) traceAnswered(this.trace, value, status);
     this.inbound?.discard();
     this.link.finished(this);
   }
@@ -403,7 +418,8 @@ export class IncomingStream implements Timed, CallContext<Contract> {
   private fail(error: unknown): void {
     if (this.done) return;
     this.done = true;
-    this.link.sendFailure(this.id, error);
+    const status = this.link.sendFailure(this.id, error);
+    if (this.trace !== undefined) traceEnd(this.trace, true, error, status);
     this.inbound?.discard();
     this.credit?.fail(error);
     this.link.finished(this);
@@ -422,7 +438,6 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     }
   }
 }
-
 
 function iteratorOf(value: unknown): Iterator<unknown> | AsyncIterator<unknown> | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

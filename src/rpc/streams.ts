@@ -3,7 +3,7 @@
  * routing every stream frame to its stream by id, and the links streams write through.
  * One id space per direction is shared with calls (the connection's `allocateId`).
  */
-import { CallCancelled, InvalidArgument, MessageTooLarge, ProtocolError, type TransportError } from '../errors.js';
+import { CallCancelled, InvalidArgument, MessageTooLarge, ProtocolError, RemoteError, type TransportError } from '../errors.js';
 import { Status } from '../status.js';
 import { encodeStreamOpen } from '../wire/encode.js';
 import { DEFAULT_STREAM_WINDOW, StreamKind, type ErrorBody } from '../wire/native.js';
@@ -18,6 +18,7 @@ import type { Outbox } from './outbox.js';
 import type { MethodKind, HandlerRegistry } from './handlers.js';
 import { IncomingStream, OutgoingStream, failedStream, type CallerLink, type Delivery, type HandlerLink, type StreamHandler } from './stream.js';
 import type { TimerQueue } from './timer-queue.js';
+import { streamTracing, traceContext, traceRefused, traceStart } from './tracing.js';
 
 /** What the streams need from their connection. */
 export interface StreamsLink {
@@ -42,6 +43,9 @@ export class Streams {
   private readonly growth: GrowthBudget;
   private readonly callerLink: CallerLink;
   private readonly handlerLink: HandlerLink;
+  /** STREAM_OPENs sent, and received (refused ones too). */
+  opened = 0;
+  accepted = 0;
 
   constructor(
     private readonly link: StreamsLink,
@@ -122,6 +126,7 @@ export class Streams {
     const stream = new OutgoingStream(this.callerLink, id, kind, method, window, this.peerWindow, limit, this.growth);
     this.ours.set(id, stream);
     out.write(frame);
+    this.opened++;
     if (deadline !== undefined) {
       stream.dueAt = deadline.at;
       this.link.deadlines.add(stream);
@@ -136,11 +141,14 @@ export class Streams {
   /** A STREAM_OPEN from the peer. */
   onOpen(id: number, method: string, params: unknown, timeoutMs: number | null, kind: StreamKind, callerWindow: Window): void {
     const calls = this.link.calls;
+    this.accepted++;
     if (!calls.admit(id, 'stream')) return;
     const wanted: MethodKind = kind === StreamKind.SERVER ? 'server-stream' : kind === StreamKind.CLIENT ? 'client-stream' : 'bidi-stream';
     const entry = this.link.registry.get(method);
     if (entry === undefined || entry.kind !== wanted) {
-      calls.sendError(id, Status.METHOD_NOT_FOUND, notFoundBody(method, entry?.kind, wanted));
+      const body = notFoundBody(method, entry?.kind, wanted);
+      calls.sendError(id, Status.METHOD_NOT_FOUND, body);
+      if (streamTracing.hasSubscribers) traceRefused(wanted, method, id, this.link.caller, params, Status.METHOD_NOT_FOUND, new RemoteError(Status.METHOD_NOT_FOUND, body.message, { remoteName: body.name }));
       return;
     }
     const deadline = deadlineFromWire(timeoutMs);
@@ -151,7 +159,12 @@ export class Streams {
       stream.dueAt = deadline;
       this.link.deadlines.add(stream);
     }
-    stream.start(entry.handler as StreamHandler, params);
+    if (streamTracing.hasSubscribers) {
+      const ctx = (stream.trace = traceContext('server', wanted, method, id, this.link.caller, params));
+      traceStart(ctx, () => stream.start(entry.handler as StreamHandler, params));
+    } else {
+      stream.start(entry.handler as StreamHandler, params);
+    }
   }
 
   // Unknown ids are streams that already ended here: their late frames are dropped.

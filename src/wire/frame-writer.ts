@@ -64,6 +64,8 @@ export class FrameWriter {
    * pressure completing): the peer is reading, however slowly, while this grows.
    */
   drains = 0;
+  /** Bytes handed to the socket so far. */
+  bytesOut = 0;
 
   constructor(sink: ByteSink, options: FrameWriterOptions = {}) {
     this.sink = sink;
@@ -126,6 +128,7 @@ export class FrameWriter {
     const total = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
+    this.bytesOut += total;
     const done = this.pressure ? this.writtenCallback : undefined;
     let ok: boolean;
     if (queue.length === 1) {
