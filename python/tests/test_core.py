@@ -204,3 +204,41 @@ def test_stream_credit_is_checked_and_granted_in_half_windows() -> None:
     # a message beyond the credit the server granted is fatal
     server.receive_data(b"".join(P.pack_frame([33, s.id, i]) for i in range(3)))
     assert frames(server.data_to_send())[-1] == [50, f"ERR_PROTOCOL: peer sent a message on stream {s.id} beyond the credit it was granted"]
+
+
+def test_a_starved_reader_grows_the_byte_window_up_to_the_limit_and_the_budget() -> None:
+    client = ConnectionCore("client", Options(max_stream_window=4000, max_stream_window_growth=5000))
+    server = ConnectionCore("server", Options())
+    client.start()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    s = client.open_stream("count", None, None, P.SERVER_STREAM, None, "w")  # the default window: it may grow
+    client.data_to_send()
+    s.window = (4, 1000)
+    s.recv_credit = [4, 1000]
+    s.limit_bytes = 4000
+    s.starved = True
+    client.consumed(s, 10)
+    client.consumed(s, 10)
+    (grant,) = frames(client.data_to_send())
+    assert grant == [35, s.id, 2, 20 + 1000]  # what was read, plus the doubling
+    assert s.window == (4, 2000) and s.grown == 1000
+    s.starved = True
+    client.consumed(s, 10)
+    client.consumed(s, 10)
+    (grant,) = frames(client.data_to_send())
+    assert grant == [35, s.id, 2, 20 + 2000] and s.window == (4, 4000)
+    s.starved = True
+    client.consumed(s, 10)
+    client.consumed(s, 10)
+    (grant,) = frames(client.data_to_send())
+    assert grant == [35, s.id, 2, 20] and s.window == (4, 4000)  # at the limit: no more growth
+    fixed = client.open_stream("count", None, None, P.SERVER_STREAM, (4, 1000), "w2")  # chosen: stays fixed
+    client.data_to_send()
+    fixed.starved = True
+    client.consumed(fixed, 10)
+    client.consumed(fixed, 10)
+    (grant,) = frames(client.data_to_send())
+    assert grant == [35, fixed.id, 2, 20]
+    client.receive_data(P.pack_frame([17, s.id, None]))  # the stream ends: its growth goes back
+    assert client._growth_budget == 5000

@@ -987,6 +987,7 @@ class StreamInbox:
         while not self._items:
             if self._ended or self._discarded:
                 raise StopAsyncIteration
+            self._s.starved = True  # the reader waits: the window, not the reader, holds the stream back
             self._waiter = self._conn._loop.create_future()
             await self._waiter
         value, size = self._items.pop(0)
@@ -1026,6 +1027,7 @@ class BlockingInbox:
                     return value
                 if inbox._ended or inbox._discarded:
                     raise StopIteration
+                inbox._s.starved = True
                 self._cond.wait(0.5)
 
     def _consumed(self, size: int) -> None:
@@ -1126,6 +1128,7 @@ class OutgoingStream:
                 if self._error is not None:
                     raise self._error
                 raise StopAsyncIteration
+            self._state.starved = True
             self._waiter = self._conn._loop.create_future()
             try:
                 await self._waiter

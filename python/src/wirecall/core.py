@@ -76,6 +76,8 @@ class Options:
         stream_window: Tuple[int, int] = (P.DEFAULT_STREAM_WINDOW_MESSAGES, P.DEFAULT_STREAM_WINDOW_BYTES),
         expose_stack: bool = False,
         default_timeout: Optional[float] = None,
+        max_stream_window: int = 4 * 1024 * 1024,
+        max_stream_window_growth: int = 16 * 1024 * 1024,
     ) -> None:
         from .errors import InvalidOption
 
@@ -113,6 +115,8 @@ class Options:
             raise InvalidOption("stream_window must be (messages, bytes)")
         self.stream_window = (check_int("stream_window messages", stream_window[0], 1), check_int("stream_window bytes", stream_window[1], 1))
         self.expose_stack = bool(expose_stack)
+        self.max_stream_window = check_int("max_stream_window", max_stream_window, 1)
+        self.max_stream_window_growth = check_int("max_stream_window_growth", max_stream_window_growth, 0, 1 << 62)
         self.default_timeout = None if default_timeout is None else check_seconds("default_timeout", default_timeout)
 
     @property
@@ -168,7 +172,7 @@ class IncomingCall:
 class StreamState(IncomingCall):
     """A stream, on either side. Credits are [messages, bytes] pairs (signed, may go below 0)."""
 
-    __slots__ = ("kind", "outgoing", "send_credit", "recv_credit", "window", "owed", "caller_done", "waiter")
+    __slots__ = ("kind", "outgoing", "send_credit", "recv_credit", "window", "owed", "caller_done", "waiter", "starved", "limit_bytes", "grown")
 
     def __init__(self, id: int, method: str, params: Any, timeout_ms: Optional[int], kind: int, outgoing: bool) -> None:
         super().__init__(id, method, params, timeout_ms)
@@ -181,6 +185,9 @@ class StreamState(IncomingCall):
         self.owed = [0, 0]  # consumed, not yet granted back
         self.caller_done = False  # the caller's direction has ended (CALLER_END, or a server stream)
         self.waiter: Any = None  # front-end's object for an outgoing stream
+        self.starved = False  # the reader waited for a message since the last grant: grow the window
+        self.limit_bytes = 0  # how far the byte window may grow (0: it stays as it is)
+        self.grown = 0  # bytes of growth taken from the connection's budget
 
 
 _BODY_UNAVAILABLE = {"name": "Unavailable", "message": "connection is shutting down"}
@@ -209,6 +216,7 @@ class ConnectionCore:
         self._refusal_window = 0.0
         self.last_heard = time.monotonic()
         self.partial_since: Optional[float] = None  # when the incomplete frame buffered began
+        self._growth_budget = options.max_stream_window_growth
 
     @property
     def partial_bytes(self) -> int:
@@ -400,18 +408,21 @@ class ConnectionCore:
         if t == P.RESULT:
             waiter = self.outgoing.pop(m[1], None)
             if waiter is not None:
+                self._release(waiter)
                 events.append((EV_RESULT, waiter, m[2]))
         elif t == P.CALL:
             self._on_call(m, events)
         elif t == P.ERROR:
             waiter = self.outgoing.pop(m[1], None)
             if waiter is not None:
+                self._release(waiter)
                 events.append((EV_ERROR, waiter, m[2], m[3]))
         elif t == P.NOTIFY:
             events.append((EV_NOTIFY, m[1], m[2]))
         elif t == P.CANCEL:
             call = self.incoming.pop(m[1], None)
             if call is not None:
+                self._release(call)
                 events.append((EV_CANCEL, call))
         elif t == P.PING:
             self._queue([P.PONG, m[1]])
@@ -475,6 +486,7 @@ class ConnectionCore:
         window = self.options.stream_window
         s.window = window
         s.recv_credit = [window[0], window[1]]
+        s.limit_bytes = max(window[1], self.options.max_stream_window)
         s.caller_done = kind == P.SERVER_STREAM
         self.incoming[id] = s
         events.append((EV_STREAM_OPEN, s))
@@ -577,6 +589,7 @@ class ConnectionCore:
         if self.incoming.get(call.id) is not call or self.state == "closed":
             return False
         del self.incoming[call.id]
+        self._release(call)
         try:
             payload = self._packer.pack([P.RESULT, call.id, value])
         except Exception as e:
@@ -595,6 +608,7 @@ class ConnectionCore:
         if self.incoming.get(call.id) is not call or self.state == "closed":
             return False
         del self.incoming[call.id]
+        self._release(call)
         self._queue_error(call.id, status, body)
         return True
 
@@ -625,6 +639,8 @@ class ConnectionCore:
         s = StreamState(id, method, params, timeout_ms, kind, outgoing=True)
         s.window = (w[0], w[1])
         s.recv_credit = [w[0], w[1]]
+        if window is None:  # a window chosen for one stream stays fixed
+            s.limit_bytes = max(w[1], self.options.max_stream_window)
         assert self.peer is not None
         s.send_credit = [self.peer.stream_window[0], self.peer.stream_window[1]]
         s.caller_done = kind == P.SERVER_STREAM
@@ -673,15 +689,31 @@ class ConnectionCore:
             t = P.HANDLER_CREDIT
         if self.state == "closed":
             return
+        if s.starved:
+            wm, wb = s.window
+            more = min(max(0, min(s.limit_bytes, wb * 2) - wb), self._growth_budget)
+            if more > 0:
+                self._growth_budget -= more
+                s.grown += more
+                s.window = (wm, wb + more)
+                b += more
+            s.starved = False
         s.recv_credit[0] += m
         s.recv_credit[1] += b
         self._queue([t, s.id, m, b])
+
+    def _release(self, s: Any) -> None:
+        """A stream is over: what its window grew by goes back to the connection's budget."""
+        if isinstance(s, StreamState) and s.grown:
+            self._growth_budget += s.grown
+            s.grown = 0
 
     def forget_stream(self, s: StreamState, send_cancel: bool = True) -> bool:
         """The caller cancels its stream (or gives up at the deadline)."""
         if self.outgoing.get(s.id) is not s:
             return False
         del self.outgoing[s.id]
+        self._release(s)
         if send_cancel and self.state != "closed":
             self._queue([P.CANCEL, s.id])
         return True
