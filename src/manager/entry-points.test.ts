@@ -35,6 +35,7 @@ function resolvedBy(specifier: string): Promise<string[]> {
 }
 
 const MANAGER_ONLY = /\/node_modules\/(proper-lockfile|write-file-atomic)\/|\/dist\/src\/manager\//;
+const OTEL_ONLY = /\/node_modules\/@opentelemetry\/|\/dist\/src\/otel\//;
 
 beforeAll(buildIfStale, 120_000);
 
@@ -42,6 +43,14 @@ describe('entry points', () => {
   it("'wirecall' loads neither proper-lockfile nor write-file-atomic, nor any of the manager", async () => {
     const urls = await resolvedBy('wirecall');
     expect(urls).toContainEqual(expect.stringMatching(/\/dist\/src\/index\.js$/));
+    expect(urls.filter((u) => MANAGER_ONLY.test(u))).toEqual([]);
+    expect(urls.filter((u) => OTEL_ONLY.test(u))).toEqual([]);
+  });
+
+  it("'wirecall/otel' loads the otel subpath and @opentelemetry/api, and none of the manager", async () => {
+    const urls = await resolvedBy('wirecall/otel');
+    expect(urls).toContainEqual(expect.stringMatching(/\/dist\/src\/otel\/index\.js$/));
+    expect(urls).toContainEqual(expect.stringMatching(/\/node_modules\/@opentelemetry\/api\//));
     expect(urls.filter((u) => MANAGER_ONLY.test(u))).toEqual([]);
   });
 
