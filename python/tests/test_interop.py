@@ -330,3 +330,96 @@ def test_python_server_declares_a_frozen_ts_client_dead() -> None:
         node.kill()
         node.wait(5)
         server.close(drain_timeout=0.5)
+
+
+# ------------------------------------------------------------------ bad input: the same answers from both servers
+
+_HELLO = [1, {"protocol": "wirecall", "versions": [1], "peerName": "raw", "peerVersion": "0", "maxFrameSize": 1 << 20, "heartbeatMs": 0}]
+
+# Not compared: an oversize length prefix *before* the handshake. PROTOCOL.md 2.3 and 13.2 say
+# REJECT PROTOCOL "ERR_FRAME_TOO_LARGE: …", which the Python server sends (test_hostile.py);
+# the TypeScript server (src/rpc/reader.ts) takes such a peer for "not a wirecall peer" and,
+# as observed, sends nothing and closes at its handshake timeout.
+BAD_INPUTS = [
+    ("oversize prefix after the handshake", True, (16 * 1024 * 1024 + 1).to_bytes(4, "big")),
+    ("first frame not HELLO", False, None),
+    ("garbage instead of HELLO", False, b"\x00\x00\x00\x03\xc1\xc1\xc1"),
+    ("empty frame", True, b"\x00\x00\x00\x00"),
+    ("reserved byte", True, b"\x00\x00\x00\x01\xc1"),
+    ("trailing bytes", True, b"\x00\x00\x00\x04\x92\x30\x00\x00"),
+    ("truncated value", True, b"\x00\x00\x00\x02\x92\x30"),
+    ("unknown type", True, None),
+    ("malformed CALL", True, None),
+    ("not a message", True, None),
+    ("extension type", True, bytes.fromhex("00000006931101d47200")),
+    ("reserved stream type", True, None),
+    ("HELLO after the handshake", True, None),
+    ("duplicate call id", True, None),
+    ("message beyond stream credit", True, None),
+    ("CALLER_MESSAGE on a server stream", True, None),
+    ("flood past the concurrency limit", True, None),
+]
+
+
+def _bad_bytes(name: str, data: Any) -> bytes:
+    from wirecall import protocol as P
+
+    if data is not None:
+        return data
+    return {
+        "first frame not HELLO": P.pack_frame([16, 1, "add", None, None]),
+        "unknown type": P.pack_frame([99]),
+        "malformed CALL": P.pack_frame([16, 1, "add", {}]),
+        "not a message": P.pack_frame({"a": 1}),
+        "reserved stream type": P.pack_frame([38, 1]),
+        "HELLO after the handshake": P.pack_frame(_HELLO),
+        "duplicate call id": P.pack_frame([16, 7, "sleep", {"ms": 2000}, None]) * 2,
+        "message beyond stream credit": P.pack_frame([32, 1, "sum", None, None, 2, 16, 4096])
+        + b"".join(P.pack_frame([33, 1, i]) for i in range(1025)),
+        "CALLER_MESSAGE on a server stream": P.pack_frame([32, 1, "count", {"n": 10}, None, 1, 1, 4096]) + P.pack_frame([33, 1, 0]),
+        "flood past the concurrency limit": b"".join(P.pack_frame([16, i, "sleep", {"ms": 3000}, None]) for i in range(1, 2100)),
+    }[name]
+
+
+def _exchange(port: int, hello: bool, data: bytes) -> List[Any]:
+    import socket as so
+
+    from wirecall import protocol as P
+
+    s = so.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        if hello:
+            s.sendall(P.pack_frame(_HELLO))
+        s.sendall(data)
+        got = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (so.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        s.close()
+    frames = [P.decode_payload(p) for p in P.FrameDecoder(1 << 30).feed(got)]
+    # The WELCOME differs (names, connection id); keep what is not a handshake answer or a stream frame.
+    return [m for m in frames if m[0] not in (2, 36, 37)]
+
+
+def test_bad_input_gets_the_same_answers_from_the_python_and_the_ts_server() -> None:
+    ts = subprocess.Popen(["node", str(FIXTURES / "ts_server.mjs"), "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    py = register_demo_methods(wirecall.Server(handshake_timeout=1.0))
+    try:
+        ts_port = int(ts.stdout.readline().strip().rsplit(":", 1)[1])  # type: ignore[union-attr]
+        py_port = int(py.listen("tcp://127.0.0.1:0").rsplit(":", 1)[1])
+        for name, hello, data in BAD_INPUTS:
+            payload = _bad_bytes(name, data)
+            ts_answer = _exchange(ts_port, hello, payload)
+            py_answer = _exchange(py_port, hello, payload)
+            assert py_answer == ts_answer, name
+            assert ts_answer and ts_answer[-1][0] in (3, 50), name
+    finally:
+        ts.terminate()
+        ts.wait(10)
+        py.close(drain_timeout=0.5)

@@ -447,8 +447,9 @@ class ConnectionCore:
             self._refusal_window = now
             self._refusals = 0
         self._refusals += 1
-        self._queue([P.ERROR, id, status, body])
-        if self._refusals > self.options.max_refused_per_second:
+        if self._refusals <= self.options.max_refused_per_second:
+            self._queue([P.ERROR, id, status, body])
+        else:  # the refusal that crosses the limit is not sent: the SHUTDOWN is (as the reference)
             raise LimitExceeded(
                 f"peer kept calling past the concurrency limit ({self.options.max_concurrent_calls}): "
                 f"over {self.options.max_refused_per_second} refusals within a second (maxRefusedPerSecond)"
