@@ -423,3 +423,51 @@ def test_bad_input_gets_the_same_answers_from_the_python_and_the_ts_server() -> 
         ts.terminate()
         ts.wait(10)
         py.close(drain_timeout=0.5)
+
+
+def test_the_demo_methods_answer_alike_in_python_and_typescript() -> None:
+    from wirecall import protocol as P
+
+    ts = subprocess.Popen(["node", str(FIXTURES / "ts_server.mjs"), "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    py = register_demo_methods(wirecall.Server())
+    calls = [
+        ["echo", {"a": [1, "x", None, True, 1.5]}],
+        ["add", {"a": 2, "b": 3}],
+        ["add", {"a": "x"}],
+        ["add", None],
+        ["fail", {"message": "boom"}],
+        ["fail", None],
+        ["nope", None],
+        ["count", {"n": 2}],
+        ["sleep", {"ms": -1}],
+        ["countdown", {"from": 1}],
+        ["countdown", {"from": 5000}],
+    ]
+    data = b"".join(P.pack_frame([16, i + 1, m, p, None]) for i, (m, p) in enumerate(calls))
+
+    def answers(port: int) -> List[Any]:
+        import socket as so
+
+        s = so.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(P.pack_frame(_HELLO) + data)
+        d = P.FrameDecoder(1 << 30)
+        got: Dict[int, Any] = {}
+        while len(got) < len(calls):
+            for payload in d.feed(s.recv(65536)):
+                m = P.decode_payload(payload)
+                if m[0] == 16:  # countdown calls countdown.tick back: we serve nothing
+                    s.sendall(P.pack_frame([18, m[1], 12, {"name": "MethodNotFound", "message": f"method not found: {m[2]}"}]))
+                elif m[0] in (17, 18):
+                    got[m[1]] = m
+        s.close()
+        return [got[i + 1] for i in range(len(calls))]
+
+    try:
+        ts_port = int(ts.stdout.readline().strip().rsplit(":", 1)[1])  # type: ignore[union-attr]
+        py_port = int(py.listen("tcp://127.0.0.1:0").rsplit(":", 1)[1])
+        for call, a, b in zip(calls, answers(ts_port), answers(py_port)):
+            assert b == a, call
+    finally:
+        ts.terminate()
+        ts.wait(10)
+        py.close(drain_timeout=0.5)

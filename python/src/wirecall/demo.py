@@ -32,8 +32,10 @@ def _number(v: Any) -> bool:
 
 
 def _show(params: Any) -> str:
+    if params is None:  # nil params reach a TypeScript handler as undefined: "nothing"
+        return "nothing"
     try:
-        return json.dumps(params)
+        return json.dumps(params, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(params)
 
