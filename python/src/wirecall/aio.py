@@ -372,7 +372,11 @@ class Connection(asyncio.Protocol):
         self._heard = True
         events = self.core.receive_data(data)
         if events:
-            self._handle(events)
+            self._flush_pending = True  # answers made while handling are written once, below
+            try:
+                self._handle(events)
+            finally:
+                self._flush_pending = False
         self._flush()
         if self.core.state == "closing":
             self._check_drained()
