@@ -1265,6 +1265,7 @@ class Server:
         self._servers: List[asyncio.AbstractServer] = []
         self._paths: List[str] = []
         self._dirs: List[str] = []
+        self._pipe_servers: List[Any] = []
         self._all: Set[Connection] = set()
         self.connections: Set[Connection] = set()
         self._closing = False
@@ -1391,11 +1392,15 @@ class Server:
             host, port = sock.getsockname()[:2]
             bound = format_endpoint(Endpoint("tcp", host=ep.host, port=port))
         else:
-            if ep.kind == "pipe" and sys.platform == "win32":
+            if ep.kind == "pipe" and sys.platform == "win32":  # pragma: no cover - Windows only, untested here
                 start = getattr(loop, "start_serving_pipe", None)
                 if start is None:
-                    raise NotSupported("named pipes need the proactor event loop")
-                raise NotSupported("serving Windows named pipes is not implemented yet")
+                    raise NotSupported("Windows named pipes need the proactor event loop (the default since Python 3.8)")
+                pipes = await start(self._factory, pipe_path(ep.name))
+                self._pipe_servers.extend(pipes)
+                bound = format_endpoint(ep)
+                self.endpoints.append(bound)
+                return bound
             path = ep.path if ep.kind == "unix" else pipe_path(ep.name)
             sock = await _bind_unix(path)
             srv = await loop.create_unix_server(self._factory, sock=sock)
@@ -1410,6 +1415,9 @@ class Server:
         self._closing = True
         for srv in self._servers:
             srv.close()
+        for pipe in self._pipe_servers:
+            pipe.close()
+        self._pipe_servers.clear()
         for path in self._paths:
             try:
                 os.unlink(path)
