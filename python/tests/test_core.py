@@ -242,3 +242,17 @@ def test_a_starved_reader_grows_the_byte_window_up_to_the_limit_and_the_budget()
     assert grant == [35, fixed.id, 2, 20]
     client.receive_data(P.pack_frame([17, s.id, None]))  # the stream ends: its growth goes back
     assert client._growth_budget == 5000
+
+
+def test_authenticate_hook_refuses_with_not_authorised() -> None:
+    seen = []
+
+    def authenticate(hello: dict, address: str) -> bool:
+        seen.append((hello["peerName"], address))
+        return hello["peerName"] == "friend"
+
+    server = ConnectionCore("server", Options(authenticate=authenticate), address="127.0.0.1:5")
+    assert server.receive_data(hello(peerName="stranger"))[0][:3] == ("refused", "UNAUTHENTICATED", "not authorised")
+    server = ConnectionCore("server", Options(authenticate=authenticate), address="127.0.0.1:6")
+    assert server.receive_data(hello(peerName="friend"))[0][0] == "connected"
+    assert seen == [("stranger", "127.0.0.1:5"), ("friend", "127.0.0.1:6")]

@@ -78,6 +78,7 @@ class Options:
         default_timeout: Optional[float] = None,
         max_stream_window: int = 4 * 1024 * 1024,
         max_stream_window_growth: int = 16 * 1024 * 1024,
+        authenticate: Optional[Callable[[Dict[str, Any], str], bool]] = None,
     ) -> None:
         from .errors import InvalidOption
 
@@ -117,6 +118,9 @@ class Options:
         self.expose_stack = bool(expose_stack)
         self.max_stream_window = check_int("max_stream_window", max_stream_window, 1)
         self.max_stream_window_growth = check_int("max_stream_window_growth", max_stream_window_growth, 0, 1 << 62)
+        if authenticate is not None and not callable(authenticate):
+            raise InvalidOption("authenticate must be a callable (hello, address) -> bool")
+        self.authenticate = authenticate
         self.default_timeout = None if default_timeout is None else check_seconds("default_timeout", default_timeout)
 
     @property
@@ -299,6 +303,14 @@ class ConnectionCore:
             )
             if not ok:
                 return False, "UNAUTHENTICATED", "wrong token" if given else "a token is required", True, 0
+        authenticate = self.options.authenticate
+        if authenticate is not None:
+            try:
+                allowed = bool(authenticate(hello, self.address))
+            except Exception:
+                allowed = False
+            if not allowed:
+                return False, "UNAUTHENTICATED", "not authorised", True, 0
         return True, "", "", False, version
 
     def _on_hello(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
