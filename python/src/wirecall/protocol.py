@@ -172,21 +172,13 @@ def unpack_payload(
         value = msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=_ext_hook, timestamp=0)
     except ProtocolError:
         raise
-    except msgpack.ExtraData:
-        raise ProtocolError(_UNDECODABLE + "trailing bytes after the MessagePack value") from None
-    except msgpack.FormatError:
-        raise ProtocolError(_UNDECODABLE + "reserved byte 0xc1") from None
-    except ValueError as e:
-        text = str(e)
-        if "incomplete" in text:
-            raise ProtocolError(_UNDECODABLE + "truncated MessagePack") from None
-        if "timestamp" in text:
-            raise ProtocolError(
-                f"timestamp extension (-1) of length {_ts_length(text)} is not allowed (only 4, 8 or 12)"
-            ) from None
-        raise ProtocolError(_UNDECODABLE + text) from None
-    except Exception as e:  # e.g. a map whose key is an array: unhashable
-        raise ProtocolError(_UNDECODABLE + str(e)) from None
+    except Exception as e:
+        # msgpack's wording differs between versions and its C and pure-Python builds:
+        # find the first offending byte ourselves and say what the reference says.
+        reason = _diagnose(payload)
+        if reason is None:  # well-formed but not decodable, e.g. a map whose key is an array
+            reason = _UNDECODABLE + str(e)
+        raise ProtocolError(reason) from None
     # Every element takes at least one byte and every level of nesting one more, so a
     # payload no longer than a limit cannot break it: small messages skip the walk.
     n = len(payload)
@@ -195,11 +187,75 @@ def unpack_payload(
     return value
 
 
-def _ts_length(text: str) -> str:
-    import re
+_FIXED = {0xC0: 0, 0xC2: 0, 0xC3: 0, 0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+_FIXEXT = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+_SIZED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}  # bin and str: a length, then bytes
+_EXT = {0xC7: 1, 0xC8: 2, 0xC9: 4}
+_CONTAINER = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}  # length bytes, items per entry
 
-    m = re.search(r"length (\d+)", text)
-    return m.group(1) if m else "?"
+
+def _diagnose(data: bytes) -> Optional[str]:
+    """The first rule one MessagePack value in ``data`` breaks, in the reference's words; None if none."""
+    n = len(data)
+    pos = 0
+    pending = 1  # values still expected
+    truncated = _UNDECODABLE + "truncated MessagePack"
+
+    def ext(type_byte: int, length: int) -> Optional[str]:
+        t = type_byte - 256 if type_byte > 127 else type_byte
+        if t != -1:
+            return f"extension type {t} is not allowed (only the timestamp extension, -1)"
+        if length not in (4, 8, 12):
+            return f"timestamp extension (-1) of length {length} is not allowed (only 4, 8 or 12)"
+        return None
+
+    while pending > 0:
+        if pos >= n:
+            return truncated
+        b = data[pos]
+        pos += 1
+        pending -= 1
+        if b <= 0x7F or b >= 0xE0:
+            continue
+        if b <= 0x8F:
+            pending += 2 * (b & 0x0F)
+        elif b <= 0x9F:
+            pending += b & 0x0F
+        elif b <= 0xBF:
+            pos += b & 0x1F
+        elif b == 0xC1:
+            return _UNDECODABLE + "reserved byte 0xc1"
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED or b in _EXT or b in _CONTAINER:
+            width = _SIZED.get(b) or _EXT.get(b) or _CONTAINER[b][0]
+            if pos + width > n:
+                return truncated
+            length = int.from_bytes(data[pos : pos + width], "big")
+            pos += width
+            if b in _CONTAINER:
+                pending += length * _CONTAINER[b][1]
+            elif b in _EXT:
+                if pos >= n:
+                    return truncated
+                problem = ext(data[pos], length)
+                if problem is not None:
+                    return problem
+                pos += 1 + length
+            else:
+                pos += length
+        elif b in _FIXEXT:
+            if pos >= n:
+                return truncated
+            problem = ext(data[pos], _FIXEXT[b])
+            if problem is not None:
+                return problem
+            pos += 1 + _FIXEXT[b]
+        if pos > n:
+            return truncated
+    if pos < n:
+        return _UNDECODABLE + "trailing bytes after the MessagePack value"
+    return None
 
 
 # ------------------------------------------------------------------ validation
