@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import inspect
 import math
@@ -28,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 from . import core as C
 from . import protocol as P
@@ -950,7 +951,7 @@ class StreamInbox:
     def __init__(self, conn: Connection, s: StreamState) -> None:
         self._conn = conn
         self._s = s
-        self._items: List[Tuple[Any, int]] = []
+        self._items: Deque[Tuple[Any, int]] = collections.deque()
         self._ended = False
         self._discarded = False
         self._waiter: Optional["asyncio.Future[None]"] = None
@@ -994,7 +995,7 @@ class StreamInbox:
             self._s.starved = True  # the reader waits: the window, not the reader, holds the stream back
             self._waiter = self._conn._loop.create_future()
             await self._waiter
-        value, size = self._items.pop(0)
+        value, size = self._items.popleft()
         self._conn.core.consumed(self._s, size)
         self._conn._schedule_flush()
         return value
@@ -1026,7 +1027,7 @@ class BlockingInbox:
         with self._cond:
             while True:
                 if inbox._items:
-                    value, size = inbox._items.pop(0)
+                    value, size = inbox._items.popleft()
                     loop.call_soon_threadsafe(self._consumed, size)
                     return value
                 if inbox._ended or inbox._discarded:
@@ -1049,7 +1050,7 @@ class OutgoingStream:
         self.kind = kind
         self._state: StreamState = None  # type: ignore[assignment]
         self._timer: Optional[asyncio.TimerHandle] = None
-        self._items: List[Tuple[Any, int]] = []
+        self._items: Deque[Tuple[Any, int]] = collections.deque()
         self._waiter: Optional["asyncio.Future[None]"] = None
         self._result: "asyncio.Future[Any]" = conn._loop.create_future()
         self._done = False
@@ -1139,7 +1140,7 @@ class OutgoingStream:
             except asyncio.CancelledError:
                 self.cancel()
                 raise
-        value, size = self._items.pop(0)
+        value, size = self._items.popleft()
         if not self._done:
             self._conn.core.consumed(self._state, size)
             self._conn._schedule_flush()
