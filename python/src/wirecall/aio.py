@@ -443,8 +443,12 @@ class Connection(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_pending = False
         data = self.core.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        t = self.transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
+            if self._write_paused and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
+                # Answers of calls already running kept coming for a peer that reads none: cut at once.
+                self._terminate(LimitExceeded("peer does not read its answers (maxWriteBuffer)"))
 
     def _handle(self, events: List[Tuple[Any, ...]]) -> None:
         for ev in events:
