@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import struct
 from typing import Any, List
 
-import msgpack
 import pytest
 
 import wirecall
 from wirecall import aio
 from wirecall import protocol as P
 from wirecall import (
-    CallCancelled,
     ConnectionClosed,
     ConnectionLost,
     DeadlineExceeded,

@@ -11,7 +11,7 @@ from typing import Any, List
 import pytest
 
 import wirecall
-from wirecall import CallCancelled, ConnectionClosed, DeadlineExceeded, MainThreadQueue, RemoteError
+from wirecall import ConnectionClosed, DeadlineExceeded, MainThreadQueue, RemoteError
 
 
 def test_server_and_client_on_threads(tmp_path: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, List, Tuple
 
-import msgpack
 import pytest
 
 from wirecall import protocol as P

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from wirecall import Endpoint, InvalidEndpoint, format_endpoint, parse_endpoint

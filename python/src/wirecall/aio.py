@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from . import core as C
 from . import protocol as P

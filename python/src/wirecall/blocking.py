@@ -14,11 +14,10 @@ import asyncio
 import concurrent.futures
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import aio
 from .core import PeerInfo
-from .errors import ConnectionClosed, InvalidOption, WirecallError
 
 __all__ = ["connect", "Server", "Connection", "BlockingStream", "MainThreadQueue"]
 
@@ -79,7 +78,6 @@ def _wrap(conn: aio.Connection) -> "Connection":
     """The blocking face of ``conn``, for handlers on other threads (its loop may be any loop)."""
     wrapper = getattr(conn, "_blocking_wrapper", None)
     if wrapper is None:
-        global _instance
         lt = _instance
         if lt is None or lt.loop is not conn._loop:
             lt = _LoopRef(conn._loop, conn._loop_thread)  # type: ignore[assignment]

@@ -8,7 +8,7 @@ import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .errors import CallCancelled, DeadlineExceeded, InvalidArgument, InvalidOption, RemoteError, WirecallError
+from .errors import DeadlineExceeded, InvalidArgument, InvalidOption, RemoteError, WirecallError
 from .protocol import error_body
 from .status import Status
 
