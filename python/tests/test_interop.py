@@ -358,6 +358,10 @@ BAD_INPUTS = [
     ("message beyond stream credit", True, None),
     ("CALLER_MESSAGE on a server stream", True, None),
     ("flood past the concurrency limit", True, None),
+    ("HELLO offering only version 2", False, None),
+    ("HELLO of another protocol", False, None),
+    ("malformed HELLO", False, None),
+    ("a second frame before the answer", False, None),
 ]
 
 
@@ -378,6 +382,10 @@ def _bad_bytes(name: str, data: Any) -> bytes:
         + b"".join(P.pack_frame([33, 1, i]) for i in range(1025)),
         "CALLER_MESSAGE on a server stream": P.pack_frame([32, 1, "count", {"n": 10}, None, 1, 1, 4096]) + P.pack_frame([33, 1, 0]),
         "flood past the concurrency limit": b"".join(P.pack_frame([16, i, "sleep", {"ms": 3000}, None]) for i in range(1, 2100)),
+        "HELLO offering only version 2": P.pack_frame([1, dict(_HELLO[1], versions=[2, 3])]),
+        "HELLO of another protocol": P.pack_frame([1, dict(_HELLO[1], protocol="grpc")]),
+        "malformed HELLO": P.pack_frame([1, dict(_HELLO[1], maxFrameSize=-1)]),
+        "a second frame before the answer": P.pack_frame([1, dict(_HELLO[1], versions=[2])]) + P.pack_frame([48, 1]),
     }[name]
 
 
