@@ -383,3 +383,33 @@ def test_asyncio_server_with_an_executor_gives_thread_handlers_a_blocking_connec
         pool.shutdown()
 
     run(body())
+
+
+@pytest.mark.parametrize(
+    "answer,reason",
+    [
+        ([48, 0], "ERR_PROTOCOL: expected WELCOME or REJECT as the first frame, got message type 48"),
+        ([2, {"protocol": "wirecall", "version": 2, "peerName": "s", "peerVersion": "0", "connectionId": "x", "maxFrameSize": 1 << 20, "heartbeatMs": 0}], "ERR_PROTOCOL: server chose unsupported protocol wirecall/2"),
+        ([2, {"protocol": "wirecall", "version": 1}], "ERR_PROTOCOL: malformed WELCOME message"),
+    ],
+)
+def test_client_refuses_a_bad_handshake_answer(answer: Any, reason: str) -> None:
+    from wirecall import protocol as P
+
+    async def body() -> None:
+        told: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+
+        async def bad(reader: Any, writer: Any) -> None:
+            await reader.read(65536)  # the HELLO
+            writer.write(P.pack_frame(answer))
+            data = await reader.read(65536)
+            told.set_result([P.decode_payload(p) for p in P.FrameDecoder().feed(data)])
+
+        srv = await asyncio.start_server(bad, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        with pytest.raises(wirecall.ProtocolError):
+            await aio.connect(f"127.0.0.1:{port}")
+        assert await asyncio.wait_for(told, 5) == [[50, reason]]
+        srv.close()
+
+    run(body())
