@@ -132,6 +132,29 @@ def plain_echo() -> Dict[str, float]:
     return {"one_in_flight": one, "pipelined": piped}
 
 
+CHUNKS_N = int(os.environ.get("CHUNKS_N", "2000"))
+CHUNK_SIZE = int(os.environ.get("CHUNK_SIZE", "65536"))
+
+
+async def py_stream_reader(endpoint: str) -> float:
+    conn = await aio.connect(endpoint)
+    t = time.perf_counter()
+    total = 0
+    async for chunk in conn.stream("chunks", {"n": CHUNKS_N, "size": CHUNK_SIZE}):
+        total += len(chunk)
+    mbps = total / 1e6 / (time.perf_counter() - t)
+    await conn.close()
+    return mbps
+
+
+def ts_stream_reader(endpoint: str) -> float:
+    out = subprocess.run(
+        ["node", str(REPO / "python/tests/fixtures/ts_client.mjs"), endpoint, "chunks"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, CHUNKS_N=str(CHUNKS_N), CHUNK_SIZE=str(CHUNK_SIZE)),
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["megabytesPerSecond"]
+
+
 def main() -> None:
     results: Dict[str, Any] = {"N": N, "pipeline": PIPELINE, "python": sys.version.split()[0]}
     results["plain_python_echo"] = plain_echo()
@@ -165,6 +188,29 @@ def main() -> None:
         return r
 
     results["ts_client_to_py_asyncio_server"] = asyncio.run(aio_server())
+
+    # Streams of 64 KiB chunks, MB/s
+    ts2 = subprocess.Popen(["node", str(REPO / "python/tests/fixtures/ts_server.mjs"), "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    ts2_ep = ts2.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+    results["stream_MBps_ts_server_to_py_client"] = asyncio.run(py_stream_reader(ts2_ep))
+    results["stream_MBps_ts_server_to_ts_client"] = ts_stream_reader(ts2_ep)
+    ts2.terminate()
+
+    async def chunk_server() -> float:
+        s = aio.Server()
+
+        async def chunks(p: Any) -> Any:
+            chunk = bytes(p["size"])
+            for _ in range(p["n"]):
+                yield chunk
+
+        s.register_stream("chunks", chunks)
+        ep3 = await s.listen("tcp://127.0.0.1:0")
+        r = await asyncio.get_running_loop().run_in_executor(None, ts_stream_reader, ep3)
+        await s.close()
+        return r
+
+    results["stream_MBps_py_server_to_ts_client"] = asyncio.run(chunk_server())
     print(json.dumps(results, indent=2))
 
 
