@@ -210,3 +210,26 @@ def test_stream_handlers_run_where_handlers_run() -> None:
     server.close()
     assert out == [["a", "b"], [0, 1, 2]]
     assert set(where) == {threading.current_thread().name}
+
+
+def test_many_threads_share_one_blocking_connection() -> None:
+    server = wirecall.Server(max_workers=8)
+    server.register("add", lambda p: p["a"] + p["b"])
+    ep = server.listen("tcp://127.0.0.1:0")
+    errors: List[BaseException] = []
+    with wirecall.connect(ep) as conn:
+
+        def worker(k: int) -> None:
+            try:
+                for i in range(200):
+                    assert conn.call("add", {"a": i, "b": k}) == i + k
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    server.close()
