@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Python package's tests (python/, issue 13): a virtual environment of the project's
+# own (.venv-python, git-ignored) with the package installed from ./python as a user would
+# (`pip install ./python`), pytest pinned, then the whole suite. Its cross-language tests
+# run the TypeScript build (dist/), so build first (npm test does). Idempotent: the venv
+# is reused; the package is reinstalled every run, since its source is what is tested.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+PYTEST=8.3.4
+venv=.venv-python
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "test-python: creating $venv"
+  "$PYTHON" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "pytest==$PYTEST"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --force-reinstall --no-deps ./python
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input ./python
+if [[ ! -f dist/src/cli/main.js ]]; then
+  echo "test-python: the TypeScript build is missing (run npm run build first)" >&2
+  exit 1
+fi
+cd python
+exec "../$venv/bin/python" -m pytest -q "$@"
