@@ -167,3 +167,34 @@ def test_client_writes_wait_for_credit() -> None:
         await server.close()
 
     run(body())
+
+
+def test_the_server_opens_a_stream_to_its_client() -> None:
+    async def body() -> None:
+        server = aio.Server()
+
+        async def gather(p: Any, ctx: wirecall.CallContext) -> Any:
+            got = [m async for m in ctx.connection.stream("ticks", p)]
+            up = ctx.connection.client_stream("collect")
+            for m in got:
+                await up.write(m * 2)
+            up.end()
+            return {"got": got, "collected": await up.result()}
+
+        server.register("gather", gather)
+        ep = await server.listen("tcp://127.0.0.1:0")
+        conn = await aio.connect(ep)
+
+        def ticks(n: Any) -> Any:
+            yield from range(n)
+
+        async def collect(messages: Any) -> Any:
+            return [m async for m in messages]
+
+        conn.register_stream("ticks", ticks)
+        conn.register_client_stream("collect", collect)
+        assert await conn.call("gather", 4) == {"got": [0, 1, 2, 3], "collected": [0, 2, 4, 6]}
+        await conn.close()
+        await server.close()
+
+    run(body())

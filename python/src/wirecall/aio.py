@@ -220,6 +220,16 @@ class Connection(asyncio.Protocol):
         self._handlers.register(method, fn)
         return fn
 
+    def register_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        """Serves a server stream on this connection (the peer may open it): see Server.register_stream."""
+        self._handlers.register(method, fn, SERVER_STREAM)
+
+    def register_client_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._handlers.register(method, fn, CLIENT_STREAM)
+
+    def register_bidi_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._handlers.register(method, fn, BIDI_STREAM)
+
     async def call(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> Any:
         """Calls ``method`` on the peer and returns its result.
 

@@ -114,6 +114,15 @@ class Connection:
         """Serves ``method`` on this connection (the peer may call it)."""
         return self._conn.register(method, fn)
 
+    def register_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._conn.register_stream(method, fn)
+
+    def register_client_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._conn.register_client_stream(method, fn)
+
+    def register_bidi_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._conn.register_bidi_stream(method, fn)
+
     def call(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> Any:
         """Calls ``method`` on the peer and blocks for its result (see aio.Connection.call).
         Interrupted (KeyboardInterrupt), the call is cancelled on the peer."""
