@@ -95,6 +95,7 @@ def executor_runner(executor: Any, loop: Optional[asyncio.AbstractEventLoop] = N
         async def run_in(handler: Handler, args: Tuple[Any, ...]) -> Any:
             return await asyncio.get_running_loop().run_in_executor(executor, _call_with, handler.fn, args)
 
+        run_in.submit = lambda fn, args: executor.submit(_call_with, fn, args)  # type: ignore[attr-defined]
         return run_in
     if not callable(executor):
         raise InvalidOption("executor must be a concurrent.futures.Executor or a callable run(fn, *args)")
@@ -103,6 +104,7 @@ def executor_runner(executor: Any, loop: Optional[asyncio.AbstractEventLoop] = N
     async def run_through(handler: Handler, args: Tuple[Any, ...]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(pool, _call_through, executor, handler.fn, args)
 
+    run_through.submit = lambda fn, args: pool.submit(_call_through, executor, fn, args)  # type: ignore[attr-defined]
     return run_through
 
 
@@ -648,7 +650,22 @@ class Connection(asyncio.Protocol):
             else:
                 self._answer(call, ctx, result)
         else:
-            ctx.task = self._loop.create_task(self._run_async(handler, args, call, ctx, self._runner))
+            submit = getattr(self._runner, "submit", None)
+            if submit is None:
+                ctx.task = self._loop.create_task(self._run_async(handler, args, call, ctx, self._runner))
+            else:  # straight to the executor, the answer through a callback: no Task per call
+                future = submit(handler.fn, args)
+                ctx.task = future
+                future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._thread_done, call, ctx, f))
+
+    def _thread_done(self, call: IncomingCall, ctx: CallContext, future: "concurrent.futures.Future[Any]") -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self._answer_error(call, ctx, error)
+        else:
+            self._answer(call, ctx, future.result())
 
     async def _await_result(self, awaitable: Any, call: IncomingCall, ctx: CallContext) -> None:
         try:
