@@ -1277,6 +1277,7 @@ class Server:
         executor: Any = None,
         max_connections: int = 1000,
         max_pending_handshakes: int = 64,
+        socket_mode: int = 0o600,
         on_connection: Optional[Callable[[Connection], Any]] = None,
         on_notification: Optional[Callable[[str, Any], Any]] = None,
         _context_connection: Optional[Callable[[Connection], Any]] = None,
@@ -1290,6 +1291,9 @@ class Server:
         self._runner = runner
         self._max_connections = max_connections
         self._max_pending_handshakes = max_pending_handshakes
+        if socket_mode not in (0o600, 0o660):
+            raise InvalidOption(f"socket_mode must be 0o600 or 0o660, got {socket_mode!r}")
+        self._socket_mode = socket_mode
         self._pending: Dict[Connection, float] = {}
         self._on_connection = on_connection
         self._on_notification = on_notification
@@ -1434,7 +1438,7 @@ class Server:
                 self.endpoints.append(bound)
                 return bound
             path = ep.path if ep.kind == "unix" else pipe_path(ep.name)
-            sock = await _bind_unix(path)
+            sock = await _bind_unix(path, self._socket_mode)
             srv = await loop.create_unix_server(self._factory, sock=sock)
             self._paths.append(path)
             bound = format_endpoint(ep)
@@ -1487,7 +1491,7 @@ def _host_of(address: str) -> str:
     return address.rsplit(":", 1)[0] if ":" in address else address
 
 
-async def _bind_unix(path: str) -> socket.socket:
+async def _bind_unix(path: str, mode: int = 0o600) -> socket.socket:
     """A listening Unix socket at ``path``, created 0600 in a private directory and linked into place.
     A leftover socket nobody answers on is removed; a live one is AddressInUse; other files are never touched."""
     import stat as st
@@ -1514,7 +1518,7 @@ async def _bind_unix(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(tmp)
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         sock.listen(511)
         os.rename(tmp, path)
     except OSError as e:
