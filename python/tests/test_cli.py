@@ -42,6 +42,10 @@ def test_call_ping_and_errors(py_serve: str) -> None:
     assert r.returncode == 2
     r = cli(["call", "tcp://127.0.0.1:1", "add"])
     assert r.returncode == 3 and "ERR_CONNECTION_FAILED" in r.stderr
+    r = cli(["notify", py_serve, "note", '{"from":"cli"}'])
+    assert r.returncode == 0
+    r = cli(["call", py_serve, "notes"])
+    assert r.stdout == '[{"from":"cli"}]\n'
     r = cli(["ping", py_serve, "--count", "2", "--interval", "10"])
     assert r.returncode == 0 and r.stdout.startswith(f"pong from {py_serve}: time=") and "min/avg/max" in r.stdout
 

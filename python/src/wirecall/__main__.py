@@ -2,6 +2,7 @@
 
     python -m wirecall serve [endpoint] [--token T] [--name N]   first line: listening on <endpoint>
     python -m wirecall call <endpoint> <method> [json] [--token T] [--timeout MS] [--stream]
+    python -m wirecall notify <endpoint> <method> [json] [--token T]
     python -m wirecall ping <endpoint> [--count N] [--interval MS] [--token T]
 """
 
@@ -126,6 +127,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    params = _params(args.params)
+    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+        conn.notify(args.method, params)
+    return EXIT_OK
+
+
 def cmd_ping(args: argparse.Namespace) -> int:
     times: List[float] = []
     with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
@@ -163,6 +171,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     call.add_argument("--stream", action="store_true", help="open a server stream; one line per message")
     call.add_argument("--connect-timeout", type=float, default=10000)
     token_flags(call)
+    notify = sub.add_parser("notify", help="send a notification (no reply) and exit once it has been flushed")
+    notify.add_argument("endpoint")
+    notify.add_argument("method")
+    notify.add_argument("params", nargs="?", help="params as JSON; omitted: no params")
+    notify.add_argument("--connect-timeout", type=float, default=10000)
+    token_flags(notify)
     ping = sub.add_parser("ping", help="measure round-trip times to a server")
     ping.add_argument("endpoint")
     ping.add_argument("-c", "--count", type=int, default=1)
@@ -178,7 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return {"serve": cmd_serve, "call": cmd_call, "ping": cmd_ping}[args.command](args)
+        return {"serve": cmd_serve, "call": cmd_call, "notify": cmd_notify, "ping": cmd_ping}[args.command](args)
     except BaseException as err:  # noqa: B902 - every failure is one line and an exit code
         if isinstance(err, SystemExit):
             raise
