@@ -42,6 +42,15 @@ def test_call_ping_and_errors(py_serve: str) -> None:
     assert r.returncode == 2
     r = cli(["call", "tcp://127.0.0.1:1", "add"])
     assert r.returncode == 3 and "ERR_CONNECTION_FAILED" in r.stderr
+    r = subprocess.run(PY + ["call", "--client-stream", py_serve, "sum"], input="1\n2\n\n3\n", capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout) == (0, "6\n")
+    r = subprocess.run(PY + ["call", "--bidi", py_serve, "chat"], input='"a"\n{"b":1}\n', capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout) == (0, '"a"\n{"b":1}\n')
+    r = subprocess.run(PY + ["call", "--client-stream", py_serve, "sum"], input="1\nnot json\n", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    r = cli(["call", py_serve, "countdown", '{"from":2}'])
+    assert (r.returncode, r.stdout) == (0, '{"from":2,"acks":["ack 2","ack 1"]}\n')
+    assert 'countdown.tick {"n":2} -> "ack 2"' in r.stderr
     r = cli(["notify", py_serve, "note", '{"from":"cli"}'])
     assert r.returncode == 0
     r = cli(["call", py_serve, "notes"])

@@ -73,7 +73,10 @@ def test_first_frame_not_hello_is_rejected_protocol() -> None:
 def test_oversize_prefix_in_the_handshake_and_after() -> None:
     server = ConnectionCore("server", Options())
     server.receive_data((70000).to_bytes(4, "big"))
-    assert frames(server.data_to_send()) == [[3, "PROTOCOL", "ERR_FRAME_TOO_LARGE: incoming frame of 70000 bytes exceeds the limit of 65536 bytes"]]
+    assert frames(server.data_to_send()) == [[3, "PROTOCOL", 'ERR_PROTOCOL: peer does not speak the wirecall protocol (its first bytes: "...p")']]
+    server = ConnectionCore("server", Options())
+    server.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert frames(server.data_to_send()) == [[3, "PROTOCOL", 'ERR_PROTOCOL: peer does not speak the wirecall protocol (its first bytes: "GET / HTTP/1.1..Host: x.")']]
     client, server = pair(max_frame_size=1000)
     server.receive_data((1001).to_bytes(4, "big"))
     assert frames(server.data_to_send()) == [[50, "ERR_FRAME_TOO_LARGE: incoming frame of 1001 bytes exceeds the limit of 1000 bytes"]]

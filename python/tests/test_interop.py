@@ -336,11 +336,13 @@ def test_python_server_declares_a_frozen_ts_client_dead() -> None:
 
 _HELLO = [1, {"protocol": "wirecall", "versions": [1], "peerName": "raw", "peerVersion": "0", "maxFrameSize": 1 << 20, "heartbeatMs": 0}]
 
-# Not compared: an oversize length prefix *before* the handshake. PROTOCOL.md 2.3 and 13.2 say
-# REJECT PROTOCOL "ERR_FRAME_TOO_LARGE: …", which the Python server sends (test_hostile.py);
-# the TypeScript server (src/rpc/reader.ts) takes such a peer for "not a wirecall peer" and,
-# as observed, sends nothing and closes at its handshake timeout.
+# A lone oversize length prefix before the handshake is not compared: the TypeScript server,
+# which also takes dcc-mcp-core clients, waits for more bytes to tell the dialect (up to its
+# handshake timeout); the Python server refuses it at once, as PROTOCOL.md 2.3 says. With a
+# byte of payload behind it, both answer alike.
 BAD_INPUTS = [
+    ("oversize first frame", False, (70000).to_bytes(4, "big") + b"\x92\x01" + bytes(30)),
+    ("an HTTP client", False, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("oversize prefix after the handshake", True, (16 * 1024 * 1024 + 1).to_bytes(4, "big")),
     ("first frame not HELLO", False, None),
     ("garbage instead of HELLO", False, b"\x00\x00\x00\x03\xc1\xc1\xc1"),

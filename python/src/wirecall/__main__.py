@@ -1,7 +1,7 @@
 """``python -m wirecall``: quick checks, with the TypeScript CLI's grammar, output and exit codes.
 
     python -m wirecall serve [endpoint] [--token T] [--name N]   first line: listening on <endpoint>
-    python -m wirecall call <endpoint> <method> [json] [--token T] [--timeout MS] [--stream]
+    python -m wirecall call <endpoint> <method> [json] [--token T] [--timeout MS] [--stream | --client-stream | --bidi]
     python -m wirecall notify <endpoint> <method> [json] [--token T]
     python -m wirecall ping <endpoint> [--count N] [--interval MS] [--token T]
 """
@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from . import __version__
 from .blocking import Server, connect
@@ -114,14 +114,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tick(params: Any) -> str:
+    """countdown.tick, served while a call runs (the demo's countdown calls it back), as the TS CLI."""
+    n = params.get("n") if isinstance(params, dict) else None
+    ack = f"ack {n if isinstance(n, (int, float)) and not isinstance(n, bool) else to_json_line(params)}"
+    print(f"countdown.tick {to_json_line(params)} -> {to_json_line(ack)}", file=sys.stderr, flush=True)
+    return ack
+
+
+def _stdin_messages() -> Iterator[Any]:
+    """One JSON value per line of stdin; blank lines are skipped."""
+    for line in sys.stdin:
+        if line.strip():
+            yield _params(line)
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     params = _params(args.params)
     timeout = None if args.timeout is None else args.timeout / 1000.0
-    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0, handlers={"countdown.tick": _tick}) as conn:
         if args.stream:
-            s = conn.stream(args.method, params, timeout=timeout)
-            for message in s:
+            for message in conn.stream(args.method, params, timeout=timeout):
                 print(to_json_line(message), flush=True)
+        elif args.client_stream or args.bidi:
+            s = conn.bidi_stream(args.method, params, timeout=timeout) if args.bidi else conn.client_stream(args.method, params, timeout=timeout)
+            failure: List[BaseException] = []
+
+            def write_all() -> None:
+                try:
+                    for message in _stdin_messages():
+                        s.write(message)
+                    s.end()
+                except BaseException as e:  # bad JSON: cancel the stream
+                    failure.append(e)
+                    s.cancel()
+
+            writer = threading.Thread(target=write_all, daemon=True)
+            writer.start()
+            try:
+                if args.bidi:
+                    for reply in s:
+                        print(to_json_line(reply), flush=True)
+                else:
+                    print(to_json_line(s.result()), flush=True)
+            except CallCancelled:
+                if failure:
+                    raise failure[0] from None
+                raise
+            if failure:
+                raise failure[0]
         else:
             print(to_json_line(conn.call(args.method, params, timeout=timeout)), flush=True)
     return EXIT_OK
@@ -168,7 +209,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     call.add_argument("method")
     call.add_argument("params", nargs="?", help="params as JSON; omitted: no params")
     call.add_argument("--timeout", type=float, help="deadline in ms")
-    call.add_argument("--stream", action="store_true", help="open a server stream; one line per message")
+    kind = call.add_mutually_exclusive_group()
+    kind.add_argument("--stream", action="store_true", help="open a server stream: print each message, one JSON line each")
+    kind.add_argument("--client-stream", action="store_true", help="open a client stream: send each line of stdin (JSON) as a message; print the result")
+    kind.add_argument("--bidi", action="store_true", help="open a bidirectional stream: send each line of stdin (JSON); print each reply")
     call.add_argument("--connect-timeout", type=float, default=10000)
     token_flags(call)
     notify = sub.add_parser("notify", help="send a notification (no reply) and exit once it has been flushed")

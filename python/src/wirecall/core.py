@@ -221,6 +221,7 @@ class ConnectionCore:
         self.last_heard = time.monotonic()
         self.partial_since: Optional[float] = None  # when the incomplete frame buffered began
         self._growth_budget = options.max_stream_window_growth
+        self._first_bytes = b""  # the stream's first bytes, to say what a non-wirecall peer sent
 
     @property
     def partial_bytes(self) -> int:
@@ -378,6 +379,8 @@ class ConnectionCore:
         if self.state == "closed":
             return events
         self.last_heard = time.monotonic()
+        if self.state == "pending" and len(self._first_bytes) < 24:
+            self._first_bytes += data[: 24 - len(self._first_bytes)]
         decoder = self._decoder
         decoder.push(data)
         o = self.options
@@ -387,7 +390,16 @@ class ConnectionCore:
                 self._dispatch(m, len(payload), events)
                 if self.state == "closed":
                     break
-        except (ProtocolError, FrameTooLarge) as e:
+        except FrameTooLarge as e:
+            if self.state == "pending":
+                # A huge "length" in the very first bytes: most likely not a wirecall peer at all
+                # (an HTTP client, a wrong port). Say so, with the bytes (PROTOCOL.md 2.3).
+                text = "".join(chr(b) if 0x20 <= b <= 0x7E else "." for b in self._first_bytes)
+                self._fatal(ProtocolError(f'peer does not speak the wirecall protocol (its first bytes: "{text}")'), events)
+            else:
+                self._fatal(e, events)
+            return events
+        except ProtocolError as e:
             self._fatal(e, events)
             return events
         except LimitExceeded as e:
