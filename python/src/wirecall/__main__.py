@@ -73,7 +73,9 @@ def format_error(err: BaseException) -> str:
 
 
 class _UsageError(Exception):
-    code = "ERR_USAGE"
+    def __init__(self, message: str, code: str = "ERR_USAGE") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _token(args: argparse.Namespace) -> Optional[str]:
@@ -92,7 +94,7 @@ def _params(text: Optional[str]) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise _UsageError(f"params are not valid JSON: {e}") from None
+        raise _UsageError(f"params are not valid JSON: {e}", "ERR_INVALID_JSON") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
