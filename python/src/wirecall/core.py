@@ -567,7 +567,8 @@ class ConnectionCore:
         if self.error is not None:
             return f"connection closed: {self.error}"
         if self.state == "closing":
-            return "connection is closing"
+            reason = self.shutdown_reason
+            return f"peer closed the connection ({reason})" if reason else "connection is closing"
         return "connection is closed" if self.state == "closed" else "connection is not open yet"
 
     def start_call(self, method: str, params: Any, timeout_ms: Optional[int], waiter: Any) -> int:
