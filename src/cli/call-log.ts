@@ -3,57 +3,36 @@
  * those the server cannot serve (no such method, or one of another kind), which the
  * library answers with METHOD_NOT_FOUND before any handler runs.
  *
- * The library has no hook for that (yet), so this watches the one place every incoming
- * call passes: the connection's handler lookup (`connection.registry.get`, which falls
- * back to the server's). A lookup that finds nothing is an unknown method. A lookup that
- * finds a method returns it with its handler wrapped to log the call with its params;
- * the library runs the handler in the same turn as the lookup, so a wrapped handler not
- * run by the next microtask was refused for its kind. Notifications look handlers up
- * too, but are logged by their own 'notification' event.
+ * The library publishes every call and stream it is asked for on the diagnostics
+ * channels `wirecall:call` and `wirecall:stream` (TracingChannel; refused ones too), so
+ * this subscribes to their `start` events, server side, and tells from the connection's
+ * handlers whether the call will be served. Nothing is published unless someone
+ * subscribes: without -v the server pays nothing.
  */
-import type { Connection, MethodEntry } from '../index.js';
+import { tracingChannel } from 'node:diagnostics_channel';
+import type { Connection, MethodKind, TraceContext } from '../index.js';
 import { toJsonLine } from './common.js';
 
-type Lookup = (method: string) => MethodEntry | undefined;
-
-/** Logs every call and stream opened on `connection` (call it on the server's 'connection' event). */
-export function logCalls(connection: Connection<unknown, unknown>, log: (line: string) => void): void {
-  const address = connection.peer?.address ?? 'unknown';
-  const registry = connection.registry;
-  const lookup: Lookup = registry.get.bind(registry);
-  let notification: string | undefined;
-  // Emitted just before a notification's lookup: that lookup is not a call.
-  connection.prependListener('notification', (method) => (notification = method));
-  registry.get = (method: string): MethodEntry | undefined => {
-    const entry = lookup(method);
-    if (notification !== undefined) {
-      const notified = notification === method;
-      notification = undefined;
-      if (notified) return entry;
-    }
-    if (entry === undefined) {
-      log(`call ${method} from ${address}: METHOD_NOT_FOUND (no such method)`);
-      return undefined;
-    }
-    let ran = false;
-    const line = (params: unknown): string =>
-      `call ${method} ${toJsonLine(params)} from ${address}${entry.kind === 'unary' ? '' : ` (${entry.kind})`}`;
-    const { handler } = entry;
-    const wrapped =
-      entry.kind === 'unary' || entry.kind === 'server-stream'
-        ? (params: unknown, ctx: unknown) => {
-            ran = true;
-            log(line(params));
-            return (handler as (...args: unknown[]) => unknown)(params, ctx);
-          }
-        : (messages: unknown, params: unknown, ctx: unknown) => {
-            ran = true;
-            log(line(params));
-            return (handler as (...args: unknown[]) => unknown)(messages, params, ctx);
-          };
-    queueMicrotask(() => {
-      if (!ran) log(`call ${method} from ${address}: METHOD_NOT_FOUND (a ${entry.kind} method, asked for as another kind)`);
-    });
-    return { kind: entry.kind, handler: wrapped as MethodEntry['handler'] };
+/** Logs every call and stream the server is asked for. Returns a function that stops it. */
+export function logCalls(log: (line: string) => void): () => void {
+  const start = (message: unknown): void => {
+    const ctx = message as TraceContext;
+    if (ctx.side !== 'server') return;
+    const connection = ctx.connection as Connection<unknown, unknown>;
+    const address = connection.peer?.address ?? 'unknown';
+    const entry = connection.registry.get(ctx.method);
+    const head = `call ${ctx.method} ${toJsonLine(ctx.params)} from ${address}`;
+    if (entry === undefined) log(`${head}: METHOD_NOT_FOUND (no such method)`);
+    else if (entry.kind !== ctx.kind) log(`${head}: METHOD_NOT_FOUND (a ${entry.kind} method, asked for as ${article(ctx.kind)})`);
+    else log(ctx.kind === 'unary' ? head : `${head} (${ctx.kind})`);
   };
+  const channels = ['wirecall:call', 'wirecall:stream'].map((name) => tracingChannel(name));
+  for (const channel of channels) channel.start.subscribe(start);
+  return () => {
+    for (const channel of channels) channel.start.unsubscribe(start);
+  };
+}
+
+function article(kind: MethodKind): string {
+  return kind === 'unary' ? 'a unary one' : `a ${kind}`;
 }

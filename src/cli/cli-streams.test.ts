@@ -184,6 +184,7 @@ describe('serve --help and serve -v', () => {
     await call([s.endpoint, 'sum']);
     await call(['--stream', s.endpoint, 'count', '{"n":2}']);
     await call(['--bidi', s.endpoint, 'chat'], '1\n');
+    await call(['--stream', s.endpoint, 'echo', '"e"']);
     await runCli(['notify', s.endpoint, 'nothing.here', '[1]']);
     await runCli(['notify', s.endpoint, 'note', '"n"']);
     await s.waitForStderr(/notification note "n"\n/);
@@ -194,10 +195,11 @@ describe('serve --help and serve -v', () => {
       .map((l) => l.replace(/tcp:\/\/127\.0\.0\.1:\d+/, 'ADDR'));
     expect(lines).toEqual([
       'call add {"a":1,"b":2} from ADDR',
-      'call nope from ADDR: METHOD_NOT_FOUND (no such method)',
-      'call sum from ADDR: METHOD_NOT_FOUND (a client-stream method, asked for as another kind)',
+      'call nope {"x":1} from ADDR: METHOD_NOT_FOUND (no such method)',
+      'call sum null from ADDR: METHOD_NOT_FOUND (a client-stream method, asked for as a unary one)',
       'call count {"n":2} from ADDR (server-stream)',
       'call chat null from ADDR (bidi-stream)',
+      'call echo "e" from ADDR: METHOD_NOT_FOUND (a unary method, asked for as a server-stream)',
       'notification nothing.here [1]',
       'notification note "n"',
     ]);

@@ -1,6 +1,6 @@
 /** `wirecall serve [endpoint] [--register <dccType>]`: run the demo server until SIGINT/SIGTERM. */
 import { Command } from 'commander';
-import { ProtocolError, createServer, type Connection, type ServerOptions } from '../index.js';
+import { ProtocolError, createServer, type ServerOptions } from '../index.js';
 import { serveRegistered, type RegisteredServer } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
@@ -43,7 +43,7 @@ ignore once its pid is gone).
 SIGINT/SIGTERM close the server gracefully and exit 0; a second signal exits at once.
 With -v, stderr gets a line per connection, call, stream and notification, e.g.
 "call add {"a":1,"b":2} from tcp://127.0.0.1:50312", and for a method it cannot serve
-"call nope from tcp://127.0.0.1:50312: METHOD_NOT_FOUND (no such method)".
+"call nope {"x":1} from tcp://127.0.0.1:50312: METHOD_NOT_FOUND (no such method)".
 ${DEMO_METHODS_HELP}
 ${TOKEN_HELP}
 ${ENDPOINT_HELP}
@@ -74,12 +74,13 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
     server.on('connection', (c) => {
       const address = c.peer?.address ?? 'unknown';
       log(`connected ${address} (${c.peer?.name ?? '?'} ${c.peer?.version ?? '?'})`);
-      // Every call and stream, unknown methods too (call-log.ts).
-      logCalls(c as Connection<unknown, unknown>, log);
+
       c.on('notification', (method, params) => log(`notification ${method} ${toJsonLine(params)}`));
       c.once('close', (error) => log(`disconnected ${address}${error ? ` (${error.code}: ${error.message})` : ''}`));
     });
     server.on('connectionError', (error, address) => log(`handshake failed from ${address}: ${error.code}: ${error.message}`));
+    // Every call and stream, unknown methods too (call-log.ts).
+    logCalls(log);
   }
 
   // Installed before listening, so a signal during startup also ends in a clean close.
