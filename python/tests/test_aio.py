@@ -110,9 +110,9 @@ def test_calls_back_to_the_caller() -> None:
     async def body() -> None:
         server = make_server()
         ep = await server.listen("tcp://127.0.0.1:0")
-        conn = await aio.connect(ep, handlers={"tick": lambda p: p["n"] * 10})
-        assert await conn.call("back", 3) == [30, 20, 10]
-        await conn.close()
+        async with await aio.connect(ep, handlers={"tick": lambda p: p["n"] * 10}) as conn:
+            assert await conn.call("back", 3) == [30, 20, 10]
+        assert conn.state == "closed"
         await server.close()
 
     run(body())

@@ -314,6 +314,12 @@ class Connection(asyncio.Protocol):
         """Waits until the connection is closed; returns the error that closed it, if any."""
         return await asyncio.shield(self._closed)
 
+    async def __aenter__(self) -> "Connection":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
     # ------------------------------------------------------------------ streams (caller side)
 
     def stream(self, method: str, params: Any = None, *, timeout: Optional[float] = None, window: Optional[Tuple[int, int]] = None) -> "OutgoingStream":
