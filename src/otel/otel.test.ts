@@ -138,8 +138,9 @@ describe('wirecall/otel', () => {
     const methods = duration.dataPoints.map((p) => p.attributes['rpc.method']).sort();
     expect(methods).toEqual(['add', 'count']);
     expect(m.get('rpc.server.duration')!.dataPoints).toHaveLength(2);
-    const calls = m.get('wirecall.rpc.calls')!.dataPoints;
-    expect(calls.reduce((n, p) => n + (p.value as number), 0)).toBe(4);
+    // The histograms' counts are the call counts.
+    const counted = [...m.get('rpc.client.duration')!.dataPoints, ...m.get('rpc.server.duration')!.dataPoints];
+    expect(counted.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(4);
     expect(m.get('wirecall.connections.open')!.dataPoints[0]!.value).toBe(2);
   });
 
