@@ -13,7 +13,7 @@ export type { SessionTarget } from './session-reconnect.js';
 export type { SessionState } from './session-state.js';
 export type { Lease, PoolStats } from './pool.js';
 export type { TransportManagerStats } from './manager-stats.js';
-export type { SessionLike, SessionOpenMessage, SessionStateMessage, SessionRebindMessage, SessionCloseMessage } from './session-channels.js';
+export type { SessionLike, SessionOpenMessage, SessionStateMessage, SessionRebindMessage, SessionReconnectMessage, SessionCloseMessage } from './session-channels.js';
 export type { ServiceRegistration } from './registration.js';
 export { serveRegistered, type RegisteredServer, type ServeRegisteredOptions } from './serve-registered.js';
 export type { RegisterOptions, ServiceEntry, ServiceRegistry, ServiceStatus, TransportAddress } from './registry/types.js';

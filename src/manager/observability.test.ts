@@ -3,9 +3,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Scratch } from '../test-util/scratch.js';
-import { tagServer } from '../test-util/tag-servers.js';
+import { managedServers, tagServer } from '../test-util/tag-servers.js';
+import { waitFor } from '../test-util/wait.js';
 import { TransportManager } from './transport-manager.js';
-import type { SessionCloseMessage, SessionOpenMessage, SessionStateMessage } from './session-channels.js';
+import type { SessionCloseMessage, SessionOpenMessage, SessionReconnectMessage, SessionStateMessage } from './session-channels.js';
 
 const scratch = new Scratch();
 const managers: TransportManager[] = [];
@@ -54,6 +55,22 @@ describe('session channels', () => {
     expect(closed).toHaveLength(1);
     expect(closed[0]!.session).toBe(session);
     expect(closed[0]!.error).toBeInstanceOf(Error);
+  });
+
+  it('publish every reconnect attempt, failed ones with their error', async () => {
+    const attempts: SessionReconnectMessage[] = [];
+    listen('wirecall:session:reconnect', attempts);
+    const fast = { cleanupInterval: 0, reconnectBackoffBase: 20, reconnectBackoffMax: 50, reconnectJitter: false, reconnectMaxRetries: 20 };
+    const { manager, servers } = await managedServers(scratch, managers, fast);
+    const session = await manager.getOrCreateSession('maya');
+    await servers[0]!.server.close({ drainTimeout: 100 });
+    await waitFor('two failed attempts', () => attempts.length >= 2);
+    await tagServer(scratch, 'again', servers[0]!.endpoint);
+    await waitFor('the session to reconnect', () => session.state === 'connected');
+    expect(attempts.at(-1)).toEqual({ session, attempt: attempts.at(-1)!.attempt });
+    const failed = attempts.slice(0, -1);
+    expect(failed.every((a) => a.session === session && a.error instanceof Error)).toBe(true);
+    expect(failed.map((a) => a.attempt)).toEqual(failed.map((_, i) => i + 1));
   });
 });
 

@@ -31,6 +31,15 @@ export interface SessionRebindMessage {
   previousInstanceId: string;
 }
 
+/** `wirecall:session:reconnect`: one connection attempt of a reconnecting (or waking) session ended. */
+export interface SessionReconnectMessage {
+  session: SessionLike;
+  /** Attempts counted since the last successful connection (0 for a wake-up's first try). */
+  attempt: number;
+  /** Set when the attempt failed. */
+  error?: unknown;
+}
+
 /** `wirecall:session:close`: closed for good, with why. */
 export interface SessionCloseMessage {
   session: SessionLike;
@@ -41,6 +50,7 @@ const openChannel = channel('wirecall:session:open');
 const stateChannel = channel('wirecall:session:state');
 const rebindChannel = channel('wirecall:session:rebind');
 const closeChannel = channel('wirecall:session:close');
+const reconnectChannel = channel('wirecall:session:reconnect');
 
 export function sessionOpened(session: SessionLike): void {
   if (openChannel.hasSubscribers) openChannel.publish({ session } satisfies SessionOpenMessage);
@@ -52,6 +62,12 @@ export function sessionStateChanged(session: SessionLike, state: SessionState, p
 
 export function sessionRebound(session: SessionLike, previousInstanceId: string): void {
   if (rebindChannel.hasSubscribers) rebindChannel.publish({ session, previousInstanceId } satisfies SessionRebindMessage);
+}
+
+export function sessionReconnectAttempt(session: SessionLike, attempt: number, failed: boolean, error: unknown): void {
+  if (!reconnectChannel.hasSubscribers) return;
+  const message: SessionReconnectMessage = failed ? { session, attempt, error } : { session, attempt };
+  reconnectChannel.publish(message);
 }
 
 export function sessionClosed(session: SessionLike, error: Error): void {

@@ -12,6 +12,7 @@ import type { Connection } from '../rpc/connection.js';
 import type { Endpoint } from '../transport/endpoint.js';
 import { errorMessage } from '../util/error-message.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { sessionReconnectAttempt } from './session-channels.js';
 import { assertTransition, type SessionState } from './session-state.js';
 
 /** Where a session connects: one registered instance. */
@@ -165,10 +166,12 @@ export class Reconnector {
         connection.destroy();
         return false;
       }
+      sessionReconnectAttempt(this.link.session, this.attempts, false, undefined);
       this.link.adopt(connection, target);
       return true;
     } catch (err) {
       this.link.noteFailure(err);
+      sessionReconnectAttempt(this.link.session, this.attempts, true, err);
       return false;
     }
   }
