@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CallCancelled, DeadlineExceeded, RemoteError, Status, connect, type Connection, type Server, type TraceContext } from '../index.js';
 import { Scratch } from '../test-util/scratch.js';
 import { startServer } from '../test-util/rpc-server.js';
-import { callTracing, streamTracing } from './tracing.js';
+import { callTracing, streamTracing, tracingFrom } from './tracing.js';
 
 const scratch = new Scratch();
 const cleanups: Array<() => unknown> = [];
@@ -62,6 +62,22 @@ describe('wirecall:call', () => {
     expect(callTracing.hasSubscribers).toBe(true);
     channel('tracing:wirecall:call:asyncEnd').unsubscribe(fn);
     expect(callTracing.hasSubscribers).toBe(false);
+  });
+
+  it('feature detection: a TracingChannel without hasSubscribers (Node < 20.13) gets one; no tracingChannel at all, tracing stays off', () => {
+    const old = (name: string) => {
+      const t = tracingChannel(name);
+      const { start, end, asyncStart, asyncEnd, error } = t;
+      return { start, end, asyncStart, asyncEnd, error, tracePromise: t.tracePromise.bind(t) };
+    };
+    const t = tracingFrom(old, 'wirecall:test-old');
+    expect(t.hasSubscribers).toBe(false);
+    const fn = (): void => {};
+    channel('tracing:wirecall:test-old:error').subscribe(fn);
+    expect(t.hasSubscribers).toBe(true);
+    channel('tracing:wirecall:test-old:error').unsubscribe(fn);
+    expect(t.hasSubscribers).toBe(false);
+    expect(tracingFrom(undefined, 'wirecall:test-none').hasSubscribers).toBe(false);
   });
 
   it('traces both sides of a call: start, end, then asyncStart and asyncEnd, with the result and status', async () => {

@@ -59,8 +59,7 @@ export const STREAM_CHANNEL = 'wirecall:stream';
  * in 20.13 (and is in 20.20); before that it is read from the five channels here.
  * Without `tracingChannel` at all (another runtime), tracing stays off.
  */
-function tracingChannel(name: string): Tracing {
-  const make = (dc as { tracingChannel?: (name: string) => unknown }).tracingChannel;
+export function tracingFrom(make: ((name: string) => unknown) | undefined, name: string): Tracing {
   if (typeof make !== 'function') return NO_TRACING;
   const t = make(name) as Tracing;
   if (!('hasSubscribers' in t)) {
@@ -75,8 +74,9 @@ function tracingChannel(name: string): Tracing {
 
 const NO_TRACING = { hasSubscribers: false } as Tracing;
 
-export const callTracing = tracingChannel(CALL_CHANNEL);
-export const streamTracing = tracingChannel(STREAM_CHANNEL);
+const make = (dc as { tracingChannel?: (name: string) => unknown }).tracingChannel;
+export const callTracing = tracingFrom(make, CALL_CHANNEL);
+export const streamTracing = tracingFrom(make, STREAM_CHANNEL);
 
 /** The channel a context belongs on. */
 function tracingOf(ctx: TraceContext): Tracing {
