@@ -948,10 +948,16 @@ class Connection(asyncio.Protocol):
             self._server._disconnected(self)
 
 
-def _blocking_face(conn: "Connection") -> Any:
-    from .blocking import _wrap
+#: The blocking face that handlers running on threads see as ``ctx.connection``; set by
+#: ``wirecall.blocking`` when it is imported (the package's ``__init__`` does), so that
+#: this module never imports it (``blocking`` is built on this one).
+_blocking_face: Optional[Callable[["Connection"], Any]] = None
 
-    return _wrap(conn)
+
+def set_blocking_face(face: Callable[["Connection"], Any]) -> None:
+    """Called by wirecall.blocking: how a thread handler's ``ctx.connection`` is made."""
+    global _blocking_face
+    _blocking_face = face
 
 
 async def _swallow(awaitable: Awaitable[Any]) -> None:

@@ -407,3 +407,7 @@ class MainThreadQueue:
 
     def stop(self) -> None:
         self._q.put(None)
+
+
+# Thread handlers of asyncio connections call back through this face (see aio.set_blocking_face).
+aio.set_blocking_face(_wrap)
