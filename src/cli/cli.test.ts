@@ -6,9 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, DEMO, ROOT, buildIfStale } from '../test-util/build.js';
+import { serveDemo, type DemoChild } from '../test-util/cli-child.js';
 import { Scratch } from '../test-util/scratch.js';
 import { exited } from '../test-util/wait.js';
 
@@ -59,68 +59,11 @@ function runNode(
 const cli = (...args: string[]): Promise<Result> => runNode(CLI, args);
 const cliWithEnv = (env: NodeJS.ProcessEnv, ...args: string[]): Promise<Result> => runNode(CLI, args, { env });
 
-interface Served {
-  child: ChildProcess;
-  endpoint: string;
-  /** Everything the server wrote to stderr so far (its -v log). */
-  stderr(): string;
-  /** Resolves once stderr matches. */
-  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  /** The lines it printed on stdout, the first one included. */
-  stdoutLines: string[];
-}
+type Served = DemoChild;
 
-/** Starts `wirecall serve ...args` and waits for its first stdout line. */
-async function serve(args: string[], persistent = false, env: NodeJS.ProcessEnv = {}): Promise<Served> {
-  const child = (persistent ? suite : scratch).child(
-    spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) }),
-  );
-  let stderr = '';
-  const stderrWaiters = new Set<() => void>();
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-    for (const check of stderrWaiters) check();
-  });
-  const stdoutLines: string[] = [];
-  const lines = createInterface({ input: child.stdout! });
-  const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve printed nothing in 10 s; stderr: ${stderr}`)), 10_000);
-    lines.on('line', (line) => {
-      stdoutLines.push(line);
-      if (stdoutLines.length === 1) {
-        clearTimeout(timer);
-        resolve(line);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited (${code ?? signal}) before listening; stderr: ${stderr}`));
-    });
-  });
-  const match = /^listening on (\S+)$/.exec(first);
-  if (match === null) throw new Error(`unexpected first line: ${JSON.stringify(first)}`);
-  return {
-    child,
-    endpoint: match[1]!,
-    stdoutLines,
-    stderr: () => stderr,
-    waitForStderr: (pattern, timeoutMs = 10_000) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          stderrWaiters.delete(check);
-          reject(new Error(`server stderr never matched ${pattern}; got: ${stderr}`));
-        }, timeoutMs);
-        const check = (): void => {
-          if (pattern.test(stderr)) {
-            clearTimeout(timer);
-            stderrWaiters.delete(check);
-            resolve();
-          }
-        };
-        stderrWaiters.add(check);
-        check();
-      }),
-  };
+/** Starts `wirecall serve ...args` and waits for its first stdout line (shared by the whole file when `persistent`). */
+function serve(args: string[], persistent = false, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+  return serveDemo(persistent ? suite : scratch, args, env);
 }
 
 /** A TCP port nothing listens on (bound, then released). */

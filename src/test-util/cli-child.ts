@@ -87,6 +87,8 @@ export interface DemoChild {
   stderr(): string;
   /** Resolves once stderr matches `pattern` (rejects after `timeoutMs`). */
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** The lines it printed on stdout, the first one included. */
+  stdoutLines: string[];
 }
 
 /** `wirecall serve ...args` in a child process; resolves once it prints "listening on <endpoint>". */
@@ -100,10 +102,13 @@ export async function serveDemo(scratch: Scratch, args: string[], env: NodeJS.Pr
     stderr += d;
     for (const check of waiters) check();
   });
+  const stdoutLines: string[] = [];
   const rl = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve printed nothing in 10 s; stderr: ${stderr}`)), 10_000);
-    rl.once('line', (line) => {
+    rl.on('line', (line) => {
+      stdoutLines.push(line);
+      if (stdoutLines.length > 1) return;
       clearTimeout(timer);
       resolve(line);
     });
@@ -117,6 +122,7 @@ export async function serveDemo(scratch: Scratch, args: string[], env: NodeJS.Pr
   return {
     child,
     endpoint: match[1]!,
+    stdoutLines,
     stderr: () => stderr,
     waitForStderr: (pattern, timeoutMs = 10_000) =>
       new Promise<void>((resolve, reject) => {
