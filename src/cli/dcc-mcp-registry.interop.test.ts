@@ -11,14 +11,13 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, buildIfStale } from '../test-util/build.js';
+import { buildIfStale } from '../test-util/build.js';
+import { PYTHON_0136 } from '../test-util/interop.js';
 import { runCli, serveChild } from '../test-util/cli-child.js';
 import { Scratch } from '../test-util/scratch.js';
 
-const PYTHON_0136 = path.join(ROOT, '.interop/dcc-mcp-core-0.13.6/bin/python');
 const PEER_0136 = fileURLToPath(new URL('../wire/fixtures/dcc_mcp_0136.py', import.meta.url));
 const has0136 = existsSync(PYTHON_0136);
 if (!has0136) process.stderr.write('dcc-mcp-core 0.13.6 registry interop: skipped (opt-in: DCC_MCP_CORE_0136_SRC=<v0.13.6 checkout> npm run setup:interop)\n');

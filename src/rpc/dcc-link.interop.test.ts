@@ -14,7 +14,7 @@
  * Without the venv: with CI=true the tests fail; elsewhere they are skipped with one line.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallCancelled, RemoteError } from '../errors.js';
@@ -26,16 +26,11 @@ import { connect } from './client.js';
 import type { Connection } from './connection.js';
 import { dccLinkEndpoint, type DccLinkOptions, type DccLinkProgress } from './dcc-link-codec.js';
 import { createServer } from './server.js';
+import { interopPeer, LATEST, PYTHON } from '../test-util/interop.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LATEST = /^LATEST=(\S+)$/m.exec(readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8'))![1]!;
-const PYTHON = `${ROOT}.interop/dcc-mcp-core-${LATEST}/bin/python`;
+const venv = interopPeer('dcc-link rpc interop');
 const PEER = fileURLToPath(new URL('../wire/fixtures/dcc_link_rpc_peer.py', import.meta.url));
-const SKIP_LINE = 'dcc-link rpc interop: run `npm run setup:interop` first';
 
-const installed = existsSync(PYTHON);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
 
 const scratch = new Scratch();
 const paths: string[] = [];
@@ -77,7 +72,7 @@ function lines(child: ChildProcessWithoutNullStreams): { all: string[]; stderr: 
 
 /** Its IpcChannelAdapter.create(name) and wait_for_client, then our client on the channel. */
 async function dccSide(dccLink: DccLinkOptions): Promise<{ client: Connection; child: ChildProcessWithoutNullStreams; out: ReturnType<typeof lines> }> {
-  if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+  venv.requireInstalled();
   const name = channelName();
   paths.push(`/tmp/${name}.sock`);
   const child = scratch.child(spawn(PYTHON, [PEER, 'serve', name]));
@@ -87,7 +82,7 @@ async function dccSide(dccLink: DccLinkOptions): Promise<{ client: Connection; c
   return { client, child, out };
 }
 
-describe.skipIf(!installed && !inCI)(`DCC-Link rpc: wirecall client ⇄ dcc-mcp-core ${LATEST} IpcChannelAdapter server`, () => {
+describe.skipIf(!venv.run)(`DCC-Link rpc: wirecall client ⇄ dcc-mcp-core ${LATEST} IpcChannelAdapter server`, () => {
   it('JSON bodies: call, Err, Progress, Cancel, Push both ways, Ping both ways, its call to our handler, 1000 calls, close', async () => {
     const progress: DccLinkProgress[] = [];
     const { client, child, out } = await dccSide({ results: 'json', onProgress: (p) => progress.push(p) });
@@ -156,9 +151,9 @@ describe.skipIf(!installed && !inCI)(`DCC-Link rpc: wirecall client ⇄ dcc-mcp-
   });
 });
 
-describe.skipIf(!installed && !inCI)(`wirecall call --dialect dcc-link against dcc-mcp-core ${LATEST}`, () => {
+describe.skipIf(!venv.run)(`wirecall call --dialect dcc-link against dcc-mcp-core ${LATEST}`, () => {
   it('sends the JSON params in a Call and prints the Reply', async () => {
-    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    venv.requireInstalled();
     await buildIfStale();
     const name = channelName();
     paths.push(`/tmp/${name}.sock`);
@@ -172,9 +167,9 @@ describe.skipIf(!installed && !inCI)(`wirecall call --dialect dcc-link against d
   }, 60_000);
 });
 
-describe.skipIf(!installed && !inCI)(`DCC-Link rpc: dcc-mcp-core ${LATEST} IpcChannelAdapter client ⇄ wirecall server`, () => {
+describe.skipIf(!venv.run)(`DCC-Link rpc: dcc-mcp-core ${LATEST} IpcChannelAdapter client ⇄ wirecall server`, () => {
   it("its connect(name) reaches a server at /tmp/<name>.sock with dialects ['wirecall', 'dcc-link']", async () => {
-    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    venv.requireInstalled();
     const name = channelName();
     paths.push(`/tmp/${name}.sock`);
     const server = scratch.server(createServer({ heartbeatInterval: 0, dialects: ['wirecall', 'dcc-link'], dccLink: { results: 'json' } }));

@@ -20,25 +20,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteError } from '../errors.js';
-import { CLI, ROOT, buildIfStale } from '../test-util/build.js';
+import { CLI, buildIfStale } from '../test-util/build.js';
 import { Scratch } from '../test-util/scratch.js';
 import { exited } from '../test-util/wait.js';
 import { connect } from './client.js';
 import type { Connection } from './connection.js';
 import { createServer } from './server.js';
+import { interopPeer, PYTHON, PYTHON_0136 } from '../test-util/interop.js';
 
-const SETUP = readFileSync(path.join(ROOT, 'scripts/setup-interop.sh'), 'utf8');
-const LATEST = /^LATEST=(\S+)$/m.exec(SETUP)![1]!;
-const PYTHON = path.join(ROOT, `.interop/dcc-mcp-core-${LATEST}/bin/python`);
-const PYTHON_0136 = path.join(ROOT, '.interop/dcc-mcp-core-0.13.6/bin/python');
+const venv = interopPeer('dcc-mcp-core rpc interop');
 const PEER = fileURLToPath(new URL('../wire/fixtures/dcc_mcp_peer.py', import.meta.url));
 const PEER_0136 = fileURLToPath(new URL('../wire/fixtures/dcc_mcp_0136.py', import.meta.url));
-const SKIP_LINE = 'dcc-mcp-core rpc interop: run `npm run setup:interop` first';
 
-const installed = existsSync(PYTHON);
 const has0136 = existsSync(PYTHON_0136);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -85,9 +79,9 @@ async function exerciseEchoServer(conn: Connection, failText: string): Promise<v
   expect(all.every((r, i) => (r as Buffer).toString() === String(i))).toBe(true);
 }
 
-describe.skipIf(!installed && !inCI)('dcc-mcp dialect ⇄ a Python envelope peer (msgpack)', () => {
+describe.skipIf(!venv.run)('dcc-mcp dialect ⇄ a Python envelope peer (msgpack)', () => {
   beforeAll(() => {
-    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    venv.requireInstalled();
   });
 
   for (const transport of ['tcp', 'unix'] as const) {

@@ -14,7 +14,7 @@
  * Without the venv: with CI=true the tests fail; elsewhere they are skipped with one line.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,16 +31,12 @@ import {
   type DccLinkFrame,
   type DccLinkFrameInput,
 } from './dcc-link.js';
+import { ROOT } from '../test-util/build.js';
+import { interopPeer, LATEST, PYTHON } from '../test-util/interop.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LATEST = /^LATEST=(\S+)$/m.exec(readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8'))![1]!;
-const PYTHON = `${ROOT}.interop/dcc-mcp-core-${LATEST}/bin/python`;
+const venv = interopPeer('dcc-link interop');
 const PEER = fileURLToPath(new URL('./fixtures/dcc_link_peer.py', import.meta.url));
-const SKIP_LINE = 'dcc-link interop: run `npm run setup:interop` first';
 
-const installed = existsSync(PYTHON);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
 
 /** The fixture's results: its lines starting with "@@". */
 const results = (stdout: string): string[] =>
@@ -68,9 +64,9 @@ function docVectors(): Map<string, Buffer> {
   return blocks;
 }
 
-describe.skipIf(!installed && !inCI)('DCC-Link: the facts of the real package', () => {
+describe.skipIf(!venv.run)('DCC-Link: the facts of the real package', () => {
   it(`the venv is set up (dcc-mcp-core ${LATEST}), and the channel is what docs/DCC-LINK.md says`, () => {
-    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    venv.requireInstalled();
     const facts = JSON.parse(py(['facts'])[0]!) as Record<string, any>;
     expect(facts.version).toBe(LATEST);
     expect(facts.has).toEqual({
@@ -110,7 +106,7 @@ describe.skipIf(!installed && !inCI)('DCC-Link: the facts of the real package', 
 });
 
 // With CI=true and no venv, the test above fails once; these are skipped rather than failing by the dozen.
-describe.skipIf(!installed)('DCC-Link codec ⇄ its DccLinkFrame', () => {
+describe.skipIf(!venv.installed)('DCC-Link codec ⇄ its DccLinkFrame', () => {
   it('its encode() writes the bytes of docs/DCC-LINK.md; we decode them and re-encode them byte for byte', () => {
     const lines = py(['encode']);
     const doc = docVectors();
@@ -194,14 +190,14 @@ const f = (type: DccLinkFrame['type'], seq: bigint, body: string | Buffer = ''):
   version: 1,
 });
 
-describe.skipIf(!installed)('our codec on a raw Unix socket ⇄ its IpcChannelAdapter server', () => {
+describe.skipIf(!venv.installed)('our codec on a raw Unix socket ⇄ its IpcChannelAdapter server', () => {
   let child: ChildProcessWithoutNullStreams;
   let link: LinkSocket;
   let stdout = '';
   const name = `wirecall-dcclink-${process.pid}-${Date.now()}`;
 
   beforeAll(async () => {
-    if (!installed) return;
+    if (!venv.installed) return;
     child = spawn(PYTHON, [PEER, 'serve', name]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -297,7 +293,7 @@ describe.skipIf(!installed)('our codec on a raw Unix socket ⇄ its IpcChannelAd
   });
 });
 
-describe.skipIf(!installed)('its IpcChannelAdapter client ⇄ a raw Node server with our codec', () => {
+describe.skipIf(!venv.installed)('its IpcChannelAdapter client ⇄ a raw Node server with our codec', () => {
   const scratch = new Scratch();
   afterEach(() => scratch.cleanup());
 

@@ -15,7 +15,7 @@
  * Without the latest venv: with CI=true the tests fail; elsewhere they are skipped with one line.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,18 +36,11 @@ import {
 import { FrameDecoder } from './frame-decoder.js';
 import { packFrame } from './msgpack.js';
 import { EnvelopeSocket } from '../test-util/envelope-socket.js';
+import { interopPeer, LATEST, MSGPACK, PYTHON, PYTHON_0136 } from '../test-util/interop.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SETUP = readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8');
-const LATEST = /^LATEST=(\S+)$/m.exec(SETUP)![1]!;
-const MSGPACK = /^MSGPACK=(\S+)$/m.exec(SETUP)![1]!;
-const PYTHON = `${ROOT}.interop/dcc-mcp-core-${LATEST}/bin/python`;
+const venv = interopPeer('dcc-mcp-core interop');
 const PEER = fileURLToPath(new URL('./fixtures/dcc_mcp_peer.py', import.meta.url));
-const SKIP_LINE = 'dcc-mcp-core interop: run `npm run setup:interop` first';
 
-const installed = existsSync(PYTHON);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
 
 const py = (mode: string, input?: string): string =>
   execFileSync(PYTHON, [PEER, mode], { input, encoding: 'utf8', timeout: 15_000, maxBuffer: 64 * 1024 * 1024 });
@@ -70,9 +63,9 @@ const PYTHON_ENVELOPES: DccMcpMessage[] = [
   { type: 'shutdown', reason: 'bye' },
 ];
 
-describe.skipIf(!installed && !inCI)('dcc-mcp-core interop (Python from .interop/)', () => {
+describe.skipIf(!venv.run)('dcc-mcp-core interop (Python from .interop/)', () => {
   it(`the venv is set up (dcc-mcp-core ${LATEST}, msgpack ${MSGPACK})`, () => {
-    if (!installed) expect.fail(`${SKIP_LINE} (CI=true: the interop peers must be installed; missing ${PYTHON})`);
+    venv.requireInstalled();
     const facts = JSON.parse(py('facts')) as { version: string; msgpack: string; has: Record<string, boolean> };
     expect(facts.version).toBe(LATEST);
     expect(facts.msgpack).toBe(MSGPACK);
@@ -85,7 +78,7 @@ describe.skipIf(!installed && !inCI)('dcc-mcp-core interop (Python from .interop
 });
 
 // With CI=true and no venv, the test above fails once; these are skipped rather than failing by the dozen.
-describe.skipIf(!installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/)', () => {
+describe.skipIf(!venv.installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/)', () => {
 
   it('envelopes packed by Python msgpack decode to the expected messages, and our encoder writes the same bytes', () => {
     const lines = py('encode').trim().split('\n');
@@ -125,7 +118,7 @@ describe.skipIf(!installed)('dcc-mcp envelope ⇄ Python msgpack (from .interop/
     const next = (): Promise<DccMcpMessage> => peer.next();
 
     beforeAll(async () => {
-      if (!installed) return;
+      if (!venv.installed) return;
       child = spawn(PYTHON, [PEER, 'serve']);
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -212,7 +205,6 @@ function asPythonSees(m: DccMcpMessage): unknown[] {
 // scripts/setup-interop.sh was given a source checkout (DCC_MCP_CORE_0136_SRC, see the
 // script); elsewhere these tests are skipped (CI included: the source is not on PyPI).
 
-const PYTHON_0136 = `${ROOT}.interop/dcc-mcp-core-0.13.6/bin/python`;
 const PEER_0136 = fileURLToPath(new URL('./fixtures/dcc_mcp_0136.py', import.meta.url));
 const has0136 = existsSync(PYTHON_0136);
 /** The fixture's results: its lines starting with "@@" (the package logs to stdout too). */

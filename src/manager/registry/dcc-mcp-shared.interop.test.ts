@@ -10,25 +10,19 @@
  * Without the venv: with CI=true the tests fail; elsewhere they are skipped with one line.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildIfStale } from '../../test-util/build.js';
 import { DIST_FILE_REGISTRY, FIXTURES, readServicesJson } from '../../test-util/registry-files.js';
 import { Scratch } from '../../test-util/scratch.js';
 import { exited, waitFor } from '../../test-util/wait.js';
 import { FileRegistry } from './file-registry.js';
+import { interopPeer, LATEST, PYTHON } from '../../test-util/interop.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const LATEST = /^LATEST=(\S+)$/m.exec(readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8'))![1]!;
-const PYTHON = `${ROOT}.interop/dcc-mcp-core-${LATEST}/bin/python`;
-const SKIP_LINE = 'dcc-mcp-core shared registry: run `npm run setup:interop` first';
-const installed = existsSync(PYTHON);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
+const venv = interopPeer('dcc-mcp-core shared registry');
 
 const PER_SIDE = 10;
 type Row = Record<string, unknown>;
@@ -109,9 +103,9 @@ function pythonSeesAlive(dir: string): Record<string, boolean | null> {
 const idsOf = (rows: Row[], dccType?: string): string[] =>
   rows.filter((r) => dccType === undefined || r['dcc_type'] === dccType).map((r) => String(r['instance_id'])).sort();
 
-describe.runIf(installed || inCI)(`one registry shared with dcc-mcp-core ${LATEST}`, () => {
+describe.runIf(venv.run)(`one registry shared with dcc-mcp-core ${LATEST}`, () => {
   it(`${PER_SIDE} wirecall + ${PER_SIDE} dcc-mcp-core processes registering and heartbeating at once end with exactly the expected rows`, async () => {
-    expect(existsSync(PYTHON), SKIP_LINE).toBe(true);
+    venv.requireInstalled();
     const dir = scratch.dir();
     const gatewayPort = await freePort();
     const started = Date.now();
@@ -147,7 +141,7 @@ describe.runIf(installed || inCI)(`one registry shared with dcc-mcp-core ${LATES
   }, 20_000);
 
   it('SIGKILL of a Python registrant: wirecall prunes its rows through the sentinel, or through the pid when the sentinel is missing', async () => {
-    expect(existsSync(PYTHON), SKIP_LINE).toBe(true);
+    venv.requireInstalled();
     const dir = scratch.dir();
     const gatewayPort = await freePort();
     const [a, b] = [python(dir, gatewayPort, 'maya'), python(dir, gatewayPort, 'houdini')];
@@ -175,7 +169,7 @@ describe.runIf(installed || inCI)(`one registry shared with dcc-mcp-core ${LATES
   }, 20_000);
 
   it("a wirecall row is alive for dcc-mcp-core's reader while its process lives, dead after SIGKILL, and pruned by the next dcc-mcp-core instance", async () => {
-    expect(existsSync(PYTHON), SKIP_LINE).toBe(true);
+    venv.requireInstalled();
     const dir = scratch.dir();
     const w = wirecall(dir, 'blender', 1, 10);
     const ours = await ready(w);

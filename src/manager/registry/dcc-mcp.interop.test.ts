@@ -13,7 +13,6 @@
  * Without the venv: with CI=true the test fails; elsewhere it is skipped with one line.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,17 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileRegistry } from './file-registry.js';
 import { readServicesJson } from '../../test-util/registry-files.js';
+import { interopPeer, LATEST, PYTHON } from '../../test-util/interop.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SETUP = readFileSync(`${ROOT}scripts/setup-interop.sh`, 'utf8');
-const LATEST = /^LATEST=(\S+)$/m.exec(SETUP)![1]!;
-const PYTHON = `${ROOT}.interop/dcc-mcp-core-${LATEST}/bin/python`;
+const venv = interopPeer('dcc-mcp-core interop');
 const REGISTRANT = fileURLToPath(new URL('./fixtures/dcc_mcp_registrant.py', import.meta.url));
-const SKIP_LINE = 'dcc-mcp-core interop: run `npm run setup:interop` first';
 
-const installed = existsSync(PYTHON);
-const inCI = process.env.CI === 'true';
-if (!installed && !inCI) process.stderr.write(`${SKIP_LINE}\n`);
 
 type Row = Record<string, unknown>;
 
@@ -67,7 +60,7 @@ function lineStartingWith(child: ChildProcessWithoutNullStreams, prefix: string,
   });
 }
 
-describe.runIf(installed || inCI)(`file registry: rows written by dcc-mcp-core ${LATEST}`, () => {
+describe.runIf(venv.run)(`file registry: rows written by dcc-mcp-core ${LATEST}`, () => {
   let dir: string;
   let child: ChildProcessWithoutNullStreams | undefined;
 
@@ -84,7 +77,7 @@ describe.runIf(installed || inCI)(`file registry: rows written by dcc-mcp-core $
   });
 
   it('lists them, and they survive wirecall rewrites field by field; dcc-mcp-core keeps our row in its rewrite', async () => {
-    expect(existsSync(PYTHON), SKIP_LINE).toBe(true);
+    venv.requireInstalled();
     let stderr = '';
     child = spawn(PYTHON, [REGISTRANT, dir, String(await freePort())], { env: { ...process.env, RUST_LOG: 'warn' } });
     child.stderr.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString('utf8')).slice(-20_000)));
