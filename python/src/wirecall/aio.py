@@ -550,7 +550,8 @@ class Connection(asyncio.Protocol):
             self._flush()
             self._half_close_and_linger()
 
-    def _half_close_and_linger(self) -> None:
+    def _half_close_and_linger(self, error: Optional[WirecallError] = None) -> None:
+        """Close our side (EOF), drop the socket LINGER seconds later if the peer has not, and finish."""
         t = self.transport
         if t is not None and not t.is_closing():
             try:
@@ -559,7 +560,7 @@ class Connection(asyncio.Protocol):
             except Exception:
                 pass
             self._loop.call_later(LINGER, t.abort)
-        self._finish_closed(ConnectionClosed("handshake refused"))
+        self._finish_closed(error if error is not None else ConnectionClosed("handshake refused"))
 
     def _fatal(self, error: WirecallError) -> None:
         # The reason is the last frame we write; then close our side and let the peer go.
@@ -568,15 +569,7 @@ class Connection(asyncio.Protocol):
         if not self._handshake.done():
             self._handshake.set_exception(error)
         self._fail_everything(error)
-        t = self.transport
-        if t is not None and not t.is_closing():
-            try:
-                if t.can_write_eof():
-                    t.write_eof()
-            except Exception:
-                pass
-            self._loop.call_later(LINGER, t.abort)
-        self._finish_closed(error)
+        self._half_close_and_linger(error)
 
     def _handshake_timeout(self) -> None:
         if self.core.state == "pending":
