@@ -8,7 +8,7 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from wirecall import aio
+from wirecall import aio, aio_server
 from wirecall import protocol as P
 
 from conftest import run
@@ -154,7 +154,7 @@ def test_one_bad_client_never_disturbs_the_others() -> None:
 def test_failed_handshakes_are_slowed_then_banned(monkeypatch: "pytest.MonkeyPatch") -> None:
     from wirecall import HandshakeRejected
 
-    monkeypatch.setattr(aio, "AUTH_MAX_FAILURES", 3)
+    monkeypatch.setattr(aio_server, "AUTH_MAX_FAILURES", 3)  # where the Server reads it
 
     async def body() -> None:
         server, port = await serve(token="right")

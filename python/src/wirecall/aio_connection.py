@@ -1,0 +1,433 @@
+"""One wirecall connection on asyncio, either side: the public face (call, notify, ping, streams,
+close), the asyncio.Protocol callbacks, writing (one write per loop iteration, or at once for a
+call alone in flight) and the routing of the core's events. Serving the peer's calls is in
+``aio_dispatch``, keeping alive and closing in ``aio_lifecycle``."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from . import core as C
+from . import protocol as P
+from . import aio_runners
+from .aio_calls import _timeout_ms, _Waiter
+from .aio_dispatch import _Dispatch
+from .aio_lifecycle import _Lifecycle
+from .aio_listen import _host_of
+from .aio_runners import Runner
+from .aio_streams import OutgoingStream
+from .core import ConnectionCore, Options, PeerInfo
+from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
+from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry, error_from_body
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .aio_server import Server
+
+__all__ = ["Connection"]
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 128 * 1024
+MAX_WRITE_BUFFER = 64 * 1024 * 1024
+
+
+class Connection(_Lifecycle, _Dispatch, asyncio.Protocol):
+    """One wirecall connection, either side. Either side may call the other.
+
+    Use :func:`connect` for a client; a :class:`Server` makes one per accepted socket.
+    """
+
+    def __init__(
+        self,
+        role: str,
+        options: Options,
+        handlers: HandlerRegistry,
+        *,
+        runner: Optional[Runner] = None,
+        on_notification: Optional[Callable[[str, Any], Any]] = None,
+        context_connection: Optional[Callable[["Connection"], Any]] = None,
+        server: Optional["Server"] = None,
+    ) -> None:
+        self._loop = asyncio.get_event_loop()
+        self._loop_thread = threading.current_thread()
+        self._options = options
+        self._handlers = handlers
+        self._runner = runner
+        self._on_notification = on_notification
+        if context_connection is None and runner is not None:
+            context_connection = aio_runners.blocking_face()  # thread handlers call back through a blocking face
+        self._context_connection = context_connection
+        self._server = server
+        self.core = ConnectionCore(role, options)
+        self.transport: Optional[asyncio.Transport] = None
+        self._flush_pending = False
+        self._handshake: "asyncio.Future[PeerInfo]" = self._loop.create_future()
+        self._closed: "asyncio.Future[Optional[BaseException]]" = self._loop.create_future()
+        self._drained: Optional[asyncio.Event] = None
+        self._draining: Optional["asyncio.Task[None]"] = None
+        self._timers: List[asyncio.TimerHandle] = []
+        self._tick_handle: Optional[asyncio.TimerHandle] = None
+        self._last_ping = 0.0
+        self._pings: Dict[int, "asyncio.Future[float]"] = {}
+        self._close_error: Optional[WirecallError] = None
+        self._paused_reading = False
+        self._write_paused = False
+        self._write_paused_since = 0.0
+        self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
+        self._heard = False
+        self._refusal: Optional[str] = None
+        self.address = ""
+        # Nobody awaits a server connection's handshake: its failure must not be reported as unretrieved.
+        self._handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def peer(self) -> Optional[PeerInfo]:
+        """What the peer said about itself in the handshake."""
+        return self.core.peer
+
+    @property
+    def state(self) -> str:
+        """``pending``, ``connected``, ``closing`` or ``closed``."""
+        return self.core.state
+
+    @property
+    def is_open(self) -> bool:
+        return self.core.state == "connected"
+
+    def register(self, method: str, fn: Optional[Callable[..., Any]] = None) -> Any:
+        """Serves ``method`` on this connection (the peer may call it). Usable as a decorator."""
+        if fn is None:
+
+            def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+                self._handlers.register(method, f)
+                return f
+
+            return deco
+        self._handlers.register(method, fn)
+        return fn
+
+    def register_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        """Serves a server stream on this connection (the peer may open it): see Server.register_stream."""
+        self._handlers.register(method, fn, SERVER_STREAM)
+
+    def register_client_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._handlers.register(method, fn, CLIENT_STREAM)
+
+    def register_bidi_stream(self, method: str, fn: Callable[..., Any]) -> None:
+        self._handlers.register(method, fn, BIDI_STREAM)
+
+    async def call(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> Any:
+        """Calls ``method`` on the peer and returns its result.
+
+        Raises RemoteError (the peer's error status), DeadlineExceeded (``timeout`` seconds
+        passed; the call is cancelled on the peer), ConnectionClosed/ConnectionLost,
+        MessageTooLarge or InvalidArgument (nothing sent). Cancelling the awaiting task
+        sends CANCEL: the peer's handler is cancelled.
+        """
+        waiter = self._start_call(method, params, timeout, self._loop.create_future(), None)
+        try:
+            return await waiter.future  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self._forget(waiter)
+            raise
+        finally:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+
+    def _start_call(self, method: str, params: Any, timeout: Optional[float], future: "Optional[asyncio.Future[Any]]", callback: Any) -> _Waiter:
+        """Sends a CALL (on the loop's thread); the answer settles ``future`` or calls ``callback(value, error)``."""
+        if timeout is None:
+            timeout = self._options.default_timeout
+        timeout_ms = _timeout_ms(timeout)
+        waiter = _Waiter(future, method, callback)
+        waiter.id = self.core.start_call(method, params, timeout_ms, waiter)
+        if len(self.core.outgoing) == 1 and not self._flush_pending:
+            self._flush()  # alone in flight: write now, a loop iteration sooner
+        else:
+            self._schedule_flush()  # others are being made: coalesce them into one write
+        if timeout_ms is not None:
+            waiter.timer = self._loop.call_later(timeout, self._deadline, waiter.id, waiter)  # type: ignore[arg-type]
+        return waiter
+
+    def _forget(self, waiter: _Waiter) -> None:
+        """The caller gave up (task cancelled): CANCEL goes to the peer."""
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+            waiter.timer = None
+        waiter.callback = None
+        if self.core.forget_call(waiter.id):
+            self._schedule_flush()
+            self._check_drained()
+
+    def notify(self, method: str, params: Any = None) -> None:
+        """Sends a notification: no answer, no error from the peer."""
+        self.core.notify(method, params)
+        self._schedule_flush()
+
+    async def ping(self, timeout: float = 10.0) -> float:
+        """Round trip to the peer, in seconds."""
+        nonce = self.core.ping()
+        self._schedule_flush()
+        future: "asyncio.Future[float]" = self._loop.create_future()
+        self._pings[nonce] = future
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(f"no pong within {int(timeout * 1000)} ms") from None
+        finally:
+            self._pings.pop(nonce, None)
+        return time.perf_counter() - start
+
+    async def close(self, drain_timeout: Optional[float] = None) -> None:
+        """Graceful: SHUTDOWN, let calls in flight in both directions finish (up to
+        ``drain_timeout`` seconds, default the option), then close. Idempotent."""
+        if self.core.state == "connected":
+            self.core.shutdown()
+            self._flush()
+            self._start_drain(drain_timeout)
+        elif self.core.state == "pending":
+            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+        await self.wait_closed()
+
+    def abort(self) -> None:
+        """Closes at once, sending nothing; everything in flight fails with ConnectionClosed."""
+        self._terminate(ConnectionClosed("connection destroyed"))
+
+    async def wait_closed(self) -> Optional[BaseException]:
+        """Waits until the connection is closed; returns the error that closed it, if any."""
+        return await asyncio.shield(self._closed)
+
+    async def __aenter__(self) -> "Connection":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ streams (caller side)
+
+    def stream(self, method: str, params: Any = None, *, timeout: Optional[float] = None, window: Optional[Tuple[int, int]] = None) -> "OutgoingStream":
+        """Opens a server stream: ``async for message in conn.stream("count", {"n": 5})``; then ``.result``."""
+        return self._open(method, params, timeout, P.SERVER_STREAM, window)
+
+    def client_stream(self, method: str, params: Any = None, *, timeout: Optional[float] = None, window: Optional[Tuple[int, int]] = None) -> "OutgoingStream":
+        """Opens a client stream: ``await s.write(m)`` …, ``s.end()``, ``await s.result()``."""
+        return self._open(method, params, timeout, P.CLIENT_STREAM, window)
+
+    def bidi_stream(self, method: str, params: Any = None, *, timeout: Optional[float] = None, window: Optional[Tuple[int, int]] = None) -> "OutgoingStream":
+        """Opens a bidirectional stream: write/end as a client stream, iterate as a server stream."""
+        return self._open(method, params, timeout, P.BIDI_STREAM, window)
+
+    def _open(self, method: str, params: Any, timeout: Optional[float], kind: int, window: Optional[Tuple[int, int]]) -> "OutgoingStream":
+        if timeout is None:
+            timeout = self._options.default_timeout
+        timeout_ms = _timeout_ms(timeout)
+        s = OutgoingStream(self, method, kind)
+        s._state = self.core.open_stream(method, params, timeout_ms, kind, window, s)
+        self._schedule_flush()
+        if timeout_ms is not None:
+            s._timer = self._loop.call_later(timeout, s._deadline)  # type: ignore[arg-type]
+        return s
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        try:
+            transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        peername = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            if isinstance(peername, tuple):
+                host = peername[0]
+                self.address = f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+        else:
+            self.address = "unix" if not peername else str(peername)
+        self.core.address = self.address
+        server = self._server
+        if server is not None and self._refusal is not None:
+            self.core._queue([P.REJECT, "UNAVAILABLE", self._refusal])
+            self.core.state = "closed"
+            self._flush()
+            self._half_close_and_linger()
+            return
+        if server is not None and self.core.state == "pending":
+            banned = server._banned_for(self.address)
+            if banned > 0:
+                self.core._queue([P.REJECT, "UNAUTHENTICATED", f"too many failed handshakes from {_host_of(self.address)}; refused for another {math.ceil(banned)} s"])
+                self.core.state = "closed"
+                self._flush()
+                self._half_close_and_linger()
+                return
+        if server is not None:
+            server._pending_opened(self)
+        self.core.start()
+        self._flush()
+        self._timers.append(self._loop.call_later(self._options.handshake_timeout, self._handshake_timeout))
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        events = self.core.receive_data(data)
+        if events:
+            self._flush_pending = True  # answers made while handling are written once, below
+            try:
+                self._handle(events)
+            finally:
+                self._flush_pending = False
+        self._flush()
+        if self.core.state == "closing":
+            self._check_drained()
+
+    def eof_received(self) -> bool:
+        core = self.core
+        if core.state == "closing" and core.incoming:
+            return True  # the peer is done sending; our answers still go out, then we close
+        if core.state == "closing":
+            self._terminate(None)
+        elif core.state == "pending":
+            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+        else:
+            self._terminate(ConnectionLost("connection lost (the peer closed the connection)"))
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.core.state == "closed" and self._closed.done():
+            return
+        if self.core.state == "closing":
+            reason = self.core.shutdown_reason
+            self._terminate(None if exc is None else ConnectionClosed(f"peer closed the connection ({exc})"), reason)
+        elif self.core.state == "pending":
+            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+        elif self.core.state == "closed":
+            self._terminate(self._close_error)
+        else:
+            self._terminate(ConnectionLost(f"connection lost ({exc})" if exc else "connection lost"))
+
+    def pause_writing(self) -> None:
+        # The peer does not read its answers: stop reading its calls, unless calls or
+        # streams of our own wait on it (what we would read may be their answers).
+        self._write_paused = True
+        self._write_paused_since = time.monotonic()
+        t = self.transport
+        if t is not None and not self.core.outgoing and not self._paused_reading:
+            try:
+                t.pause_reading()
+                self._paused_reading = True
+            except Exception:
+                pass
+        if t is not None and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self._terminate(LimitExceeded("peer does not read its answers (write buffer over the limit)"))
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            try:
+                self.transport.resume_reading()
+            except Exception:
+                pass
+        for key in list(self._credit_waiters):
+            self._wake_credit(key)
+
+    # ------------------------------------------------------------------ internals
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        data = self.core.data_to_send()
+        t = self.transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
+            if self._write_paused and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
+                # Answers of calls already running kept coming for a peer that reads none: cut at once.
+                self._terminate(LimitExceeded("peer does not read its answers (maxWriteBuffer)"))
+
+    def _handle(self, events: List[Tuple[Any, ...]]) -> None:
+        for ev in events:
+            kind = ev[0]
+            if kind == C.EV_RESULT:
+                w = ev[1]
+                if isinstance(w, _Waiter):
+                    w.settle(ev[2], None)
+                else:
+                    w.waiter._finish(ev[2], None)
+            elif kind == C.EV_CALL:
+                self._on_call(ev[1])
+            elif kind == C.EV_ERROR:
+                w = ev[1]
+                error = error_from_body(ev[2], ev[3])
+                if isinstance(w, _Waiter):
+                    w.settle(None, error)
+                else:
+                    w.waiter._finish(None, error)
+            elif kind == C.EV_NOTIFY:
+                self._on_notify(ev[1], ev[2])
+            elif kind == C.EV_CANCEL:
+                ctx = ev[1].handle
+                if ctx is not None:
+                    ctx._abort(CallCancelled("cancelled by the caller"))
+            elif kind == C.EV_STREAM_MESSAGE:
+                s = ev[1]
+                if s.outgoing:
+                    s.waiter._push(ev[2], ev[3])
+                elif s.handle is not None:
+                    s.handle.inbox._push(ev[2], ev[3])
+            elif kind == C.EV_STREAM_END:
+                s = ev[1]
+                if s.handle is not None:
+                    s.handle.inbox._end()
+            elif kind == C.EV_CREDIT:
+                self._wake_credit(id(ev[1]))
+            elif kind == C.EV_STREAM_OPEN:
+                self._on_stream_open(ev[1])
+            elif kind == C.EV_PONG:
+                f = self._pings.get(ev[1])
+                if f is not None and not f.done():
+                    f.set_result(time.perf_counter())
+            elif kind == C.EV_CONNECTED:
+                self._on_connected()
+            elif kind == C.EV_SHUTDOWN:
+                self._start_drain(None)
+            elif kind == C.EV_REJECTED:
+                err = HandshakeRejected(ev[1], ev[2])
+                if not self._handshake.done():
+                    self._handshake.set_exception(err)
+                self._terminate(err)
+            elif kind == C.EV_REFUSED:
+                self._refused(ev[1], ev[2], ev[3])
+            elif kind == C.EV_FATAL:
+                self._fatal(ev[1])
+
+    def _on_connected(self) -> None:
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        if not self._handshake.done():
+            self._handshake.set_result(self.core.peer)  # type: ignore[arg-type]
+        self._last_ping = time.monotonic()
+        self._schedule_tick()
+        if self._server is not None:
+            self._server._connected(self)
+
+    def _deadline(self, id: int, waiter: _Waiter) -> None:
+        waiter.timer = None
+        if self.core.forget_call(id):
+            self._schedule_flush()
+            waiter.settle(None, DeadlineExceeded(f"call {id} exceeded its deadline"))
+            self._check_drained()
