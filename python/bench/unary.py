@@ -1,7 +1,8 @@
 """Quick unary benchmark: calls/s with one call in flight and with many pipelined.
 
-    python bench/unary.py                 # every pairing this machine can run
-    N=20000 python bench/unary.py
+    python bench/unary.py                 # every pairing this machine can run, JSON
+    python bench/unary.py --markdown      # the table docs/PERFORMANCE.md shows (npm run bench:python)
+    N=20000 REPEAT=5 python bench/unary.py --markdown
 
 Pairs: Python client → TS demo server, TS client → Python server (asyncio, and blocking
 with its worker pool), Python ↔ Python, and a plain Python socket echo carrying the same
@@ -14,12 +15,13 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import msgpack
 
@@ -30,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 TS_DIST = Path(os.environ.get("WIRECALL_TS_DIST", str(REPO / "dist")))
 N = int(os.environ.get("N", "10000"))
 PIPELINE = int(os.environ.get("PIPELINE", "64"))
+REPEAT = int(os.environ.get("REPEAT", "1"))
 
 
 async def py_client(endpoint: str) -> Dict[str, float]:
@@ -58,10 +61,11 @@ def blocking_client(endpoint: str) -> float:
         return N / (time.perf_counter() - t)
 
 
-def ts_client(endpoint: str) -> float:
+def ts_client(endpoint: str, scenario: str = "loop") -> float:
+    """The TypeScript client (python/tests/fixtures/ts_client.mjs): ``loop`` (one in flight) or ``pipelined``."""
     out = subprocess.run(
-        ["node", str(REPO / "python/tests/fixtures/ts_client.mjs"), endpoint, "loop"],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ, LOOP_N=str(N)),
+        ["node", str(REPO / "python/tests/fixtures/ts_client.mjs"), endpoint, scenario],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, LOOP_N=str(N), PIPELINE=str(PIPELINE)),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["callsPerSecond"]
 
@@ -155,7 +159,17 @@ def ts_stream_reader(endpoint: str) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["megabytesPerSecond"]
 
 
-def main() -> None:
+def _listening(proc: "subprocess.Popen[str]") -> str:
+    """The endpoint a TS server printed on its first line (``listening on <endpoint>``)."""
+    line = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise SystemExit(f"the TypeScript server in {TS_DIST} did not start (is the build complete? npm run build)")
+    return line[len("listening on ") :]
+
+
+def measure() -> Dict[str, Any]:
+    """One run of every pairing."""
     results: Dict[str, Any] = {"N": N, "pipeline": PIPELINE, "python": sys.version.split()[0]}
     results["plain_python_echo"] = plain_echo()
     # Python ↔ Python
@@ -167,11 +181,12 @@ def main() -> None:
     server.close()
     # TS server
     ts = subprocess.Popen(["node", str(TS_DIST / "src/cli/main.js"), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
-    ts_ep = ts.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+    ts_ep = _listening(ts)
     results["py_client_to_ts_server"] = asyncio.run(py_client(ts_ep))
     results["py_blocking_client_to_ts_server"] = blocking_client(ts_ep)
-    results["ts_client_to_ts_server"] = ts_client(ts_ep)
+    results["ts_client_to_ts_server"] = {"one_in_flight": ts_client(ts_ep), "pipelined": ts_client(ts_ep, "pipelined")}
     ts.terminate()
+    ts.wait(5)
     # TS client → Python servers
     s1 = wirecall.Server()
     s1.register("add", lambda p: p["a"] + p["b"])  # blocking server: handler on the worker pool
@@ -179,22 +194,27 @@ def main() -> None:
     results["ts_client_to_py_blocking_server_pool"] = ts_client(ep1)
     s1.close()
 
-    async def aio_server() -> float:
+    async def aio_server() -> Dict[str, float]:
         s = aio.Server()
         s.register("add", lambda p: p["a"] + p["b"])
         ep2 = await s.listen("tcp://127.0.0.1:0")
-        r = await asyncio.get_running_loop().run_in_executor(None, ts_client, ep2)
+        loop = asyncio.get_running_loop()
+        one = await loop.run_in_executor(None, ts_client, ep2)
+        piped = await loop.run_in_executor(None, ts_client, ep2, "pipelined")
         await s.close()
-        return r
+        return {"one_in_flight": one, "pipelined": piped}
 
     results["ts_client_to_py_asyncio_server"] = asyncio.run(aio_server())
+    if os.environ.get("STREAMS", "1") == "0":
+        return results
 
     # Streams of 64 KiB chunks, MB/s
     ts2 = subprocess.Popen(["node", str(REPO / "python/tests/fixtures/ts_server.mjs"), "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
-    ts2_ep = ts2.stdout.readline().strip()[len("listening on ") :]  # type: ignore[union-attr]
+    ts2_ep = _listening(ts2)
     results["stream_MBps_ts_server_to_py_client"] = asyncio.run(py_stream_reader(ts2_ep))
     results["stream_MBps_ts_server_to_ts_client"] = ts_stream_reader(ts2_ep)
     ts2.terminate()
+    ts2.wait(5)
 
     async def chunk_server() -> float:
         s = aio.Server()
@@ -211,7 +231,87 @@ def main() -> None:
         return r
 
     results["stream_MBps_py_server_to_ts_client"] = asyncio.run(chunk_server())
-    print(json.dumps(results, indent=2))
+    return results
+
+
+def _cell(runs: List[Dict[str, Any]], key: str, sub: Optional[str]) -> List[float]:
+    values = []
+    for r in runs:
+        v = r.get(key)
+        if isinstance(v, dict):
+            v = v.get(sub) if sub else None
+        elif sub == "pipelined":
+            v = None
+        if isinstance(v, (int, float)):
+            values.append(float(v))
+    return values
+
+
+def _fmt(values: List[float], limit: Optional[float] = None, unit: str = "") -> str:
+    if not values:
+        return "—"
+    med = statistics.median(values)
+    text = f"{med / 1000:.1f}k" if not unit else f"{med:.0f}{unit}"
+    if len(values) > 1:
+        lo, hi = min(values), max(values)
+        text += f" ({lo / 1000:.1f}–{hi / 1000:.1f}k)" if not unit else f" ({lo:.0f}–{hi:.0f})"
+    if limit:
+        text += f" **{med / limit:.2f}×**"
+    return text
+
+
+PAIRINGS = [
+    ("plain Python socket echo (the limit)", "plain_python_echo"),
+    ("Python asyncio client → TS server", "py_client_to_ts_server"),
+    ("TS client → Python asyncio server", "ts_client_to_py_asyncio_server"),
+    ("Python asyncio client → Python asyncio server", "py_client_to_py_server"),
+    ("Python blocking client → TS server", "py_blocking_client_to_ts_server"),
+    ("Python blocking client → Python server", "py_blocking_client_to_py_server"),
+    ("TS client → Python blocking server, worker pool", "ts_client_to_py_blocking_server_pool"),
+    ("TS client → TS server (for comparison)", "ts_client_to_ts_server"),
+]
+
+
+def markdown(runs: List[Dict[str, Any]]) -> str:
+    """The table: median of the runs (min–max), and × the plain echo's median."""
+    echo_one = statistics.median(_cell(runs, "plain_python_echo", "one_in_flight"))
+    echo_piped = statistics.median(_cell(runs, "plain_python_echo", "pipelined"))
+    r0 = runs[0]
+    lines = [
+        f"Python {r0['python']}, msgpack {msgpack.version[0]}.{msgpack.version[1]}.{msgpack.version[2]}, TCP on 127.0.0.1, "
+        f"{r0['N']} calls per cell, {len(runs)} run(s): median (min–max), **× the plain echo**. "
+        f"Goals (issue 13): one in flight ≥ 0.7×, pipelined ≥ 0.5×.",
+        "",
+        f"| pairing | calls/s, one in flight | calls/s, {r0['pipeline']} pipelined |",
+        "| --- | ---: | ---: |",
+    ]
+    for label, key in PAIRINGS:
+        is_echo = key == "plain_python_echo"
+        one = _fmt(_cell(runs, key, "one_in_flight"), None if is_echo else echo_one)
+        piped = _fmt(_cell(runs, key, "pipelined"), None if is_echo else echo_piped)
+        lines.append(f"| {label} | {one} | {piped} |")
+    streams = [
+        ("TS server → Python asyncio client", "stream_MBps_ts_server_to_py_client"),
+        ("Python asyncio server → TS client", "stream_MBps_py_server_to_ts_client"),
+        ("TS server → TS client (for comparison)", "stream_MBps_ts_server_to_ts_client"),
+    ]
+    if any(_cell(runs, key, None) for _, key in streams):
+        lines += ["", f"| server stream of {CHUNK_SIZE // 1024} KiB chunks | MB/s |", "| --- | ---: |"]
+        for label, key in streams:
+            lines.append(f"| {label} | {_fmt(_cell(runs, key, None), None, ' MB/s')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    runs = []
+    for i in range(REPEAT):
+        if "--markdown" in sys.argv:
+            print(f"run {i + 1}/{REPEAT}…", file=sys.stderr, flush=True)
+        runs.append(measure())
+    if "--markdown" in sys.argv:
+        print(markdown(runs))
+    else:
+        print(json.dumps(runs[0] if len(runs) == 1 else runs, indent=2))
 
 
 if __name__ == "__main__":
