@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { callCommand, notifyCommand } from './call-command.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, ExitCode, packageVersion, reportError, usageErrorOf } from './common.js';
 import { pingCommand } from './ping-command.js';
+import { pluginCommand } from './plugin-command.js';
 import { serveCommand } from './serve-command.js';
 import { servicesCommand } from './services-command.js';
 import { TOKEN_HELP } from './token.js';
@@ -19,7 +20,7 @@ export function createProgram(): Command {
     .helpOption('-h, --help', 'show help')
     .addHelpText('after', `${TOKEN_HELP}\n${ENDPOINT_HELP}\n${EXIT_CODES_HELP}`);
   // Subcommands added with addCommand do not inherit settings: configure each one.
-  const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand(), servicesCommand()];
+  const commands = [serveCommand(), callCommand(), notifyCommand(), pingCommand(), servicesCommand(), pluginCommand()];
   for (const cmd of [program, ...commands]) {
     // Commander's own errors are printed by main() in the form of every other error.
     cmd.exitOverride().helpOption('-h, --help', 'show help').configureOutput({ outputError: () => {} });

@@ -1,0 +1,124 @@
+/**
+ * `wirecall plugin run [options] -- <command…>`: launch a plugin (go-plugin's handshake,
+ * PROTOCOL wirecall), print `listening on <endpoint>` and keep it running until
+ * SIGINT/SIGTERM, so that `wirecall call <endpoint> …` can reach it meanwhile.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_HANDSHAKE, PluginError, launchPlugin, type HandshakeConfig, type LaunchOptions } from '../plugin/index.js';
+import { EXIT_CODES_HELP, ExitCode, onInterrupt, packageVersion, parsePositiveMs, parseMs, reportError, formatError } from './common.js';
+
+interface RunFlags {
+  magicCookie?: HandshakeConfig;
+  protocolVersions?: number[];
+  handshakeTimeout?: number;
+  killGrace?: number;
+  minPort?: number;
+  maxPort?: number;
+  quiet?: boolean;
+}
+
+export function pluginCommand(): Command {
+  const run = new Command('run')
+    .description('launch a plugin process and keep it running until SIGINT/SIGTERM')
+    .argument('<command...>', 'the plugin command and its arguments (after --)')
+    .option('--magic-cookie <KEY=VALUE>', `the handshake's magic cookie (default ${DEFAULT_HANDSHAKE.magicCookieKey}=${DEFAULT_HANDSHAKE.magicCookieValue})`, parseCookie)
+    .option('--protocol-versions <list>', 'app protocol versions offered, e.g. 1,2 (default 1)', parseVersions)
+    .option('--handshake-timeout <ms>', 'wait this long for the handshake line (default 60000)', parsePositiveMs)
+    .option('--kill-grace <ms>', 'on shutdown, SIGKILL the plugin this long after SIGTERM (default 2000)', parseMs)
+    .option('--min-port <port>', 'PLUGIN_MIN_PORT for a plugin on TCP (default 10000)', parsePort)
+    .option('--max-port <port>', 'PLUGIN_MAX_PORT for a plugin on TCP (default 25000)', parsePort)
+    .option('-q, --quiet', "do not copy the plugin's stderr and stdout lines to stderr")
+    .addHelpText(
+      'after',
+      `
+The first stdout line is exactly "listening on <endpoint>" (the address the plugin
+announced, e.g. "listening on unix:/tmp/plugin-dir1234/plugin5678"); then
+\`wirecall call <endpoint> <method>\` reaches the plugin. The plugin's own stderr (and its
+stdout after the handshake) is copied to stderr, each line prefixed "plugin: ".
+SIGINT/SIGTERM stop the plugin gracefully (SIGTERM, SIGKILL after --kill-grace) and exit
+0; if the plugin exits by itself, so does this command (exit code 3).
+Example: wirecall plugin run -- node dist/examples/my-plugin.js
+${EXIT_CODES_HELP}`,
+    )
+    .action(async (argv: string[], flags: RunFlags) => {
+      process.exitCode = await runPlugin(argv, flags);
+    });
+  const plugin = new Command('plugin').description('launch and serve plugins (HashiCorp go-plugin handshake, docs/PLUGINS.md)');
+  run.exitOverride().helpOption('-h, --help', 'show help').configureOutput({ outputError: () => {} });
+  plugin.addCommand(run);
+  return plugin;
+}
+
+async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined) return reportError(new PluginError('no plugin command given'));
+  const options: LaunchOptions = {
+    connect: { name: 'wirecall-cli', version: packageVersion() },
+    ...(flags.quiet ? {} : { logger: (line: string) => process.stderr.write(`plugin: ${line}\n`) }),
+  };
+  if (flags.magicCookie !== undefined) options.handshake = flags.magicCookie;
+  if (flags.protocolVersions !== undefined) options.protocolVersions = flags.protocolVersions;
+  if (flags.handshakeTimeout !== undefined) options.handshakeTimeout = flags.handshakeTimeout;
+  if (flags.killGrace !== undefined) options.killGracePeriod = flags.killGrace;
+  if (flags.minPort !== undefined) options.minPort = flags.minPort;
+  if (flags.maxPort !== undefined) options.maxPort = flags.maxPort;
+  // A Ctrl-C during the launch: stop whatever was started, then exit.
+  let interrupted = false;
+  const removeEarly = onInterrupt(() => (interrupted = true));
+  let plugin;
+  try {
+    plugin = await launchPlugin(command, args, options);
+  } catch (err) {
+    removeEarly();
+    return failed(err);
+  }
+  removeEarly();
+  process.stdout.write(`listening on ${plugin.endpoint}\n`);
+  if (interrupted) {
+    await plugin.kill();
+    return ExitCode.OK;
+  }
+  // The CLI holds its connection too; losing it is not the end, the plugin's exit is.
+  plugin.connection.on('close', () => {});
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const remove = onInterrupt(() => {
+      stopping = true;
+      void plugin.kill().then(() => resolve(ExitCode.OK));
+    });
+    void plugin.exited.then((status) => {
+      remove();
+      if (stopping) return;
+      process.stderr.write(`plugin exited (${status.code === null ? `signal ${status.signal ?? '?'}` : `code ${status.code}`})\n`);
+      plugin.connection.destroy();
+      resolve(ExitCode.TRANSPORT);
+    });
+  });
+}
+
+/** Launch failures are transport-like (exit code 3); bad options stay usage errors. */
+function failed(err: unknown): number {
+  if (err instanceof PluginError) {
+    process.stderr.write(`${formatError(err)}\n`);
+    return ExitCode.TRANSPORT;
+  }
+  return reportError(err);
+}
+
+function parseCookie(text: string): HandshakeConfig {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected KEY=VALUE');
+  return { magicCookieKey: text.slice(0, eq), magicCookieValue: text.slice(eq + 1) };
+}
+
+function parseVersions(text: string): number[] {
+  const versions = text.split(',').map((v) => Number(v.trim()));
+  if (versions.length === 0 || versions.some((v) => !Number.isInteger(v) || v < 1)) throw new InvalidArgumentError('expected positive integers separated by commas, e.g. 1,2');
+  return versions;
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^[0-9]{1,5}$/.test(text) || port > 65535) throw new InvalidArgumentError('expected a port number 0–65535');
+  return port;
+}
