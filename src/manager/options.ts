@@ -4,14 +4,19 @@
  */
 import { InvalidOption } from '../errors.js';
 import type { ClientConnectionOptions } from '../rpc/connection.js';
-import type { ServiceRegistry } from './registry/types.js';
+import type { RegistryOption } from './registry-redis/open.js';
 import type { RoutingStrategy } from './routing.js';
 
 export interface TransportManagerOptions {
   /** services.json directory of the default file registry; default $WIRECALL_REGISTRY_DIR, else a per-user temp dir. */
   registryDir?: string;
-  /** Use this registry instead of the file registry (it is not closed by shutdown()). */
-  registry?: ServiceRegistry;
+  /**
+   * Use this registry instead of the file registry: a ServiceRegistry (not closed by
+   * shutdown()), or a Redis one given as a `redis://host:port/db` URL or a node-redis
+   * client (see docs/MANAGER.md, "Redis registry"). Default: $WIRECALL_REGISTRY (a Redis
+   * URL) when set and `registryDir` is not given, else the file registry.
+   */
+  registry?: RegistryOption;
   /** Pool: connections per DCC type, leased or idle. Default 10. */
   maxConnectionsPerDcc?: number;
   /** Sessions unused this long go idle and release their socket. Default 300 000 (300 s). */

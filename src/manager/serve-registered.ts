@@ -14,7 +14,8 @@ import { errorMessage } from '../util/error-message.js';
 import { exitBySignal } from '../transport/signals.js';
 import { MANAGER_DEFAULTS, emitManagerWarning } from './options.js';
 import { Registrations, openRegistry, type ServiceRegistration } from './registration.js';
-import type { RegisterOptions, ServiceEntry, ServiceRegistry } from './registry/types.js';
+import type { RegisterOptions, ServiceEntry } from './registry/types.js';
+import { registryFromOption, type RegistryOption } from './registry-redis/open.js';
 import { toEndpoint, type ServiceAddress } from './service-address.js';
 
 export interface ServeRegisteredOptions extends ServiceRegistration {
@@ -23,8 +24,8 @@ export interface ServeRegisteredOptions extends ServiceRegistration {
   endpoint?: string | Endpoint;
   /** Advertise this address instead of the bound endpoint (e.g. a routable host when listening on 0.0.0.0). */
   advertise?: ServiceAddress;
-  /** Registry to use; default a FileRegistry in `registryDir`. */
-  registry?: ServiceRegistry;
+  /** Registry to use: a ServiceRegistry, a redis:// URL or a node-redis client; default $WIRECALL_REGISTRY, else a FileRegistry in `registryDir`. */
+  registry?: RegistryOption;
   registryDir?: string;
   /** ms between registry heartbeats; default 5000 (rows are stale after 3 missed ones). */
   heartbeatInterval?: number;
@@ -58,7 +59,9 @@ export async function serveRegistered(server: Server<any, any>, options: ServeRe
   }
 
   const bound = await server.listen(options.endpoint);
-  const { registry, owned } = openRegistry({ registry: options.registry, registryDir: options.registryDir, heartbeatInterval, onWarning });
+  const { registry, owned } =
+    registryFromOption(options.registry, { heartbeatInterval, onWarning }, options.registryDir === undefined) ??
+    openRegistry({ registryDir: options.registryDir, heartbeatInterval, onWarning });
   const registrations = new Registrations(registry, { heartbeatInterval, onWarning });
   let entry: ServiceEntry;
   try {

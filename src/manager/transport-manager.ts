@@ -23,7 +23,9 @@ import { emitManagerWarning, resolveOptions, type ResolvedTransportManagerOption
 import { ConnectionPool, type Lease, type OpenedConnection } from './pool.js';
 import { Registrations, openRegistry, type ServiceRegistration } from './registration.js';
 import { endpointOf } from './registry/address.js';
-import type { ServiceEntry, ServiceRegistry, ServiceStatus } from './registry/types.js';
+import type { RegistryEvent, ServiceEntry, ServiceRegistry, ServiceStatus, WatchOptions } from './registry/types.js';
+import { registryFromOption } from './registry-redis/open.js';
+import { pollWatch } from './registry/poll-watch.js';
 import { Router, matchInstanceId, type RouteOptions } from './routing.js';
 import { toEndpoint, type ServiceAddress } from './service-address.js';
 import type { Session, SessionInfo } from './session.js';
@@ -59,7 +61,9 @@ export class TransportManager {
     const warn = options.onWarning ?? emitManagerWarning;
     this.connectionOptions = options.connectionOptions;
     const heartbeatInterval = resolved.registryHeartbeatInterval;
-    const { registry, owned } = openRegistry({ registry: options.registry, registryDir: options.registryDir, heartbeatInterval, onWarning: warn });
+    const { registry, owned } =
+      registryFromOption(options.registry, { heartbeatInterval, onWarning: warn }, options.registryDir === undefined) ??
+      openRegistry({ registryDir: options.registryDir, heartbeatInterval, onWarning: warn });
     this.registry = registry;
     this.ownsRegistry = owned;
     this.registrations = new Registrations(registry, { heartbeatInterval, onWarning: warn });
@@ -132,6 +136,18 @@ export class TransportManager {
   async setStatus(dccType: string, instanceId: string, status: ServiceStatus): Promise<boolean> {
     this.assertOpen();
     return this.registry.setStatus(dccType, instanceId, status);
+  }
+
+  /**
+   * The live instances (of `dccType`, or all) as a snapshot, then every change in order:
+   * up, status, down, expire (see RegistryEvent). The Redis registry follows its event
+   * stream; a registry without watch() is polled every `registryHeartbeatInterval`.
+   */
+  watch(dccType?: string, options: WatchOptions = {}): AsyncIterable<RegistryEvent> {
+    this.assertOpen();
+    const signal = options.signal === undefined ? this.lifetime.signal : AbortSignal.any([options.signal, this.lifetime.signal]);
+    if (this.registry.watch !== undefined) return this.registry.watch(dccType, { signal });
+    return pollWatch(this.registry, dccType, { signal, intervalMs: this.options.registryHeartbeatInterval });
   }
 
   // ---------------------------------------------------------------- sessions

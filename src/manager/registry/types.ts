@@ -95,4 +95,26 @@ export interface ServiceRegistry {
   /** Removes stale and dead rows; returns how many. */
   prune(): Promise<number>;
   close(): Promise<void>;
+  /** A consistent snapshot, then every change in order (see RegistryEvent); only DCC type `dccType` when given. */
+  watch?(dccType?: string, options?: WatchOptions): AsyncIterable<RegistryEvent>;
+}
+
+/**
+ * What a registry watch yields: first a `snapshot` (the live rows and the revision they
+ * are current at), then each change in order. A watch that fell behind (its backend
+ * dropped changes it had not read) yields a new `snapshot` with `resync: true`: the
+ * reader replaces what it knew with it.
+ */
+export type RegistryEvent =
+  | { type: 'snapshot'; revision: number; entries: ServiceEntry[]; resync: boolean }
+  /** Registered (or registered again after its lease ran out). */
+  | { type: 'up'; revision: number; entry: ServiceEntry }
+  /** Its status changed. */
+  | { type: 'status'; revision: number; entry: ServiceEntry }
+  /** Deregistered (`down`) or its lease ran out (`expire`); `entry` as last seen, when it was. */
+  | { type: 'down' | 'expire'; revision: number; dccType: string; instanceId: string; entry?: ServiceEntry };
+
+export interface WatchOptions {
+  /** Ends the watch (the iterator returns). */
+  signal?: AbortSignal;
 }
