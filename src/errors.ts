@@ -14,7 +14,14 @@
  *   │   ├── FrameTooLarge               a frame over the negotiated size limit
  *   │   ├── ProtocolError               the peer sent bytes we cannot understand
  *   │   ├── HandshakeRejected           the peer refused our handshake (version, token)
- *   │   └── LimitExceeded               the peer went past a limit we set (unread replies, refusals, slow frames)
+ *   │   ├── LimitExceeded               the peer went past a limit we set (unread replies, refusals, slow frames)
+ *   │   └── TlsError                    the TLS layer failed (docs/TLS.md)
+ *   │       ├── CertificateUntrusted    the certificate is not signed by a CA we (or the peer) trust
+ *   │       ├── CertificateNameMismatch the server's certificate does not name the host we dialled
+ *   │       ├── CertificateExpired      a certificate is past its notAfter date (or before its notBefore)
+ *   │       ├── ClientCertificateRequired the server requires a client certificate and got none
+ *   │       ├── TlsRequired             a plain client on a TLS port
+ *   │       └── TlsNotOffered           a TLS client on a plain port
  *   ├── CallError                       one call failed; the connection is fine
  *   │   ├── RemoteError                 the peer answered with an error status
  *   │   ├── DeadlineExceeded            the call's deadline passed
@@ -159,6 +166,53 @@ export class HandshakeRejected extends TransportError {
 export class LimitExceeded extends TransportError {
   static override readonly kind: string = 'LimitExceeded';
   static override readonly code: string = 'ERR_LIMIT_EXCEEDED';
+}
+
+/**
+ * The TLS layer failed: a certificate was refused, the handshake broke, or one side
+ * speaks TLS and the other does not. `cause` is Node's error (its `code`, e.g.
+ * `CERT_HAS_EXPIRED`, is kept as `tlsCode`).
+ */
+export class TlsError extends TransportError {
+  static override readonly kind: string = 'TlsError';
+  static override readonly code: string = 'ERR_TLS';
+  /** Node's / OpenSSL's code for the failure, e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, when there is one. */
+  readonly tlsCode: string | undefined;
+  constructor(message: string, options?: WirecallErrorOptions) {
+    super(message, options);
+    const code = (options?.cause as { code?: unknown } | undefined)?.code;
+    this.tlsCode = typeof code === 'string' ? code : undefined;
+  }
+}
+/** The certificate (the server's, or a client's seen by the server) is not signed by a trusted CA. */
+export class CertificateUntrusted extends TlsError {
+  static override readonly kind: string = 'CertificateUntrusted';
+  static override readonly code: string = 'ERR_TLS_CERT_UNTRUSTED';
+}
+/** The server's certificate does not name the host we connected to (servername check). */
+export class CertificateNameMismatch extends TlsError {
+  static override readonly kind: string = 'CertificateNameMismatch';
+  static override readonly code: string = 'ERR_TLS_CERT_NAME_MISMATCH';
+}
+/** A certificate in the chain has expired (or is not valid yet). */
+export class CertificateExpired extends TlsError {
+  static override readonly kind: string = 'CertificateExpired';
+  static override readonly code: string = 'ERR_TLS_CERT_EXPIRED';
+}
+/** Mutual TLS: the server asks for a client certificate and the client sent none. */
+export class ClientCertificateRequired extends TlsError {
+  static override readonly kind: string = 'ClientCertificateRequired';
+  static override readonly code: string = 'ERR_TLS_CLIENT_CERT_REQUIRED';
+}
+/** A plain (non-TLS) client reached a TLS port: connect with `tls://` (or the `tls` option). */
+export class TlsRequired extends TlsError {
+  static override readonly kind: string = 'TlsRequired';
+  static override readonly code: string = 'ERR_TLS_REQUIRED';
+}
+/** A TLS client reached a port that does not speak TLS: connect with `tcp://`, or serve with TLS. */
+export class TlsNotOffered extends TlsError {
+  static override readonly kind: string = 'TlsNotOffered';
+  static override readonly code: string = 'ERR_TLS_NOT_OFFERED';
 }
 
 export class CallError extends WirecallError {

@@ -21,6 +21,13 @@ export {
   ProtocolError,
   HandshakeRejected,
   LimitExceeded,
+  TlsError,
+  CertificateUntrusted,
+  CertificateNameMismatch,
+  CertificateExpired,
+  ClientCertificateRequired,
+  TlsRequired,
+  TlsNotOffered,
   CallError,
   RemoteError,
   DeadlineExceeded,
@@ -48,6 +55,7 @@ export { Status, statusName } from './status.js';
 
 // Endpoints.
 export { parseEndpoint, formatEndpoint, type Endpoint, type ParseOptions } from './transport/endpoint.js';
+export type { TlsOptions, TlsClientOptions, TlsServerOptions, TlsPeer, PemInput } from './transport/tls-options.js';
 
 // The handshake a server's `authenticate` option is shown.
 export type { Hello } from './wire/native.js';

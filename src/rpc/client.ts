@@ -1,4 +1,5 @@
-import { connect as connectTransport, formatEndpoint, parseEndpoint, type Endpoint } from '../transport/index.js';
+import { ConnectionLost, HandshakeRejected } from '../errors.js';
+import { connect as connectTransport, formatEndpoint, parseEndpoint, tlsFailure, tlsPeerOf, tlsRejection, type Endpoint, type TlsClientOptions } from '../transport/index.js';
 import { Connection, type ClientConnectionOptions } from './connection.js';
 import type { AnyHandler, Contract, Implementation } from './contract.js';
 
@@ -12,6 +13,12 @@ export interface ConnectOptions<Local = Contract, Remote = Contract> extends Omi
   connectTimeout?: number;
   /** Abort the connection attempt (socket connect and handshake); rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * TLS over a tcp:// endpoint (a tls:// endpoint uses TLS with or without it): the CA
+   * that signs the server's certificate (default: the system's), our certificate and
+   * key for mutual TLS, the name to check. `handshakeTimeout` covers the TLS handshake too.
+   */
+  tls?: TlsClientOptions;
 }
 
 /**
@@ -22,17 +29,24 @@ export async function connect<Remote = Contract, Local = Contract>(
   endpoint: string | Endpoint,
   options: ConnectOptions<NoInfer<Local>, NoInfer<Remote>> = {},
 ): Promise<Connection<Remote, Local>> {
-  const target = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
+  const parsed = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
+  // The tls option turns TLS on for a tcp:// endpoint: the connection's address says so.
+  const target = parsed.kind === 'tcp' && options.tls !== undefined ? { ...parsed, tls: true as const } : parsed;
   const socket = await connectTransport(target, {
     ...(options.connectTimeout === undefined ? {} : { timeout: options.connectTimeout }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }),
   });
-  const { handlers, ...rest } = options;
+  const { handlers, tls: _tls, ...rest } = options;
+  const address = formatEndpoint(target);
+  const tlsPeer = tlsPeerOf(socket);
   const ready = Connection.client<Remote, Local>(socket, {
     ...rest,
     ...(handlers === undefined ? {} : { handlers: handlers as Record<string, AnyHandler> }),
-    address: formatEndpoint(target),
-  });
+    ...(tlsPeer === undefined ? {} : { tlsPeer: () => tlsPeer }),
+    address,
+  }).catch((err: unknown) => Promise.reject(tlsError(err, address)));
   const signal = options.signal;
   if (signal === undefined) return ready;
   // The signal covers the handshake too: abort hangs up and rejects with its reason.
@@ -54,4 +68,18 @@ export async function connect<Remote = Contract, Local = Contract>(
       },
     );
   });
+}
+
+/**
+ * A handshake that failed because of TLS, said as such: a TLS server telling a plain
+ * client it needs TLS (a REJECT), or the server refusing our certificate after the TLS
+ * handshake (TLS 1.3 checks a client certificate only then: its alert ends the socket).
+ */
+function tlsError(err: unknown, address: string): unknown {
+  if (err instanceof HandshakeRejected) {
+    const typed = tlsRejection(err.reason, err.message.replace(/^handshake rejected \([^)]*\): /, ''), address);
+    if (typed !== undefined) return Object.assign(typed, { cause: err });
+  }
+  if (err instanceof ConnectionLost) return tlsFailure(err.cause, 'client', address) ?? err;
+  return err;
 }

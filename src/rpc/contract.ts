@@ -10,6 +10,7 @@
  *   const sum = await conn.call('add', { a: 1, b: 2 }); // sum: number
  */
 import type { TransportError } from '../errors.js';
+import type { TlsPeer } from '../transport/tls-options.js';
 import type { Window } from './flow.js';
 
 // Method signatures in a contract are usually written with `any` params.
@@ -75,6 +76,11 @@ export interface PeerInfo {
   readonly heartbeatMs: number;
   /** The protocol spoken: wirecall's own, dcc-mcp-core's envelope or DCC-Link (neither has a handshake or streams). */
   readonly dialect: 'wirecall' | 'dcc-mcp' | 'dcc-link';
+  /**
+   * Over TLS: the negotiated version and cipher and the peer's verified certificate
+   * (subject, subject alt names, SHA-256 fingerprint). Absent on a connection without TLS.
+   */
+  readonly tls?: TlsPeer;
 }
 
 /**

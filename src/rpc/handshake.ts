@@ -7,6 +7,7 @@ import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import { DCC_LINK_VERSION, IPCKIT_MAX_MESSAGE } from '../wire/dcc-link.js';
 import { DCC_MCP_MAX_FRAME_SIZE } from '../wire/dcc-mcp.js';
 import { PROTOCOL_NAME, RejectReason, SUPPORTED_VERSIONS, type Hello, type Welcome } from '../wire/native.js';
+import type { TlsPeer } from '../transport/tls-options.js';
 import type { PeerInfo } from './contract.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -57,7 +58,7 @@ export function admit(hello: Hello, o: ResolvedOptions, address: string): Admiss
   return (async (): Promise<Admission> => {
     let ok = false;
     try {
-      ok = await authenticate(hello, address);
+      ok = await authenticate(hello, address, { address, tls: o.tlsPeer?.() });
     } catch {
       ok = false;
     }
@@ -87,9 +88,10 @@ export function welcomeProblem(welcome: Welcome): string | undefined {
   return undefined;
 }
 
-/** What the server learns of its client. */
-export function clientInfo(hello: Hello, welcome: Welcome, address: string): PeerInfo {
+/** What the server learns of its client (`tls`: what TLS verified of it). */
+export function clientInfo(hello: Hello, welcome: Welcome, address: string, tls?: TlsPeer): PeerInfo {
   return {
+    ...(tls === undefined ? {} : { tls }),
     name: hello.peerName,
     version: hello.peerVersion,
     protocolVersion: welcome.version,
@@ -101,9 +103,10 @@ export function clientInfo(hello: Hello, welcome: Welcome, address: string): Pee
   };
 }
 
-/** What the client learns of its server. */
-export function serverInfo(welcome: Welcome, address: string): PeerInfo {
+/** What the client learns of its server (`tls`: what TLS verified of it). */
+export function serverInfo(welcome: Welcome, address: string, tls?: TlsPeer): PeerInfo {
   return {
+    ...(tls === undefined ? {} : { tls }),
     name: welcome.peerName,
     version: welcome.peerVersion,
     protocolVersion: welcome.version,

@@ -154,14 +154,14 @@ export class Opening {
     const welcome = serverWelcome(o, verdict.version);
     link.setPeerWindow(peerWindow(hello));
     link.out.write(encodeWelcome(welcome));
-    link.established(clientInfo(hello, welcome, this.address));
+    link.established(clientInfo(hello, welcome, this.address, o.tlsPeer?.()));
   }
 
   private onWelcome(welcome: Welcome): void {
     const problem = welcomeProblem(welcome);
     if (problem !== undefined) return this.link.cut(new ProtocolError(problem), true);
     this.link.setPeerWindow(peerWindow(welcome));
-    this.link.established(serverInfo(welcome, this.address));
+    this.link.established(serverInfo(welcome, this.address, this.link.options.tlsPeer?.()));
   }
 
   private reject(reason: string, message: string): void {

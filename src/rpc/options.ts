@@ -7,6 +7,7 @@ import { DEFAULT_MAX_FRAME_SIZE } from '../wire/frame-decoder.js';
 import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS } from '../wire/msgpack-guard.js';
 import { DEFAULT_STREAM_WINDOW, MAX_UINT32, type Hello } from '../wire/native.js';
 import type { Dialect } from '../wire/detect-dialect.js';
+import type { TlsPeer } from '../transport/tls-options.js';
 import type { AnyHandler } from './contract.js';
 import { resolveDccLinkOptions, type DccLinkOptions, type ResolvedDccLinkOptions } from './dcc-link-codec.js';
 import { resolveDccMcpOptions, type DccMcpOptions, type ResolvedDccMcpOptions } from './dcc-mcp-codec.js';
@@ -95,6 +96,19 @@ export interface ConnectionOptions {
   dccMcp?: DccMcpOptions;
   /** Connections in DCC-Link (dcc-mcp-core ≥ 0.14): body codecs, progress, heartbeat (docs/DCC-LINK.md). */
   dccLink?: DccLinkOptions;
+  /**
+   * @internal Set by `connect()` and the Server for a connection over TLS: what TLS
+   * knows of the peer, read when the handshake needs it (`peer.tls`, `authenticate`).
+   */
+  tlsPeer?: () => TlsPeer | undefined;
+}
+
+/** What `authenticate` is told about the client besides its HELLO (the third argument). */
+export interface AuthenticatePeer {
+  /** The same as the second argument: `tcp://addr:port`, or the Unix/pipe endpoint. */
+  readonly address: string;
+  /** Over TLS: the client's verified certificate (mutual TLS) and the session; undefined without TLS. */
+  readonly tls: TlsPeer | undefined;
 }
 
 /**
@@ -118,8 +132,11 @@ export interface ClientConnectionOptions extends ConnectionOptions {
 export interface ServerConnectionOptions extends ConnectionOptions {
   /** Require this token in the client's handshake. */
   token?: string;
-  /** Decide on each handshake yourself; runs after the token check. */
-  authenticate?: (hello: Readonly<Hello>, address: string) => boolean | Promise<boolean>;
+  /**
+   * Decide on each handshake yourself; runs after the token check. The third argument
+   * carries the client's TLS identity (`peer.tls.subject`, `fingerprint256`…) over TLS.
+   */
+  authenticate?: (hello: Readonly<Hello>, address: string, peer: AuthenticatePeer) => boolean | Promise<boolean>;
   /** Handlers shared with other connections (the server's). */
   registry?: HandlerRegistry;
   /**
@@ -184,6 +201,7 @@ export interface ResolvedOptions {
   readonly dialects: ReadonlySet<DialectName>;
   readonly dccMcp: ResolvedDccMcpOptions;
   readonly dccLink: ResolvedDccLinkOptions;
+  readonly tlsPeer: (() => TlsPeer | undefined) | undefined;
 }
 
 export function resolveOptions(options: ServerConnectionOptions & ClientConnectionOptions): ResolvedOptions {
@@ -227,6 +245,7 @@ export function resolveOptions(options: ServerConnectionOptions & ClientConnecti
     dialects: resolveDialects(options),
     dccMcp: resolveDccMcpOptions(options.dccMcp),
     dccLink: resolveDccLinkOptions(options.dccLink),
+    tlsPeer: options.tlsPeer,
   };
 }
 

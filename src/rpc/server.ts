@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { listen, type Endpoint, type Listener } from '../transport/index.js';
-import { ConnectionClosed, InvalidOption, LimitExceeded, type TransportError } from '../errors.js';
+import { isTlsSocket, listen, tlsFailure, tlsPeerOf, tlsRejectReason, tlsRequiredMessage, TLS_REQUIRED_REASON, type Endpoint, type Listener, type TlsServerOptions } from '../transport/index.js';
+import { ConnectionClosed, ConnectionLost, InvalidOption, LimitExceeded, TlsRequired, type TlsError, type TransportError } from '../errors.js';
 import { encodeReject } from '../wire/encode.js';
 import { RejectReason } from '../wire/native.js';
 import { AuthThrottle, LOCAL_PEER, type AuthThrottleOptions } from './auth-throttle.js';
@@ -32,6 +32,12 @@ export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' 
   maxPendingHandshakes?: number;
   /** Growing delays, then refusal, for failed token/authenticate checks (see AuthThrottle). `false` turns it off. */
   authThrottle?: AuthThrottleOptions | false;
+  /**
+   * TLS on every TCP endpoint this server listens on (a tls:// endpoint needs it):
+   * certificate and key; `ca` and `requestCert` for mutual TLS. Unix sockets and pipes
+   * stay plain. The handshake timeout covers the TLS handshake. See docs/TLS.md.
+   */
+  tls?: TlsServerOptions;
 }
 
 /** Server.stats(): its connections' counters summed (closed ones included), their load now, and its own. */
@@ -72,7 +78,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   /** Connections still in the handshake, oldest first, with when they were accepted. */
   private readonly pending = new Map<Connection<Remote, Local>, number>();
   private readonly options: ServerOptions;
-  private readonly connectionOptions: Omit<ServerOptions, 'socketMode' | 'maxConnections' | 'maxPendingHandshakes' | 'authThrottle'>;
+  private readonly connectionOptions: Omit<ServerOptions, 'socketMode' | 'maxConnections' | 'maxPendingHandshakes' | 'authThrottle' | 'tls'>;
   private readonly maxConnections: number;
   private readonly maxPendingHandshakes: number;
   private readonly throttle: AuthThrottle | undefined;
@@ -87,7 +93,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   constructor(options: ServerOptions = {}) {
     super();
     this.options = options;
-    const { socketMode: _s, maxConnections, maxPendingHandshakes, authThrottle, ...connectionOptions } = options;
+    const { socketMode: _s, maxConnections, maxPendingHandshakes, authThrottle, tls: _t, ...connectionOptions } = options;
     this.connectionOptions = connectionOptions;
     this.maxConnections = positiveInteger(maxConnections ?? 1000, 'maxConnections');
     this.maxPendingHandshakes = positiveInteger(maxPendingHandshakes ?? 64, 'maxPendingHandshakes');
@@ -142,9 +148,23 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   async listen(endpoint?: string | Endpoint): Promise<string> {
     if (this.closing !== undefined) throw new ConnectionClosed('server is closed');
     let url: string | undefined;
+    const { tls, socketMode, handshakeTimeout } = this.options;
     const listener = await listen(endpoint, {
       onConnection: (socket) => this.accept(socket, url),
-      ...(this.options.socketMode === undefined ? {} : { socketMode: this.options.socketMode }),
+      ...(socketMode === undefined ? {} : { socketMode }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(handshakeTimeout === undefined ? {} : { handshakeTimeout }),
+      // A plain client on a TLS port is told so in its own protocol, not just reset.
+      onPlaintext: (socket) => {
+        const message = tlsRequiredMessage(url ?? 'this server');
+        this.refuse(socket, remoteUrl(socket, url), TLS_REQUIRED_REASON, message, new TlsRequired(`a plain client on a TLS port, refused: ${message}`));
+      },
+      // Mutual TLS: a refused client certificate is said in a REJECT over TLS.
+      onTlsRefusal: (socket, error) => this.refuse(socket, remoteUrl(socket, url), tlsRejectReason(error as TlsError), error.message, error),
+      onHandshakeError: (error, address) => {
+        this.handshakesFailed++;
+        if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, address);
+      },
     });
     url = listener.url;
     this.bound.push(listener);
@@ -181,7 +201,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       return;
     }
     const ip = socket.remoteAddress;
-    const address = ip !== undefined ? `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}` : (localUrl ?? 'local');
+    const address = remoteUrl(socket, localUrl);
     const peerKey = ip ?? LOCAL_PEER;
     const banned = this.throttle?.bannedFor(peerKey) ?? 0;
     if (banned > 0) {
@@ -194,8 +214,10 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
     }
     if (this.pending.size >= this.maxPendingHandshakes) this.dropSilentHandshake();
     const throttle = this.throttle;
+    const tls = tlsPeerLater(socket);
     const connection = Connection.server<Remote, Local>(socket, {
       ...this.connectionOptions,
+      ...(tls === undefined ? {} : { tlsPeer: tls }),
       registry: this.registry,
       address,
       ...(throttle === undefined
@@ -224,7 +246,8 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       connection.off('state', onState);
       this.pending.delete(connection);
       this.handshakesFailed++;
-      if (this.listenerCount('connectionError') > 0) this.emit('connectionError', err, address);
+      const error = err instanceof ConnectionLost ? (tlsFailure(err.cause, 'server', address) ?? err) : err;
+      if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, address);
     });
   }
 
@@ -250,13 +273,26 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   }
 
   /** Turn a socket away before its handshake: a REJECT it can read, then hang up. */
-  private refuse(socket: Socket, address: string, reason: string, message: string): void {
+  private refuse(socket: Socket, address: string, reason: string, message: string, error?: TransportError): void {
     this.refused++;
     socket.on('error', () => {});
     socket.end(encodeReject(reason, message));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
-    if (this.listenerCount('connectionError') > 0) this.emit('connectionError', new LimitExceeded(`refused (${reason}): ${message}`), address);
+    if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error ?? new LimitExceeded(`refused (${reason}): ${message}`), address);
   }
+}
+
+/** `tcp://addr:port` of a TCP peer; the listener's own endpoint for a local socket. */
+function remoteUrl(socket: Socket, localUrl: string | undefined): string {
+  const ip = socket.remoteAddress;
+  return ip !== undefined ? `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}` : (localUrl ?? 'local');
+}
+
+/** For a TLS socket: its peer's identity, read once, when the handshake first asks (the TLS handshake is done by then). */
+function tlsPeerLater(socket: Socket): (() => ReturnType<typeof tlsPeerOf>) | undefined {
+  if (!isTlsSocket(socket)) return undefined;
+  let known: ReturnType<typeof tlsPeerOf>;
+  return () => (known ??= tlsPeerOf(socket));
 }
 
 function positiveInteger(value: number, name: string): number {

@@ -3,6 +3,7 @@
  * everything we advertise comes out of formatEndpoint, so the two round-trip.
  *
  *   tcp://host:port   host:port   [::1]:port   tcp://[::1]:port
+ *   tls://host:port   tls://[::1]:port          (TCP with TLS: docs/TLS.md)
  *   unix:/abs/path    unix:///abs/path   unix://x/y (= /x/y, as pyvider)   /abs/path
  *   unix:rel/path     ./rel/path   ../rel/path        (made absolute against cwd)
  *   pipe://name       \\.\pipe\name
@@ -13,7 +14,7 @@ import { InvalidEndpoint } from '../errors.js';
 import { runtimeDirPath, privateRuntimeDir } from './runtime-dir.js';
 
 export type Endpoint =
-  | { kind: 'tcp'; host: string; port: number } // host without brackets, e.g. '::1'
+  | { kind: 'tcp'; host: string; port: number; tls?: true } // host without brackets, e.g. '::1'; tls: a tls:// endpoint
   | { kind: 'unix'; path: string } // absolute path
   | { kind: 'pipe'; name: string }; // Windows named pipe name (a private Unix socket on POSIX)
 
@@ -44,12 +45,14 @@ export function parseEndpoint(input: string, options: ParseOptions = {}): Endpoi
   const name = scheme?.[1]?.toLowerCase();
   const slashes = scheme?.[2] !== undefined;
   if (name === 'unix') return unixEndpoint(input.slice('unix:'.length), options.cwd, fail);
-  if (name === 'tcp' || name === 'pipe') {
-    if (!slashes) fail(`write ${name}://${name === 'tcp' ? 'host:port' : 'name'}`);
+  if (name === 'tcp' || name === 'tls' || name === 'pipe') {
+    if (!slashes) fail(`write ${name}://${name === 'pipe' ? 'name' : 'host:port'}`);
     const rest = input.slice(scheme![0].length);
-    return name === 'tcp' ? tcpEndpoint(rest, fail) : pipeEndpoint(rest, fail);
+    if (name === 'pipe') return pipeEndpoint(rest, fail);
+    const tcp = tcpEndpoint(rest, fail);
+    return name === 'tls' ? { ...tcp, tls: true } : tcp;
   }
-  if (slashes) fail(`unknown scheme "${scheme![1]}"; expected tcp://, unix: or pipe://`);
+  if (slashes) fail(`unknown scheme "${scheme![1]}"; expected tcp://, tls://, unix: or pipe://`);
   if (input.startsWith('/') || input.startsWith('./') || input.startsWith('../')) {
     return unixEndpoint(input, options.cwd, fail);
   }
@@ -58,8 +61,10 @@ export function parseEndpoint(input: string, options: ParseOptions = {}): Endpoi
 
 export function formatEndpoint(e: Endpoint): string {
   switch (e.kind) {
-    case 'tcp':
-      return e.host.includes(':') ? `tcp://[${e.host}]:${e.port}` : `tcp://${e.host}:${e.port}`;
+    case 'tcp': {
+      const scheme = e.tls === true ? 'tls' : 'tcp';
+      return e.host.includes(':') ? `${scheme}://[${e.host}]:${e.port}` : `${scheme}://${e.host}:${e.port}`;
+    }
     case 'unix':
       return `unix:${e.path}`;
     case 'pipe':
@@ -78,6 +83,9 @@ export function validateEndpoint(e: Endpoint, options: ParseOptions = {}): Endpo
   }
   if (e.kind === 'tcp' && (typeof e.host !== 'string' || typeof e.port !== 'number')) {
     throw new InvalidEndpoint(String(e.host), 'a tcp endpoint needs a string host and a numeric port');
+  }
+  if (e.kind === 'tcp' && e.tls !== undefined && e.tls !== true) {
+    throw new InvalidEndpoint(String(e.host), 'a tcp endpoint\'s tls must be true or absent');
   }
   if (e.kind === 'unix' && typeof e.path !== 'string') {
     throw new InvalidEndpoint(String(e.path), 'a unix endpoint needs a string path');
@@ -117,7 +125,7 @@ export function unixPathTooLong(p: string): string | undefined {
 
 type Fail = (reason: string) => never;
 
-function tcpEndpoint(rest: string, fail: Fail): Endpoint {
+function tcpEndpoint(rest: string, fail: Fail): Extract<Endpoint, { kind: 'tcp' }> {
   let host: string;
   let portText: string;
   if (rest.startsWith('[')) {

@@ -5,12 +5,15 @@ import type { Socket } from 'node:net';
 import { InvalidOption } from '../errors.js';
 import { parseEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
 import { tcpTransport } from './tcp.js';
+import { tlsTransport } from './tls.js';
 import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
 import { pipeTransport, unixTransport } from './unix.js';
 
 export * from './endpoint.js';
 export * from './transport.js';
 export { TcpTransport, tcpTransport } from './tcp.js';
+export { TlsTransport, tlsTransport } from './tls.js';
+export * from './tls-options.js';
 export { UnixTransport, unixTransport, pipeTransport } from './unix.js';
 export { privateRuntimeDir, runtimeDirPath, checkPrivateDir } from './runtime-dir.js';
 export { PROBE_TIMEOUT_MS } from './stale.js';
@@ -36,10 +39,12 @@ export function transportFor(kind: Endpoint['kind']): Transport {
 export async function listen(endpoint: string | Endpoint | undefined, options: ListenOptions): Promise<Listener> {
   if (endpoint === undefined) return unixTransport.listenPrivate(options);
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
+  if (ep.kind === 'tcp' && (ep.tls === true || options.tls !== undefined)) return tlsTransport.listen(ep, options);
   return transportFor(ep.kind).listen(ep, options);
 }
 
 export async function connect(endpoint: string | Endpoint, options?: ConnectOptions): Promise<Socket> {
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
+  if (ep.kind === 'tcp' && (ep.tls === true || options?.tls !== undefined)) return tlsTransport.connect(ep, options);
   return transportFor(ep.kind).connect(ep, options);
 }

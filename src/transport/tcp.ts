@@ -45,7 +45,7 @@ function asTcp(endpoint: Endpoint): TcpEndpoint {
   return ep;
 }
 
-function listenError(err: Error, url: string, host: string): TransportError {
+export function listenError(err: Error, url: string, host: string): TransportError {
   const cause = { cause: err };
   switch (errorCode(err)) {
     case 'EADDRINUSE':

@@ -1,12 +1,18 @@
 /** The transport interface: something that can listen on and connect to an Endpoint. */
 import type { Socket } from 'node:net';
+import type { TransportError } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
+import type { TlsClientOptions, TlsServerOptions } from './tls-options.js';
 
 export interface ConnectOptions {
   /** Milliseconds before the connect fails with ConnectionTimeout; default 10_000, Infinity disables. */
   timeout?: number;
   /** Aborting rejects the connect with `signal.reason` (an AbortError DOMException unless you pass one). */
   signal?: AbortSignal;
+  /** TLS for a tcp:// endpoint (a tls:// endpoint uses TLS with or without it). */
+  tls?: TlsClientOptions;
+  /** TLS: milliseconds for the TLS handshake after the TCP connect. Default 5000. */
+  handshakeTimeout?: number;
 }
 
 export interface ListenOptions {
@@ -19,6 +25,16 @@ export interface ListenOptions {
    * accept cannot crash the process; the listener keeps serving.
    */
   onError?: (error: Error) => void;
+  /** TLS for a tcp:// endpoint (a tls:// endpoint needs it: cert and key). Unix sockets and pipes ignore it. */
+  tls?: TlsServerOptions;
+  /** TLS: the TLS handshake (and the wait for its first byte) must finish within this many ms. Default 5000. */
+  handshakeTimeout?: number;
+  /** TLS: a client sent plain (non-TLS) bytes; tell it, then close the socket. Default: destroy it. */
+  onPlaintext?: (socket: Socket) => void;
+  /** TLS: the handshake went through but the client's certificate is refused (mutual TLS); tell it, then close. Default: destroy it. */
+  onTlsRefusal?: (socket: Socket, error: TransportError) => void;
+  /** TLS: a handshake failed or timed out before any connection was made (the socket is gone). */
+  onHandshakeError?: (error: TransportError, address: string) => void;
 }
 
 export interface Listener {

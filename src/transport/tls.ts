@@ -1,0 +1,219 @@
+/**
+ * TLS over TCP (`tls://host:port`, or a tcp:// endpoint with the `tls` option).
+ *
+ * Server: a plain net.Server; each accepted socket is peeked at (its first byte) before
+ * TLS takes over its handle, so a plain client can be told, in its own protocol, that it
+ * needs TLS (ListenOptions.onPlaintext) instead of being reset. The TLS handshake runs
+ * within `handshakeTimeout`; a client certificate refused (mutual TLS) is handed to
+ * onTlsRefusal so the client can be told why; onConnection gets verified sockets only. Client: resolves once the TLS handshake
+ * is done, with the server's certificate and name verified; `handshakeTimeout` bounds it.
+ * After the handshake, bytes go through Node's TLSSocket (C++): no per-frame work here.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { ConnectionFailed, ConnectionTimeout, HandshakeTimeout, InvalidEndpoint, InvalidOption, TlsError, TlsNotOffered } from '../errors.js';
+import { errorCode } from '../util/error-code.js';
+import { connectError } from './connect.js';
+import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
+import { listenerFor, startNetServer } from './net-server.js';
+import { listenError } from './tcp.js';
+import { clientTls, serverTls, tlsFailure, type TlsClientOptions, type TlsServerOptions } from './tls-options.js';
+import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions, type Listener, type ListenOptions, type Transport } from './transport.js';
+import { errorMessage } from '../util/error-message.js';
+
+type TcpEndpoint = Extract<Endpoint, { kind: 'tcp' }>;
+
+/** The first byte of every TLS record a client opens with (a handshake record). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+/** The TLS handshake's time limit when no handshakeTimeout is given (the connection's default). */
+const DEFAULT_HANDSHAKE_TIMEOUT = 5000;
+const MAX_TIMER = 2 ** 31 - 1;
+
+export class TlsTransport implements Transport {
+  readonly kind = 'tcp' as const;
+
+  async listen(endpoint: Endpoint, options: ListenOptions): Promise<Listener> {
+    const ep = asTcp(endpoint);
+    const settings = serverTls(options.tls ?? ({} as TlsServerOptions));
+    const url = formatEndpoint({ ...ep, tls: true });
+    const handshakeTimeout = Math.min(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, MAX_TIMER);
+    // Never listens: accepted sockets are handed to it (its 'connection' event) once
+    // they have been seen to open with TLS. It runs the handshake and its timeout.
+    // Client certificates are judged below, not by OpenSSL, so that a refused client
+    // is told why in a REJECT over TLS instead of a bare reset.
+    const tlsServer = tls.createServer({
+      ...settings.context,
+      requestCert: settings.requestCert,
+      rejectUnauthorized: false,
+      handshakeTimeout,
+    });
+    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+      const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket)) : undefined;
+      if (refusal !== undefined) {
+        if (options.onTlsRefusal !== undefined) options.onTlsRefusal(socket, refusal);
+        else socket.destroy();
+        return;
+      }
+      socket.setNoDelay(true);
+      options.onConnection(socket);
+    });
+    tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      const remote = peerUrl(socket);
+      const error =
+        errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+          ? new HandshakeTimeout(`TLS handshake with ${remote} did not complete within ${handshakeTimeout} ms`, { cause: err })
+          : (tlsFailure(err, 'server', remote) ?? new TlsError(`TLS handshake with ${remote} failed: ${errorMessage(err)}`, { cause: err }));
+      options.onHandshakeError?.(error, remote);
+    });
+    const server = await startNetServer(
+      { host: ep.host, port: ep.port, backlog: options.backlog },
+      { ...options, onConnection: (raw) => peek(raw, handshakeTimeout, options, tlsServer) },
+      (err) => listenError(err, url, ep.host),
+    );
+    const address = server.address() as net.AddressInfo;
+    return listenerFor({ kind: 'tcp', host: address.address, port: address.port, tls: true }, () => server.close());
+  }
+
+  connect(endpoint: Endpoint, options: ConnectOptions = {}): Promise<net.Socket> {
+    let ep: TcpEndpoint;
+    let target: tls.ConnectionOptions;
+    try {
+      ep = asTcp(endpoint);
+      if (ep.port === 0) throw new InvalidEndpoint(formatEndpoint(ep), 'cannot connect to port 0 (it only means "any free port" when listening)');
+      target = clientTls(options.tls ?? ({} as TlsClientOptions), ep.host, ep.port);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return connectTls(target, formatEndpoint({ ...ep, tls: true }), options);
+  }
+}
+
+/**
+ * Waits for an accepted socket's first bytes: a TLS record goes on to the TLS server;
+ * anything else is a plain client (onPlaintext tells it). Silent past the handshake
+ * timeout: dropped.
+ */
+function peek(raw: net.Socket, timeout: number, options: ListenOptions, tlsServer: tls.Server): void {
+  const ignore = (): void => {};
+  raw.on('error', ignore); // a reset while peeking: the socket just goes
+  const timer = setTimeout(() => {
+    raw.destroy();
+    options.onHandshakeError?.(new HandshakeTimeout(`${peerUrl(raw)} sent nothing within ${timeout} ms (no TLS handshake)`), peerUrl(raw));
+  }, timeout);
+  timer.unref();
+  const onClose = (): void => clearTimeout(timer);
+  raw.once('close', onClose);
+  raw.once('readable', () => {
+    clearTimeout(timer);
+    raw.off('close', onClose);
+    raw.off('error', ignore);
+    const first = raw.read() as Buffer | null;
+    if (first === null) return void raw.destroy();
+    raw.unshift(first);
+    if (first[0] === TLS_HANDSHAKE_RECORD) {
+      // TLS takes over the socket's handle; the peeked bytes are fed to it first.
+      tlsServer.emit('connection', raw);
+    } else if (options.onPlaintext !== undefined) {
+      options.onPlaintext(raw);
+    } else {
+      raw.destroy();
+    }
+  });
+}
+
+/** Why a client's certificate is refused (mutual TLS), or undefined when it is good. */
+function clientCertProblem(socket: tls.TLSSocket, remote: string): TlsError | undefined {
+  if (socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || typeof cert !== 'object' || Object.keys(cert).length === 0) {
+    return tlsFailure({ code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', message: 'no client certificate' }, 'server', remote);
+  }
+  const code = String(socket.authorizationError ?? 'CERT_UNTRUSTED');
+  return tlsFailure({ code, message: code }, 'server', remote) ?? new TlsError(`the client certificate from ${remote} was refused: ${code}`);
+}
+
+function peerUrl(socket: net.Socket): string {
+  const ip = socket.remoteAddress;
+  return ip === undefined ? 'a client' : `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}`;
+}
+
+/**
+ * Connects, runs the TLS handshake, and resolves with the verified socket. `timeout`
+ * bounds the TCP connect, `handshakeTimeout` the TLS handshake after it. Every failure
+ * destroys the socket and rejects with a typed error.
+ */
+function connectTls(target: tls.ConnectionOptions, url: string, options: ConnectOptions): Promise<net.Socket> {
+  const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  for (const [name, value] of [['connect timeout', timeout], ['handshakeTimeout', handshakeTimeout]] as const) {
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+      return Promise.reject(new InvalidOption(`${name} must be a positive number of ms or Infinity, got ${value}`));
+    }
+  }
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    let socket: tls.TLSSocket;
+    try {
+      socket = tls.connect(target);
+    } catch (err) {
+      reject(new ConnectionFailed(`cannot connect to ${url}: ${errorMessage(err)}`, { cause: err }));
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let connected = false;
+    const arm = (ms: number, make: () => Error): void => {
+      clearTimeout(timer);
+      if (Number.isFinite(ms)) timer = setTimeout(() => fail(make()), Math.min(ms, MAX_TIMER));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('secureConnect', onSecure);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (err: unknown): void => {
+      cleanup();
+      socket.on('error', () => {});
+      socket.destroy();
+      reject(err);
+    };
+    const onConnect = (): void => {
+      connected = true;
+      socket.setNoDelay(true);
+      arm(handshakeTimeout, () => new HandshakeTimeout(`TLS handshake with ${url} did not complete within ${handshakeTimeout} ms`));
+    };
+    const onSecure = (): void => {
+      cleanup();
+      resolve(socket);
+    };
+    const onError = (err: Error): void => {
+      fail(tlsFailure(err, 'client', url) ?? (connected ? notOffered(err, url) : connectError(err, url)));
+    };
+    // Closed during the TLS handshake without a TLS alert: not a TLS server.
+    const onClose = (): void => fail(notOffered(undefined, url));
+    const onAbort = (): void => fail(signal?.reason);
+    socket.once('connect', onConnect);
+    socket.once('secureConnect', onSecure);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    arm(timeout, () => new ConnectionTimeout(`connecting to ${url} timed out after ${timeout} ms`));
+  });
+}
+
+/** The server hung up during our TLS handshake, with no TLS alert: it is not a TLS server. */
+function notOffered(cause: unknown, url: string): Error {
+  const how = cause === undefined ? 'closed the connection' : `failed (${errorMessage(cause)})`;
+  return new TlsNotOffered(`${url} ${how} during the TLS handshake without a TLS answer: it is probably not a TLS port; connect with tcp://, or serve it with TLS`, cause === undefined ? undefined : { cause });
+}
+
+function asTcp(endpoint: Endpoint): TcpEndpoint {
+  const ep = validateEndpoint(endpoint);
+  if (ep.kind !== 'tcp') throw new InvalidEndpoint(formatEndpoint(ep), 'TLS only runs over tcp:// and tls:// endpoints');
+  return ep;
+}
+
+export const tlsTransport: Transport = new TlsTransport();
