@@ -227,7 +227,7 @@ export class RedisRegistry implements ServiceRegistry {
 
   private async readSnapshot(redis: Commander, dccType?: string): Promise<RedisSnapshot> {
     const reply = await this.script(redis, 'list', [dccType ?? '']);
-    const [revision, now, rows] = Array.isArray(reply) ? reply : [];
+    const [revision, now, rows, epoch] = Array.isArray(reply) ? reply : [];
     const entries: ServiceEntry[] = [];
     for (const r of Array.isArray(rows) ? rows : []) {
       if (!Array.isArray(r)) continue;
@@ -239,7 +239,7 @@ export class RedisRegistry implements ServiceRegistry {
       entries.push(entry);
     }
     entries.sort((a, b) => a.registeredAt - b.registeredAt);
-    return { revision: Number(revision ?? 0), now: Number(now ?? 0), entries };
+    return { revision: Number(revision ?? 0), now: Number(now ?? 0), entries, epoch: String(epoch ?? '') };
   }
 
   private warnOnce(message: string): void {

@@ -14,7 +14,7 @@ import { errorMessage } from '../../util/error-message.js';
 import type { RegistryEvent, ServiceEntry } from '../registry/types.js';
 import type { Commander, RedisReply } from './client.js';
 import { entryOfFields, fieldMap, type RedisSnapshot } from './rows.js';
-import { eventsKey, revKey } from './scripts.js';
+import { epochKey, eventsKey, revKey } from './scripts.js';
 
 export interface RedisWatchParts {
   /** A connection of the watch's own. */
@@ -51,13 +51,16 @@ export async function* watchRedis(parts: RedisWatchParts): AsyncGenerator<Regist
         yield { type: 'snapshot', revision: snap.revision, entries: snap.entries, resync };
         resync = true;
         let last = snap.revision;
+        let epoch = snap.epoch;
         let pruned = Date.now();
         follow: while (!signal.aborted) {
           if (Date.now() - pruned >= parts.blockMs) {
             pruned = Date.now();
             await parts.prune(redis);
-            const revision = Number((await redis.send(['GET', revKey(parts.prefix)], true)) ?? 0);
-            if (revision < last) break follow; // the server lost its data
+            const [revision, now] = (await redis.send(['MGET', revKey(parts.prefix), epochKey(parts.prefix)], true)) as RedisReply[];
+            // The server lost its data (restarted empty, flushed): the counter started again.
+            if (Number(revision ?? 0) < last || (epoch !== '' && String(now ?? '') !== epoch)) break follow;
+            epoch = String(now ?? ''); // the first change after an empty snapshot starts the epoch
           }
           const reply = await redis.send(['XREAD', 'COUNT', BATCH, 'BLOCK', Math.ceil(parts.blockMs), 'STREAMS', stream, `${last}-0`], true);
           for (const [id, fields] of streamEntries(reply)) {

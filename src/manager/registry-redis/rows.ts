@@ -15,6 +15,8 @@ export interface RedisSnapshot {
   /** The server's clock (ms) when it was read. */
   now: number;
   entries: ServiceEntry[];
+  /** Changes when the server lost the registry's data (the revision counter started again). */
+  epoch: string;
 }
 
 /** The JSON stored in the hash's `row` field for a new entry. */

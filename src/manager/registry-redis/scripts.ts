@@ -6,6 +6,7 @@
  * client's: a lease's deadline is the server's now + TTL.
  *
  *   <p>:rev                         string  revision counter (INCR per change)
+ *   <p>:epoch                       string  server time when rev was 1: a new epoch means the data was lost
  *   <p>:events                      stream  one entry per change, id `<rev>-0`, trimmed MAXLEN ~
  *   <p>:types                       set     DCC types that have (or had, until pruned) instances
  *   <p>:idx:<dcc>                   zset    instance ids of a DCC type, scored by lease deadline (ms)
@@ -28,6 +29,7 @@ export function indexKey(prefix: string, dccType: string): string {
 }
 
 export const revKey = (prefix: string): string => `${prefix}:rev`;
+export const epochKey = (prefix: string): string => `${prefix}:epoch`;
 export const eventsKey = (prefix: string): string => `${prefix}:events`;
 export const typesKey = (prefix: string): string => `${prefix}:types`;
 
@@ -43,6 +45,10 @@ local function idx_key(dcc) return p .. ':idx:' .. dcc end
 local function inst_key(dcc, id) return p .. ':inst:' .. #dcc .. ':' .. dcc .. ':' .. id end
 local function emit(kind, dcc, id, fields)
   local rev = redis.call('INCR', p .. ':rev')
+  if rev == 1 then
+    local t = redis.call('TIME')
+    redis.call('SET', p .. ':epoch', t[1] .. '.' .. t[2])
+  end
   local args = {'XADD', p .. ':events', 'MAXLEN', '~', maxlen, rev .. '-0', 'type', kind, 'dcc', dcc, 'id', id}
   for _, v in ipairs(fields) do args[#args + 1] = v end
   redis.call(unpack(args))
@@ -140,13 +146,14 @@ return total
 `;
 
 /**
- * ARGV: p, maxlen, dcc ('' = every type) → {rev, now, {{dcc, id, row, status, reg, hb, dl}, …}}:
+ * ARGV: p, maxlen, dcc ('' = every type) → {rev, now, {{dcc, id, row, status, reg, hb, dl}, …}, epoch}:
  * the live rows and the revision they are current at, read in one step (a consistent snapshot).
  */
 const LIST = `${COMMON}
 local only = ARGV[3]
 local now = now_ms()
 local rev = tonumber(redis.call('GET', p .. ':rev') or '0')
+local epoch = redis.call('GET', p .. ':epoch') or ''
 local types = {only}
 if only == '' then types = redis.call('SMEMBERS', p .. ':types') end
 local out = {}
@@ -156,7 +163,7 @@ for _, dcc in ipairs(types) do
     if h[1] then out[#out + 1] = {dcc, id, h[1], h[2], h[3], h[4], h[5]} end
   end
 end
-return {rev, now, out}
+return {rev, now, out, epoch}
 `;
 
 export interface Script {
