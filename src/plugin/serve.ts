@@ -62,7 +62,7 @@ export interface ServedPlugin {
  * Serve `server` as a plugin of the process that launched us. Run by hand (no magic
  * cookie), it prints go-plugin's message on stderr and exits with code 1.
  */
-export async function servePlugin(server: Server<never, never> | Server<any, any>, options: ServePluginOptions = {}): Promise<ServedPlugin> {
+export async function servePlugin<Local, Remote>(server: Server<Local, Remote>, options: ServePluginOptions = {}): Promise<ServedPlugin> {
   const env = options.env ?? process.env;
   const handshake = options.handshake ?? DEFAULT_HANDSHAKE;
   if (env[handshake.magicCookieKey] !== handshake.magicCookieValue) {
@@ -122,7 +122,7 @@ function signalHandlers(shutdown: (reason: string) => void): () => void {
   };
 }
 
-async function listenUnix(server: Server<any, any>, env: NodeJS.ProcessEnv): Promise<string> {
+async function listenUnix(server: Pick<Server, 'listen'>, env: NodeJS.ProcessEnv): Promise<string> {
   const dir = env[ENV_UNIX_SOCKET_DIR];
   // Without a directory from the host: a fresh private one (transport's listenPrivate).
   if (dir === undefined || dir === '') return server.listen();
@@ -130,7 +130,7 @@ async function listenUnix(server: Server<any, any>, env: NodeJS.ProcessEnv): Pro
 }
 
 /** The first free port from PLUGIN_MIN_PORT to PLUGIN_MAX_PORT on 127.0.0.1 (go-plugin's order); both unset: any port. */
-async function listenTcp(server: Server<any, any>, env: NodeJS.ProcessEnv): Promise<string> {
+async function listenTcp(server: Pick<Server, 'listen'>, env: NodeJS.ProcessEnv): Promise<string> {
   const min = portOf(env[ENV_MIN_PORT], ENV_MIN_PORT);
   const max = portOf(env[ENV_MAX_PORT], ENV_MAX_PORT);
   checkPortRange(min, max);
