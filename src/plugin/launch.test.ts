@@ -1,5 +1,6 @@
 /** launchPlugin ↔ servePlugin with real processes: the fixture in fixtures/plugin.mjs, run from dist/. */
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +76,17 @@ describe('launchPlugin ↔ servePlugin', () => {
     }
   });
 
+  it('reads a chatty plugin\'s output as it comes (no blocking on a full pipe), without a logger too', async () => {
+    const plugin = await launch('serve');
+    try {
+      expect(await plugin.connection.call('chatter', 500, { timeout: 10_000 })).toBe(500);
+      await waitFor('the last stderr line', () => plugin.stderrTail().at(-1)?.startsWith('499 '), 5000);
+      expect(plugin.stderrTail()).toHaveLength(20);
+    } finally {
+      await plugin.kill();
+    }
+  });
+
   it('kill() escalates to SIGKILL after the grace period when the plugin ignores SIGTERM', async () => {
     const plugin = await launch('stubborn', { killGracePeriod: 300 });
     expect(await plugin.connection.call('echo', 1)).toBe(1);
@@ -133,6 +145,19 @@ describe('launchPlugin failures (the process is gone afterwards)', () => {
     expect(err).toBeInstanceOf(PluginExited);
     expect(err).toMatchObject({ exitCode: 1 });
     expect((err as PluginExited).stderr[0]).toBe('This binary is a plugin. These are not meant to be executed directly.');
+  });
+
+  it('TCP with every port of the range taken: the plugin fails and exits, seen as PluginExited', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const err = await launch('serve', { minPort: port, maxPort: port }, { FIX_NETWORK: 'tcp' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PluginExited);
+      expect((err as PluginExited).stderr.join('\n')).toContain('ERR_ADDRESS_IN_USE');
+    } finally {
+      blocker.close();
+    }
   });
 
   it('a command that does not exist: PluginStartFailed', async () => {

@@ -36,7 +36,7 @@ describe('servePlugin', () => {
   });
 
   it.each([
-    ['stdin EOF', {}],
+    ['stdin EOF alone', { FIX_NO_POLL: '1' }],
     ['parent pid polling alone', { FIX_NO_STDIN: '1' }],
   ])('exits when its host is SIGKILLed (%s): no orphan', async (_how, extra) => {
     if (process.platform === 'win32') return;
