@@ -20,7 +20,7 @@ import {
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'plugin.mjs');
 
-type Fixture = { echo(p: unknown): unknown; pid(): number; log(p: string): boolean };
+type Fixture = { echo(p: unknown): unknown; pid(): number; log(p: string): boolean; chatter(n: number): number };
 
 function launch(mode = 'serve', options: LaunchOptions = {}, env: NodeJS.ProcessEnv = {}) {
   return launchPlugin<Fixture>(process.execPath, [FIXTURE, mode], { handshakeTimeout: 10_000, ...options, env: { ...process.env, ...env } });
