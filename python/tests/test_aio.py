@@ -135,6 +135,28 @@ def test_server_calls_the_client_from_on_connection() -> None:
     run(body())
 
 
+def test_sync_handler_without_context_returning_an_awaitable_keeps_its_deadline() -> None:
+    # Such a handler runs inline with no context made for it (the fast path); an awaitable it
+    # returns gets one, with the deadline counted from the call's arrival, and is cancelled by it.
+    async def body() -> None:
+        server = aio.Server(name="py-test")
+        server.register("later", lambda p: asyncio.sleep(p, "late"))
+        server.register("boom", lambda p: 1 / 0)
+        ep = await server.listen("tcp://127.0.0.1:0")
+        conn = await aio.connect(ep)
+        assert await conn.call("later", 0.01, timeout=5) == "late"
+        with pytest.raises(DeadlineExceeded):
+            await conn.call("later", 5, timeout=0.1)
+        with pytest.raises(RemoteError) as info:
+            await conn.call("boom", None, timeout=5)
+        assert info.value.remote_name == "ZeroDivisionError"
+        assert await conn.call("later", 0, timeout=5) == "late"
+        await conn.close()
+        await server.close()
+
+    run(body())
+
+
 def test_deadline_fails_the_call_and_cancels_the_handler() -> None:
     async def body() -> None:
         server = make_server()

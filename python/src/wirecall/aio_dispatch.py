@@ -56,12 +56,10 @@ class _Dispatch:
         if handler is None or handler.kind != UNARY:
             self.core.send_error(call, 12, not_found_body(call.method, handler.kind if handler else None, UNARY))
             return
-        ctx = CallContext(self._ctx_connection(handler), call.method, call.params, call.timeout_ms)
-        ctx.peer = self.core.peer
-        ctx.call = call
-        call.handle = ctx
-        if call.timeout_ms is not None:
-            ctx.timer = self._loop.call_later(call.timeout_ms / 1000.0, self._expire, call)
+        if self._runner is None and not handler.is_async and not handler.wants_ctx:
+            self._run_inline(handler, call)
+            return
+        ctx = self._call_context(handler, call, None)
         args = (call.params, ctx) if handler.wants_ctx else (call.params,)
         if handler.is_async:
             ctx.task = self._loop.create_task(self._run_async(handler, args, call, ctx))
@@ -83,6 +81,36 @@ class _Dispatch:
                 future = submit(handler.fn, args)
                 ctx.task = future
                 future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._thread_done, call, ctx, f))
+
+    def _call_context(self, handler: Handler, call: IncomingCall, started: Optional[float]) -> CallContext:
+        """The call's context (``call.handle``) and its deadline timer; ``started``: the loop time the
+        deadline counts from, if not now."""
+        ctx = CallContext(self._ctx_connection(handler), call.method, call.params, call.timeout_ms)
+        ctx.peer = self.core.peer
+        ctx.call = call
+        call.handle = ctx
+        if call.timeout_ms is not None:
+            delay = call.timeout_ms / 1000.0
+            if started is not None:
+                delay = max(0.0, delay - (self._loop.time() - started))
+            ctx.timer = self._loop.call_later(delay, self._expire, call)
+        return ctx
+
+    def _run_inline(self, handler: Handler, call: IncomingCall) -> None:
+        """A sync handler without a context parameter, run on the loop: it is over before a CANCEL
+        could be read or its deadline could fire (the loop waits for it), so no context and no
+        timer are made for it unless it returns an awaitable (then they are, as for any call)."""
+        started = self._loop.time() if call.timeout_ms is not None else None
+        try:
+            result = handler.fn(call.params)
+        except Exception as e:
+            self._answer_error(call, None, e)
+            return
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            ctx = self._call_context(handler, call, started)
+            ctx.task = self._loop.create_task(self._await_result(result, call, ctx))
+        else:
+            self._answer(call, None, result)
 
     def _thread_done(self, call: IncomingCall, ctx: CallContext, future: "concurrent.futures.Future[Any]") -> None:
         if future.cancelled():
@@ -116,16 +144,16 @@ class _Dispatch:
             return
         self._answer(call, ctx, result)
 
-    def _answer(self, call: IncomingCall, ctx: CallContext, result: Any) -> None:
-        if ctx.timer is not None:
+    def _answer(self, call: IncomingCall, ctx: Optional[CallContext], result: Any) -> None:
+        if ctx is not None and ctx.timer is not None:
             ctx.timer.cancel()
             ctx.timer = None
         if self.core.send_result(call, result):
             self._schedule_flush()
             self._check_drained()
 
-    def _answer_error(self, call: IncomingCall, ctx: CallContext, e: BaseException) -> None:
-        if ctx.timer is not None:
+    def _answer_error(self, call: IncomingCall, ctx: Optional[CallContext], e: BaseException) -> None:
+        if ctx is not None and ctx.timer is not None:
             ctx.timer.cancel()
             ctx.timer = None
         status, body = error_to_body(e, self._options.expose_stack)
