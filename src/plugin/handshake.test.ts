@@ -87,6 +87,8 @@ describe('wirecall/plugin exports', () => {
         'PluginStartFailed',
         'PluginVersionMismatch',
         'WIRECALL_PROTOCOL',
+        'certField',
+        'certFromField',
         'chooseAppVersion',
         'formatHandshakeLine',
         'launchPlugin',

@@ -16,6 +16,7 @@ export {
   type HandshakeConfig,
   type HandshakeLine,
 } from './handshake.js';
+export { certField, certFromField } from './cert-field.js';
 export {
   PluginError,
   PluginStartFailed,
