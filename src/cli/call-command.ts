@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { InvalidArgument, MessageTooLarge, WirecallError, type CallOptions, type StreamOptions } from '../index.js';
 import { clientFlags, withConnection } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, UsageError, parseJsonParams, parseMs, toJsonLine, type ClientFlags } from './common.js';
+import { TLS_HELP } from './tls-flags.js';
 import { TOKEN_HELP } from './token.js';
 import { LineOutput } from './line-output.js';
 import { paramsFor, resultLine } from './dcc-mcp-payload.js';
@@ -49,6 +50,7 @@ With --dialect dcc-mcp (a dcc-mcp-core IpcListener), the params are sent as UTF-
 bytes and the reply's payload is printed as JSON when it is UTF-8 JSON, else as hex:
          wirecall call --dialect dcc-mcp tcp://127.0.0.1:18812 echo '"hi"'   prints   "hi"
 ${TOKEN_HELP}
+${TLS_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
@@ -139,6 +141,7 @@ export function notifyCommand(): Command {
 Prints nothing. Exit code 0 means the notification was written and the connection
 closed cleanly, not that the server handled it.
 ${TOKEN_HELP}
+${TLS_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )

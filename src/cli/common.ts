@@ -2,6 +2,7 @@
  * What every CLI command shares: exit codes, mapping errors to them, one-line error
  * output, argument parsers and the package version. No RPC logic lives here.
  */
+import type { TlsFlags } from './tls-flags.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CommanderError, InvalidArgumentError } from 'commander';
@@ -64,6 +65,7 @@ otherwise (e.g. ERR_CONNECTION_FAILED).`;
 export const ENDPOINT_HELP = `
 Endpoints:
   tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name
+  tls://host:port   TCP with TLS (--tls-cert, --tls-key, --tls-ca; docs/TLS.md)
   A bare word (no ':' or '/'), e.g. maya, is a DCC type: a live instance of it is
   looked up in the service registry (--registry-dir, else $WIRECALL_REGISTRY_DIR, else
   $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).
@@ -290,7 +292,7 @@ export function onInterrupt(onSignal: (signal: NodeJS.Signals) => void): () => v
 }
 
 /** Connection options shared by call, ping and notify. */
-export interface ClientFlags {
+export interface ClientFlags extends TlsFlags {
   /** The token comes from these or $WIRECALL_TOKEN: see token.ts. */
   token?: string;
   tokenFile?: string;

@@ -5,6 +5,7 @@ import { endpointOf } from '../manager/index.js';
 import { Router } from '../manager/routing.js';
 import { bareHost, canonicalEndpoint, clientOptions, isServiceName, onInterrupt, parsePositiveMs, registryDirOf, type ClientFlags } from './common.js';
 import { readRegistryRows } from './registry-read.js';
+import { clientTlsOptions, tlsFlags } from './tls-flags.js';
 import { resolveToken, tokenFlags } from './token.js';
 
 /**
@@ -51,7 +52,8 @@ export async function withConnection<T>(
   const removeHandlers = onInterrupt((signal) => controller.abort(new CallCancelled(`interrupted by ${signal}`)));
   try {
     // The signal covers connecting and the handshake.
-    const connection = await connect(endpoint, clientOptions(flags, token, controller.signal));
+    const tls = clientTlsOptions(flags, endpoint);
+    const connection = await connect(endpoint, { ...clientOptions(flags, token, controller.signal), ...(tls === undefined ? {} : { tls }) });
     try {
       return await use(connection, endpoint, controller.signal);
     } finally {
@@ -64,9 +66,12 @@ export async function withConnection<T>(
 
 /** The connection options of call, ping and notify. */
 export function clientFlags<C extends Command>(command: C): C {
-  return tokenFlags(
-    registryFlag(command).option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)'),
-    'token for the handshake, if the server requires one',
+  return tlsFlags(
+    tokenFlags(
+      registryFlag(command).option('--instance <id>', 'with a DCC type as target: use the instance with this id (or unique id prefix)'),
+      'token for the handshake, if the server requires one',
+    ),
+    'client',
   )
     .option('--connect-timeout <ms>', 'give up connecting (and shaking hands) after this long (default 10000)', parsePositiveMs)
     .addOption(

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { clientFlags, withConnection } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, parseCount, parseMs, parsePositiveMs, type ClientFlags } from './common.js';
+import { TLS_HELP } from './tls-flags.js';
 import { TOKEN_HELP } from './token.js';
 
 interface PingFlags extends ClientFlags {
@@ -26,6 +27,7 @@ Output, one line per pong, then a summary when --count is more than 1:
   pong from tcp://127.0.0.1:4000: time=0.123 ms
   min/avg/max = 0.101/0.117/0.123 ms
 ${TOKEN_HELP}
+${TLS_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )

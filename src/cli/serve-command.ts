@@ -6,10 +6,11 @@ import { registryFlag } from './connect-target.js';
 import { ENDPOINT_HELP, EXIT_CODES_HELP, onInterrupt, packageVersion, parsePositiveMs, parseSocketMode, reportError, toJsonLine } from './common.js';
 import { logCalls } from './call-log.js';
 import { DEMO_METHODS_HELP, registerDemoMethods, type DemoClient, type DemoService } from './demo-service.js';
+import { TLS_HELP, serverTlsOptions, tlsFlags, type TlsFlags } from './tls-flags.js';
 import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';
 import { errorMessage } from '../util/error-message.js';
 
-interface ServeFlags extends TokenFlags {
+interface ServeFlags extends TokenFlags, TlsFlags {
   name?: string;
   socketMode?: 0o600 | 0o660;
   drainTimeout?: number;
@@ -24,7 +25,7 @@ export function serveCommand(): Command {
     .summary('serve the demo methods until SIGINT/SIGTERM')
     .description('serve the demo methods (echo, add, sleep, fail, methods, whoami, countdown, note, notes; streams count, sum, chat) until SIGINT/SIGTERM')
     .argument('[endpoint]', 'where to listen; default: a fresh private Unix socket');
-  return tokenFlags(command, 'require this token in every client handshake')
+  return tlsFlags(tokenFlags(command, 'require this token in every client handshake'), 'server')
     .option('--name <name>', 'server name announced in the handshake', 'wirecall-demo')
     .option('--socket-mode <mode>', 'Unix socket permissions: 600 (owner only, default) or 660 (owner and group)', parseSocketMode)
     .option('--drain-timeout <ms>', 'on shutdown, let in-flight calls finish for up to this long', parsePositiveMs)
@@ -46,6 +47,7 @@ With -v, stderr gets a line per connection, call, stream and notification, e.g.
 "call nope {"x":1} from tcp://127.0.0.1:50312: METHOD_NOT_FOUND (no such method)".
 ${DEMO_METHODS_HELP}
 ${TOKEN_HELP}
+${TLS_HELP}
 ${ENDPOINT_HELP}
 ${EXIT_CODES_HELP}`,
     )
@@ -59,6 +61,8 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
   const options: ServerOptions = { name: flags.name ?? 'wirecall-demo', version: packageVersion(), dccMcp: { codec: 'json' } };
   const token = resolveToken(flags);
   if (token !== undefined) options.token = token;
+  const tls = serverTlsOptions(flags);
+  if (tls !== undefined) options.tls = tls;
   if (flags.socketMode !== undefined) options.socketMode = flags.socketMode;
   if (flags.drainTimeout !== undefined) options.drainTimeout = flags.drainTimeout;
   const log = flags.verbose ? (line: string) => process.stderr.write(line + '\n') : undefined;

@@ -50,6 +50,9 @@ describe('parseEndpoint: accepted forms', () => {
     ['[::]:0', 'tcp://[::]:0', { kind: 'tcp', host: '::', port: 0 }],
     ['[::ffff:127.0.0.1]:9', 'tcp://[::ffff:127.0.0.1]:9', { kind: 'tcp', host: '::ffff:127.0.0.1', port: 9 }],
     ['[fe80::1%eth0]:80', 'tcp://[fe80::1%eth0]:80', { kind: 'tcp', host: 'fe80::1%eth0', port: 80 }],
+    ['tls://render-07.studio:7443', 'tls://render-07.studio:7443', { kind: 'tcp', host: 'render-07.studio', port: 7443, tls: true }],
+    ['TLS://127.0.0.1:0', 'tls://127.0.0.1:0', { kind: 'tcp', host: '127.0.0.1', port: 0, tls: true }],
+    ['tls://[::1]:443', 'tls://[::1]:443', { kind: 'tcp', host: '::1', port: 443, tls: true }],
     ['unix:/tmp/x.sock', 'unix:/tmp/x.sock', { kind: 'unix', path: '/tmp/x.sock' }],
     ['unix:///tmp/x.sock', 'unix:/tmp/x.sock', { kind: 'unix', path: '/tmp/x.sock' }],
     ['unix://tmp/x.sock', 'unix:/tmp/x.sock', { kind: 'unix', path: '/tmp/x.sock' }],
@@ -190,6 +193,14 @@ describe('validateEndpoint', () => {
   it('accepts and canonicalises good objects', () => {
     expect(validateEndpoint({ kind: 'tcp', host: '::1', port: 1 })).toEqual({ kind: 'tcp', host: '::1', port: 1 });
     expect(validateEndpoint({ kind: 'unix', path: '/a/../b.sock' })).toEqual({ kind: 'unix', path: '/b.sock' });
+    expect(validateEndpoint({ kind: 'tcp', host: 'h', port: 1, tls: true })).toStrictEqual({ kind: 'tcp', host: 'h', port: 1, tls: true });
+  });
+
+  it('a tls:// endpoint is TCP with tls: true; a plain one has no tls key at all', () => {
+    expect(parseEndpoint('tcp://h:1')).toStrictEqual({ kind: 'tcp', host: 'h', port: 1 });
+    expect(() => parseEndpoint('tls:h:1')).toThrow(/write tls:\/\/host:port/);
+    expect(() => parseEndpoint('tls://h')).toThrow(/missing port/);
+    expect(() => validateEndpoint({ kind: 'tcp', host: 'h', port: 1, tls: 'yes' } as never)).toThrow(InvalidEndpoint);
   });
 
   it.each([
@@ -215,11 +226,14 @@ describe('property tests', () => {
     .array(segment, { minLength: 1, maxLength: 8 })
     .map((segs) => '/' + segs.join('/'))
     .filter((p) => Buffer.byteLength(p) <= UNIX_PATH_MAX);
-  const tcp: fc.Arbitrary<Endpoint> = fc.record({
-    kind: fc.constant('tcp' as const),
-    host: fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain(), fc.constant('localhost')),
-    port: fc.integer({ min: 0, max: 65535 }),
-  });
+  const tcp: fc.Arbitrary<Endpoint> = fc
+    .record({
+      kind: fc.constant('tcp' as const),
+      host: fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain(), fc.constant('localhost')),
+      port: fc.integer({ min: 0, max: 65535 }),
+      tls: fc.boolean(),
+    })
+    .map(({ tls, ...e }) => (tls ? { ...e, tls: true as const } : e));
   const unix: fc.Arbitrary<Endpoint> = unixPath.map((p) => ({ kind: 'unix' as const, path: p }));
   const pipe: fc.Arbitrary<Endpoint> = fc
     .array(fc.constantFrom('a', 'Z', '9', '.', '_', '-', 'é'), { minLength: 1, maxLength: 40 })
@@ -238,7 +252,7 @@ describe('property tests', () => {
   });
 
   const fragments = fc.constantFrom(
-    'tcp://', 'unix:', 'unix://', 'pipe://', 'http://', '[', ']', '::', ':', '/', './', '../', '\\',
+    'tcp://', 'tls://', 'unix:', 'unix://', 'pipe://', 'http://', '[', ']', '::', ':', '/', './', '../', '\\',
     '127.0.0.1', '::1', 'localhost', '80', '65536', '0', '-', '.', ' ', '%', 'é', '\u0000', 'a',
   );
   const fuzz = fc.oneof(
