@@ -30,6 +30,7 @@ import { Router, matchInstanceId, type RouteOptions } from './routing.js';
 import { toEndpoint, type ServiceAddress } from './service-address.js';
 import type { Session, SessionInfo } from './session.js';
 import { SessionTable } from './sessions.js';
+import { SessionWatch } from './session-watch.js';
 
 export interface AcquireOptions {
   /** ms to wait when the pool is full; default `acquireTimeout`. */
@@ -48,6 +49,8 @@ export class TransportManager {
   private readonly sessions: SessionTable;
   private readonly pool: ConnectionPool;
   private readonly cleaner: Cleanup;
+  /** Sessions drop instances the registry's watch reports gone (registries with a watch of their own). */
+  private readonly sessionWatch: SessionWatch;
   private readonly connectionOptions: TransportManagerOptions['connectionOptions'];
   /** Aborted on shutdown: connection attempts in progress give up. */
   private readonly lifetime = new AbortController();
@@ -82,6 +85,7 @@ export class TransportManager {
       lifetime: this.lifetime.signal,
       warn,
     });
+    this.sessionWatch = new SessionWatch(registry, this.sessions, this.lifetime.signal, warn);
     this.pool = new ConnectionPool(
       {
         maxConnectionsPerDcc: resolved.maxConnectionsPerDcc,
@@ -160,6 +164,7 @@ export class TransportManager {
    */
   async getOrCreateSession<Remote = Contract>(dccType: string, instanceId?: string, route: RouteOptions = {}): Promise<Session<Remote>> {
     this.assertOpen();
+    this.sessionWatch.ensure();
     return this.sessions.getOrCreate<Remote>(dccType, instanceId, route);
   }
 

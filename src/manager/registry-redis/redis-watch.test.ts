@@ -149,6 +149,28 @@ describe.runIf(peer.run)('RedisRegistry.watch', () => {
     expect(session.instanceId).toBe(other.instanceId);
   });
 
+  it('sessions follow the watch: an instance deregistered while its server still answers loses its unpinned sessions at once', async () => {
+    const served: RegisteredServer[] = [];
+    for (const name of ['one', 'two']) {
+      const s = createServer({ name });
+      s.register('whoami', () => name);
+      const service = await serveRegistered(s, { dccType: 'blender', endpoint: 'tcp://127.0.0.1:0', registry: server.url, heartbeatInterval: 100, handleSignals: false });
+      served.push(service);
+      cleanups.push(() => service.close());
+    }
+    const m = new TransportManager({ registry: server.url, cleanupInterval: 0, reconnectBackoffBase: 20, reconnectBackoffMax: 50, reconnectJitter: false });
+    cleanups.push(() => m.shutdown());
+    const session = await m.getOrCreateSession('blender');
+    const first = served.find((s) => s.instanceId === session.instanceId)!;
+    const other = served.find((s) => s !== first)!;
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the session watch has its snapshot
+    const moved = new Promise((resolve) => session.once('rebind', resolve));
+    await first.deregister(); // the server keeps serving: only the registry says it is gone
+    await moved;
+    expect(session.instanceId).toBe(other.instanceId);
+    expect(await session.call('whoami', undefined)).toBe(other === served[0] ? 'one' : 'two');
+  });
+
   it('the server loses its data: the heartbeat registers again and the watch resynchronises', async () => {
     const s = createServer({ name: 'flush' });
     const service = await serveRegistered(s, { dccType: 'nuke', endpoint: 'tcp://127.0.0.1:0', registry: server.url, heartbeatInterval: 100, handleSignals: false, onWarning: () => undefined });

@@ -21,7 +21,12 @@ export interface PollWatchOptions {
 export async function* pollWatch(registry: ServiceRegistry, dccType: string | undefined, options: PollWatchOptions): AsyncGenerator<RegistryEvent> {
   const { signal } = options;
   let wake: (() => void) | undefined;
-  const poke = (): void => wake?.();
+  /** A change was seen since the last listing (it may come while nobody waits). */
+  let dirty = false;
+  const poke = (): void => {
+    dirty = true;
+    wake?.();
+  };
   let watcher: FSWatcher | undefined;
   const file = (registry as { file?: unknown }).file;
   if (typeof file === 'string') {
@@ -42,6 +47,7 @@ export async function* pollWatch(registry: ServiceRegistry, dccType: string | un
     yield { type: 'snapshot', revision, entries: [...known.values()], resync: false };
     while (!signal.aborted) {
       await new Promise<void>((resolve) => {
+        if (dirty) return resolve();
         const timer = setTimeout(resolve, options.intervalMs);
         wake = (): void => {
           clearTimeout(timer);
@@ -49,6 +55,7 @@ export async function* pollWatch(registry: ServiceRegistry, dccType: string | un
         };
       });
       wake = undefined;
+      dirty = false;
       if (signal.aborted) return;
       let next: Map<string, ServiceEntry>;
       try {
