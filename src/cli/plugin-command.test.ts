@@ -1,5 +1,6 @@
 /** `wirecall plugin run -- <command…>` with real processes: the compiled CLI and src/plugin/fixtures/plugin.mjs. */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, buildIfStale } from '../test-util/build.js';
@@ -9,10 +10,17 @@ import { exited, waitFor } from '../test-util/wait.js';
 
 const FIXTURE = path.join(ROOT, 'src/plugin/fixtures/plugin.mjs');
 
+/** Running (a zombie left unreaped by a PID 1 that never waits counts as gone). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

@@ -57,6 +57,11 @@ export interface LaunchOptions<Local = Contract, Remote = Contract> {
   killGracePeriod?: number;
   /** How many stderr lines to keep for errors and stderrTail(). Default 20. */
   stderrLines?: number;
+  /**
+   * When this process exits while the plugin still runs, send it SIGTERM (go-plugin's
+   * CleanupClients, for plugins that do not watch their host). Default true.
+   */
+  killOnExit?: boolean;
   /** Options for the wirecall connection (name, token, handlers, timeouts …). */
   connect?: ConnectOptions<Local, Remote>;
 }
@@ -118,6 +123,7 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
     throw new PluginStartFailed(`cannot start plugin ${JSON.stringify(command)}: ${errorMessage(err)}`, { cause: err });
   }
   const proc = new PluginChild(child, cfg.grace, cfg.stderrLines, options.logger, socketDir);
+  if (options.killOnExit !== false) killOnExit(child, proc.exited);
   let line: HandshakeLine;
   try {
     const text = await proc.handshakeLine(command, cfg.timeout);
@@ -166,6 +172,15 @@ function resolve(options: LaunchOptions<never, never>) {
     throw new InvalidOption(`magicCookieKey must be an environment variable name, got ${JSON.stringify(handshake.magicCookieKey)}`);
   }
   return { versions, minPort, maxPort, timeout, grace, stderrLines, handshake };
+}
+
+/** A 'exit' listener of this process that SIGTERMs the child, removed once the child has exited. */
+function killOnExit(child: ChildProcess, exited: Promise<PluginExit>): void {
+  const onExit = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.on('exit', onExit);
+  void exited.then(() => process.off('exit', onExit));
 }
 
 function removeDir(dir: string | undefined): void {

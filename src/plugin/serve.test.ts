@@ -1,5 +1,6 @@
 /** servePlugin seen from outside: run by hand, and no orphan when the host dies (real processes). */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,10 +11,17 @@ import { NOT_A_COMMAND_MESSAGE } from './handshake.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
+/** Running (a zombie left unreaped by a PID 1 that never waits counts as gone). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -50,5 +58,16 @@ describe('servePlugin', () => {
     await waitFor(`plugin ${pid} to exit`, () => !alive(pid), 5000, 20);
     // Polling every 100 ms plus a graceful close: well under a second in practice.
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('a host that exits by itself SIGTERMs its plugin on the way out, even one that watches nothing', async () => {
+    if (process.platform === 'win32') return;
+    const host = spawn(process.execPath, [path.join(FIXTURES, 'host.mjs'), 'exit'], {
+      env: { ...process.env, FIX_NO_STDIN: '1', FIX_NO_POLL: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pid = Number(await firstLine(host, 10_000));
+    expect(await exited(host, 5000)).toEqual({ code: 0, signal: null });
+    await waitFor(`plugin ${pid} to exit`, () => !alive(pid), 3000, 20);
   });
 });
