@@ -7,16 +7,17 @@ it was not given: bytes go in through :meth:`ConnectionCore.receive_data`, come 
 :meth:`ConnectionCore.data_to_send`, and what the application must act on comes back as
 events (tuples whose first element is one of the ``EV_*`` names). The asyncio and
 blocking front-ends drive it; a test can drive it with bytes alone.
+
+One job per module: this one has the connection's tables, input, calls and answers, and
+closing; ``core_handshake`` the handshake, ``core_streams`` stream credit and frames,
+``core_types`` Options, PeerInfo, the call records and the event names.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 import time
-import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 
@@ -31,173 +32,37 @@ from .errors import (
     WirecallError,
 )
 from .status import Status
+from .core_handshake import _Handshake
+from .core_streams import _Streams
+from .core_types import (  # noqa: F401  (the names the front-ends and tests read from core)
+    _BODY_UNAVAILABLE,
+    EV_CALL,
+    EV_CANCEL,
+    EV_CONNECTED,
+    EV_CREDIT,
+    EV_ERROR,
+    EV_FATAL,
+    EV_NOTIFY,
+    EV_PONG,
+    EV_REFUSED,
+    EV_REJECTED,
+    EV_RESULT,
+    EV_SHUTDOWN,
+    EV_STREAM_END,
+    EV_STREAM_MESSAGE,
+    EV_STREAM_OPEN,
+    IncomingCall,
+    Options,
+    PeerInfo,
+    StreamState,
+)
 
 __all__ = ["ConnectionCore", "PeerInfo", "Options", "IncomingCall", "StreamState"]
 
 _HEADER = struct.Struct(">I")
 
-# Events returned by receive_data.
-EV_CONNECTED = "connected"  # (EV, peer_info)
-EV_REJECTED = "rejected"  # (EV, reason, message)            client: REJECT received
-EV_REFUSED = "refused"  # (EV, reason, message, auth)          server: we sent REJECT
-EV_CALL = "call"  # (EV, IncomingCall)
-EV_NOTIFY = "notify"  # (EV, method, params)
-EV_RESULT = "result"  # (EV, waiter, value)
-EV_ERROR = "error"  # (EV, waiter, status, body)
-EV_CANCEL = "cancel"  # (EV, IncomingCall or StreamState)
-EV_PONG = "pong"  # (EV, nonce)
-EV_SHUTDOWN = "shutdown"  # (EV, reason or None)
-EV_FATAL = "fatal"  # (EV, error)                           we are closing for a protocol error
-EV_STREAM_OPEN = "stream_open"  # (EV, StreamState)            the peer opened a stream to us
-EV_STREAM_MESSAGE = "stream_message"  # (EV, StreamState, value, size)  a message on a stream
-EV_STREAM_END = "stream_end"  # (EV, StreamState)             CALLER_END on a stream we handle
-EV_CREDIT = "credit"  # (EV, StreamState)                     our send credit grew
 
-
-class Options:
-    """A connection's settings (the reference's names, in snake_case; times in seconds)."""
-
-    def __init__(
-        self,
-        *,
-        name: str = "wirecall",
-        version: str = "0",
-        token: Optional[str] = None,
-        max_frame_size: int = P.DEFAULT_MAX_FRAME_SIZE,
-        heartbeat_interval: float = 5.0,
-        handshake_timeout: float = 5.0,
-        drain_timeout: float = 5.0,
-        frame_timeout: float = 30.0,
-        slow_peer_timeout: float = 30.0,
-        max_concurrent_calls: int = 1024,
-        max_refused_per_second: Optional[int] = None,
-        max_message_elements: int = P.DEFAULT_MAX_MESSAGE_ELEMENTS,
-        max_message_depth: int = P.DEFAULT_MAX_MESSAGE_DEPTH,
-        stream_window: Tuple[int, int] = (P.DEFAULT_STREAM_WINDOW_MESSAGES, P.DEFAULT_STREAM_WINDOW_BYTES),
-        expose_stack: bool = False,
-        default_timeout: Optional[float] = None,
-        max_stream_window: int = 4 * 1024 * 1024,
-        max_stream_window_growth: int = 16 * 1024 * 1024,
-        authenticate: Optional[Callable[[Dict[str, Any], str], bool]] = None,
-    ) -> None:
-        from .errors import InvalidOption
-
-        def check_int(label: str, value: Any, low: int, high: int = P.MAX_UINT32) -> int:
-            if type(value) is not int or not low <= value <= high:
-                raise InvalidOption(f"{label} must be an integer from {low} to {high}, got {value!r}")
-            return value
-
-        def check_seconds(label: str, value: Any, allow_zero: bool = True) -> float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-                raise InvalidOption(f"{label} must be a number of seconds >= 0, got {value!r}")
-            return float(value)
-
-        if not isinstance(name, str) or not isinstance(version, str):
-            raise InvalidOption("name and version must be strings")
-        if token is not None and not isinstance(token, str):
-            raise InvalidOption("token must be a string")
-        self.name = name
-        self.version = version
-        self.token = token
-        self.max_frame_size = check_int("max_frame_size", max_frame_size, 1)
-        self.heartbeat_interval = check_seconds("heartbeat_interval", heartbeat_interval)
-        if self.heartbeat_interval * 1000 > P.MAX_UINT32:
-            raise InvalidOption("heartbeat_interval is too long")
-        self.handshake_timeout = check_seconds("handshake_timeout", handshake_timeout, False)
-        self.drain_timeout = check_seconds("drain_timeout", drain_timeout)
-        self.frame_timeout = check_seconds("frame_timeout", frame_timeout, False)
-        self.slow_peer_timeout = check_seconds("slow_peer_timeout", slow_peer_timeout, False)
-        self.max_concurrent_calls = check_int("max_concurrent_calls", max_concurrent_calls, 1)
-        mrps = max(max_concurrent_calls, 1000) if max_refused_per_second is None else max_refused_per_second
-        self.max_refused_per_second = check_int("max_refused_per_second", mrps, 1)
-        self.max_message_elements = check_int("max_message_elements", max_message_elements, 1, 0x7FFFFFFF)
-        self.max_message_depth = check_int("max_message_depth", max_message_depth, 1, 0x7FFFFFFF)
-        if not (isinstance(stream_window, (tuple, list)) and len(stream_window) == 2):
-            raise InvalidOption("stream_window must be (messages, bytes)")
-        self.stream_window = (check_int("stream_window messages", stream_window[0], 1), check_int("stream_window bytes", stream_window[1], 1))
-        self.expose_stack = bool(expose_stack)
-        self.max_stream_window = check_int("max_stream_window", max_stream_window, 1)
-        self.max_stream_window_growth = check_int("max_stream_window_growth", max_stream_window_growth, 0, 1 << 62)
-        if authenticate is not None and not callable(authenticate):
-            raise InvalidOption("authenticate must be a callable (hello, address) -> bool")
-        self.authenticate = authenticate
-        self.default_timeout = None if default_timeout is None else check_seconds("default_timeout", default_timeout)
-
-    @property
-    def heartbeat_ms(self) -> int:
-        return int(round(self.heartbeat_interval * 1000))
-
-
-class PeerInfo:
-    """What one side learned of the other in the handshake."""
-
-    __slots__ = ("name", "version", "protocol_version", "connection_id", "address", "max_frame_size", "heartbeat_ms", "stream_window")
-
-    def __init__(self, name: str, version: str, protocol_version: int, connection_id: str, address: str, max_frame_size: int, heartbeat_ms: int, stream_window: Tuple[int, int]) -> None:
-        self.name = name
-        self.version = version
-        self.protocol_version = protocol_version
-        self.connection_id = connection_id
-        self.address = address
-        self.max_frame_size = max_frame_size
-        self.heartbeat_ms = heartbeat_ms
-        self.stream_window = stream_window
-
-    def as_dict(self) -> Dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "protocolVersion": self.protocol_version,
-            "connectionId": self.connection_id,
-            "address": self.address,
-            "maxFrameSize": self.max_frame_size,
-            "heartbeatMs": self.heartbeat_ms,
-            "dialect": "wirecall",
-        }
-
-    def __repr__(self) -> str:
-        return f"PeerInfo({self.as_dict()!r})"
-
-
-class IncomingCall:
-    """A call the peer made that we are running. ``handle`` is the front-end's (its task)."""
-
-    __slots__ = ("id", "method", "params", "timeout_ms", "handle", "is_stream")
-
-    def __init__(self, id: int, method: str, params: Any, timeout_ms: Optional[int]) -> None:
-        self.id = id
-        self.method = method
-        self.params = params
-        self.timeout_ms = timeout_ms
-        self.handle: Any = None
-        self.is_stream = False
-
-
-class StreamState(IncomingCall):
-    """A stream, on either side. Credits are [messages, bytes] pairs (signed, may go below 0)."""
-
-    __slots__ = ("kind", "outgoing", "send_credit", "recv_credit", "window", "owed", "caller_done", "waiter", "starved", "limit_bytes", "grown")
-
-    def __init__(self, id: int, method: str, params: Any, timeout_ms: Optional[int], kind: int, outgoing: bool) -> None:
-        super().__init__(id, method, params, timeout_ms)
-        self.is_stream = True
-        self.kind = kind
-        self.outgoing = outgoing  # True: we are the caller
-        self.send_credit = [0, 0]  # what we may still send
-        self.recv_credit = [0, 0]  # what the peer may still send us (initial + granted - received)
-        self.window = (0, 0)  # our receive window (for grant batching)
-        self.owed = [0, 0]  # consumed, not yet granted back
-        self.caller_done = False  # the caller's direction has ended (CALLER_END, or a server stream)
-        self.waiter: Any = None  # front-end's object for an outgoing stream
-        self.starved = False  # the reader waited for a message since the last grant: grow the window
-        self.limit_bytes = 0  # how far the byte window may grow (0: it stays as it is)
-        self.grown = 0  # bytes of growth taken from the connection's budget
-
-
-_BODY_UNAVAILABLE = {"name": "Unavailable", "message": "connection is shutting down"}
-
-
-class ConnectionCore:
+class ConnectionCore(_Handshake, _Streams):
     """One connection's protocol state. ``role`` is ``"client"`` or ``"server"``."""
 
     def __init__(self, role: str, options: Options, address: str = "") -> None:
@@ -264,112 +129,6 @@ class ConnectionCore:
         if len(payload) > limit:
             raise MessageTooLarge(len(payload), limit, what)
         return _HEADER.pack(len(payload)) + payload
-
-    # ------------------------------------------------------------------ handshake
-
-    def start(self) -> None:
-        """Client: queue the HELLO. Server: nothing (it waits for HELLO)."""
-        if self.role != "client":
-            return
-        o = self.options
-        hello: Dict[str, Any] = {
-            "protocol": P.PROTOCOL_NAME,
-            "versions": list(P.SUPPORTED_VERSIONS),
-            "peerName": o.name,
-            "peerVersion": o.version,
-            "maxFrameSize": o.max_frame_size,
-            "heartbeatMs": o.heartbeat_ms,
-            "streamWindowMessages": o.stream_window[0],
-            "streamWindowBytes": o.stream_window[1],
-        }
-        if o.token is not None:
-            hello["token"] = o.token
-        self._queue([P.HELLO, hello])
-
-    def _admit(self, hello: Dict[str, Any]) -> Tuple[bool, str, str, bool, int]:
-        if hello["protocol"] != P.PROTOCOL_NAME:
-            import json
-
-            return False, "PROTOCOL", f"expected protocol {P.PROTOCOL_NAME}, got {json.dumps(hello['protocol'])}", False, 0
-        offered = hello["versions"]
-        version = next((v for v in P.SUPPORTED_VERSIONS if v in offered), None)
-        if version is None:
-            shown = ", ".join(str(int(v)) if float(v).is_integer() else str(v) for v in offered) or "none"
-            return False, "VERSION_MISMATCH", f"server speaks protocol version {', '.join(map(str, P.SUPPORTED_VERSIONS))}; client offered {shown}", False, 0
-        expected = self.options.token
-        if expected is not None:
-            given = hello.get("token")
-            ok = given is not None and hmac.compare_digest(
-                hashlib.sha256(expected.encode()).digest(), hashlib.sha256(given.encode()).digest()
-            )
-            if not ok:
-                return False, "UNAUTHENTICATED", "wrong token" if given else "a token is required", True, 0
-        authenticate = self.options.authenticate
-        if authenticate is not None:
-            try:
-                allowed = bool(authenticate(hello, self.address))
-            except Exception:
-                allowed = False
-            if not allowed:
-                return False, "UNAUTHENTICATED", "not authorised", True, 0
-        return True, "", "", False, version
-
-    def _on_hello(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
-        hello = m[1]
-        ok, reason, message, auth, version = self._admit(hello)
-        if not ok:
-            self._queue([P.REJECT, reason, message])
-            self.state = "closed"
-            events.append((EV_REFUSED, reason, message, auth))
-            return
-        o = self.options
-        welcome: Dict[str, Any] = {
-            "protocol": P.PROTOCOL_NAME,
-            "version": version,
-            "peerName": o.name,
-            "peerVersion": o.version,
-            "connectionId": str(uuid.uuid4()),
-            "maxFrameSize": o.max_frame_size,
-            "heartbeatMs": o.heartbeat_ms,
-            "streamWindowMessages": o.stream_window[0],
-            "streamWindowBytes": o.stream_window[1],
-        }
-        self._queue([P.WELCOME, welcome])
-        self._pinned = len(self._out)
-        self.peer = PeerInfo(
-            hello["peerName"],
-            hello["peerVersion"],
-            version,
-            welcome["connectionId"],
-            self.address,
-            hello["maxFrameSize"],
-            hello["heartbeatMs"],
-            (hello.get("streamWindowMessages") or P.DEFAULT_STREAM_WINDOW_MESSAGES, hello.get("streamWindowBytes") or P.DEFAULT_STREAM_WINDOW_BYTES),
-        )
-        self._connected()
-        events.append((EV_CONNECTED, self.peer))
-
-    def _on_welcome(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
-        w = m[1]
-        if w["protocol"] != P.PROTOCOL_NAME or w["version"] not in P.SUPPORTED_VERSIONS:
-            v = w["version"]
-            raise ProtocolError(f"server chose unsupported protocol {w['protocol']}/{int(v) if float(v).is_integer() else v}")
-        self.peer = PeerInfo(
-            w["peerName"],
-            w["peerVersion"],
-            int(w["version"]),
-            w["connectionId"],
-            self.address,
-            w["maxFrameSize"],
-            w["heartbeatMs"],
-            (w.get("streamWindowMessages") or P.DEFAULT_STREAM_WINDOW_MESSAGES, w.get("streamWindowBytes") or P.DEFAULT_STREAM_WINDOW_BYTES),
-        )
-        self._connected()
-        events.append((EV_CONNECTED, self.peer))
-
-    def _connected(self) -> None:
-        self.state = "connected"
-        self._decoder.max_frame_size = self.options.max_frame_size
 
     # ------------------------------------------------------------------ input
 
@@ -495,60 +254,6 @@ class ConnectionCore:
 
     # ------------------------------------------------------------------ streams (input)
 
-    def _on_stream_open(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
-        id = m[1]
-        if id in self.incoming:
-            raise ProtocolError(f"peer reused id {id} while that call or stream was still running")
-        if self.state == "closing":
-            self._queue([P.ERROR, id, Status.UNAVAILABLE, _BODY_UNAVAILABLE])
-            return
-        if len(self.incoming) >= self.options.max_concurrent_calls:
-            self._refuse(id, Status.RESOURCE_EXHAUSTED, {"name": "ResourceExhausted", "message": f"too many concurrent calls and streams (limit {self.options.max_concurrent_calls})"})
-            return
-        kind = m[5]
-        s = StreamState(id, m[2], m[3], m[4], kind, outgoing=False)
-        s.send_credit = [m[6], m[7]]
-        window = self.options.stream_window
-        s.window = window
-        s.recv_credit = [window[0], window[1]]
-        s.limit_bytes = max(window[1], self.options.max_stream_window)
-        s.caller_done = kind == P.SERVER_STREAM
-        self.incoming[id] = s
-        events.append((EV_STREAM_OPEN, s))
-
-    def _on_stream_frame(self, m: List[Any], size: int, events: List[Tuple[Any, ...]]) -> None:
-        t = m[0]
-        id = m[1]
-        if t == P.CALLER_MESSAGE or t == P.CALLER_END or t == P.CALLER_CREDIT:
-            s = self.incoming.get(id)
-        else:
-            s = self.outgoing.get(id)
-        if not isinstance(s, StreamState):
-            return  # a stream that is over (or a call): dropped silently
-        if t == P.CALLER_MESSAGE or t == P.HANDLER_MESSAGE:
-            carries = s.kind != P.SERVER_STREAM if t == P.CALLER_MESSAGE else s.kind != P.CLIENT_STREAM
-            if not carries:
-                raise ProtocolError(f"peer sent {P.MESSAGE_NAMES[t]} on stream {id}, whose kind carries no messages in that direction")
-            credit = s.recv_credit
-            if credit[0] < 1 or credit[1] < 1:
-                raise ProtocolError(f"peer sent a message on stream {id} beyond the credit it was granted")
-            credit[0] -= 1
-            credit[1] -= size
-            if t == P.CALLER_MESSAGE and s.caller_done:
-                self.consumed(s, size)  # after CALLER_END: dropped, credit given back
-                return
-            events.append((EV_STREAM_MESSAGE, s, m[2], size))
-        elif t == P.CALLER_END:
-            if not s.caller_done:
-                s.caller_done = True
-                events.append((EV_STREAM_END, s))
-        else:  # credit for what we send
-            if (t == P.CALLER_CREDIT and s.kind == P.CLIENT_STREAM) or (t == P.HANDLER_CREDIT and s.kind == P.SERVER_STREAM):
-                return
-            s.send_credit[0] += m[2]
-            s.send_credit[1] += m[3]
-            events.append((EV_CREDIT, s))
-
     # ------------------------------------------------------------------ calls (output)
 
     def _allocate_id(self) -> int:
@@ -654,95 +359,6 @@ class ConnectionCore:
         return self.send_error(call, Status.DEADLINE_EXCEEDED, {"name": "DeadlineExceeded", "message": f"deadline of {call.method} passed"})
 
     # ------------------------------------------------------------------ streams (output)
-
-    def open_stream(self, method: str, params: Any, timeout_ms: Optional[int], kind: int, window: Optional[Tuple[int, int]], waiter: Any) -> StreamState:
-        self._check_open()
-        if not isinstance(method, str):
-            raise InvalidArgument("method must be a string")
-        w = window or self.options.stream_window
-        id = self._allocate_id()
-        self._out.append(self._checked([P.STREAM_OPEN, id, method, params, timeout_ms, kind, w[0], w[1]], f"stream open of {method}"))
-        s = StreamState(id, method, params, timeout_ms, kind, outgoing=True)
-        s.window = (w[0], w[1])
-        s.recv_credit = [w[0], w[1]]
-        if window is None:  # a window chosen for one stream stays fixed
-            s.limit_bytes = max(w[1], self.options.max_stream_window)
-        assert self.peer is not None
-        s.send_credit = [self.peer.stream_window[0], self.peer.stream_window[1]]
-        s.caller_done = kind == P.SERVER_STREAM
-        s.waiter = waiter
-        self.outgoing[id] = s
-        return s
-
-    def can_send(self, s: StreamState) -> bool:
-        c = s.send_credit
-        return c[0] >= 1 and c[1] >= 1
-
-    def stream_send(self, s: StreamState, value: Any) -> None:
-        """Queues one message on ``s`` (the caller must have checked can_send). Raises MessageTooLarge/InvalidArgument."""
-        t = P.CALLER_MESSAGE if s.outgoing else P.HANDLER_MESSAGE
-        frame = self._checked([t, s.id, value], f"a message of {s.method}")
-        s.send_credit[0] -= 1
-        s.send_credit[1] -= len(frame) - 4
-        self._out.append(frame)
-
-    def stream_end(self, s: StreamState) -> None:
-        """The caller half-closes (CALLER_END)."""
-        if s.caller_done:
-            return
-        s.caller_done = True
-        if self.outgoing.get(s.id) is s and self.state != "closed":
-            self._queue([P.CALLER_END, s.id])
-
-    def consumed(self, s: StreamState, size: int) -> None:
-        """The application took a message of ``size`` bytes from ``s``: credit is owed back, granted in half-window batches."""
-        owed = s.owed
-        owed[0] += 1
-        owed[1] += size
-        if owed[0] * 2 >= s.window[0] or owed[1] * 2 >= s.window[1]:
-            self._grant(s)
-
-    def _grant(self, s: StreamState) -> None:
-        m, b = s.owed
-        s.owed = [0, 0]
-        if s.outgoing:
-            if self.outgoing.get(s.id) is not s or s.kind == P.CLIENT_STREAM:
-                return
-            t = P.CALLER_CREDIT
-        else:
-            if self.incoming.get(s.id) is not s or s.kind == P.SERVER_STREAM:
-                return
-            t = P.HANDLER_CREDIT
-        if self.state == "closed":
-            return
-        if s.starved:
-            wm, wb = s.window
-            more = min(max(0, min(s.limit_bytes, wb * 2) - wb), self._growth_budget)
-            if more > 0:
-                self._growth_budget -= more
-                s.grown += more
-                s.window = (wm, wb + more)
-                b += more
-            s.starved = False
-        s.recv_credit[0] += m
-        s.recv_credit[1] += b
-        self._queue([t, s.id, m, b])
-
-    def _release(self, s: Any) -> None:
-        """A stream is over: what its window grew by goes back to the connection's budget."""
-        if isinstance(s, StreamState) and s.grown:
-            self._growth_budget += s.grown
-            s.grown = 0
-
-    def forget_stream(self, s: StreamState, send_cancel: bool = True) -> bool:
-        """The caller cancels its stream (or gives up at the deadline)."""
-        if self.outgoing.get(s.id) is not s:
-            return False
-        del self.outgoing[s.id]
-        self._release(s)
-        if send_cancel and self.state != "closed":
-            self._queue([P.CANCEL, s.id])
-        return True
 
     # ------------------------------------------------------------------ closing
 
