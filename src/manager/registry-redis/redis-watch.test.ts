@@ -4,7 +4,7 @@
  * past the watch and after the server lost its data, sessions and serveRegistered on a
  * `redis://` registry.
  */
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../../index.js';
 import { parseEndpoint } from '../../transport/endpoint.js';
@@ -188,5 +188,33 @@ describe.runIf(peer.run)('RedisRegistry.watch', () => {
     while (!(event.type === 'snapshot' && event.entries.length === 1)) event = await next();
     expect(event).toMatchObject({ type: 'snapshot', resync: true });
     expect(event.type === 'snapshot' && event.entries[0]!.instanceId).toBe(service.instanceId);
+  });
+});
+
+describe.runIf(peer.run)('RedisRegistry on a Redis Cluster client', () => {
+  it('every script runs in the one slot of its hash tag; watch works through the cluster client', async () => {
+    peer.requireInstalled();
+    const node = await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']);
+    cleanups.push(() => node.stop());
+    const admin = createClient({ url: node.url });
+    await admin.connect();
+    await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']); // a one-node cluster owning every slot
+    for (let i = 0; i < 100 && !String(await admin.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    admin.destroy();
+    const cluster = createCluster({ rootNodes: [{ url: node.url }] });
+    await cluster.connect();
+    cleanups.push(() => cluster.close());
+    const r = new RedisRegistry({ client: cluster, watchIntervalMs: 100 });
+    cleanups.push(() => r.close());
+    const next = reader(r.watch());
+    expect(await next()).toMatchObject({ type: 'snapshot', entries: [] });
+    const a = await r.register('maya', tcp(18812));
+    expect(await next()).toMatchObject({ type: 'up', entry: { instanceId: a.instanceId } });
+    expect(await r.heartbeat('maya', a.instanceId)).toBe(true);
+    expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
+    expect(await r.deregister('maya', a.instanceId)).toBe(true);
+    expect(await next()).toMatchObject({ type: 'down', instanceId: a.instanceId });
   });
 });
