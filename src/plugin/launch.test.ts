@@ -46,6 +46,15 @@ describe('launchPlugin ↔ servePlugin', () => {
     }
   });
 
+  it('handshakeTimeout: Infinity waits without a limit (no timer firing at once)', async () => {
+    const plugin = await launch('serve', { handshakeTimeout: Infinity });
+    try {
+      expect(await plugin.connection.call('echo', 'ok')).toBe('ok');
+    } finally {
+      await plugin.kill();
+    }
+  });
+
   it('over TCP on 127.0.0.1 inside PLUGIN_MIN_PORT–PLUGIN_MAX_PORT', async () => {
     const plugin = await launch('serve', { minPort: 20_000, maxPort: 29_999 }, { FIX_NETWORK: 'tcp' });
     try {
@@ -176,5 +185,8 @@ describe('launchPlugin failures (the process is gone afterwards)', () => {
     await expect(launch('serve', { protocolVersions: [] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
     await expect(launch('serve', { minPort: 5, maxPort: 4 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
     await expect(launch('serve', { handshake: { magicCookieKey: 'A=B', magicCookieValue: 'x' } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(launch('serve', { handshakeTimeout: 2 ** 31 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(launch('serve', { killGracePeriod: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(launch('serve', { unixSocketTempDir: '/nonexistent/dir' })).rejects.toMatchObject({ code: 'ERR_PLUGIN_START_FAILED' });
   });
 });

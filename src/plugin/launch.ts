@@ -36,7 +36,7 @@ export interface LaunchOptions<Local = Contract, Remote = Contract> {
   handshake?: HandshakeConfig;
   /** App protocol versions this host speaks, sent in PLUGIN_PROTOCOL_VERSIONS. Default [1]. */
   protocolVersions?: readonly number[];
-  /** Milliseconds to wait for the handshake line. Default 60 000 (go-plugin's). */
+  /** Milliseconds to wait for the handshake line (Infinity: no limit). Default 60 000 (go-plugin's). */
   handshakeTimeout?: number;
   /** PLUGIN_MIN_PORT / PLUGIN_MAX_PORT for a plugin that listens on TCP. Default 10000–25000 (go-plugin's). */
   minPort?: number;
@@ -95,6 +95,8 @@ export interface LaunchedPlugin<Remote = Contract, Local = Contract> {
 
 const DEFAULT_TIMEOUT = 60_000;
 const DEFAULT_GRACE = 2_000;
+/** setTimeout's longest delay; a longer one fires at once. */
+const MAX_TIMER = 2_147_483_647;
 
 /** Starts `command args…` as a plugin and connects to it. Rejects with a PluginError (the process stopped). */
 export async function launchPlugin<Remote = Contract, Local = Contract>(
@@ -103,7 +105,7 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
   options: LaunchOptions<NoInfer<Local>, NoInfer<Remote>> = {},
 ): Promise<LaunchedPlugin<Remote, Local>> {
   const cfg = resolve(options);
-  const socketDir = process.platform === 'win32' ? undefined : mkdtempSync(path.join(options.unixSocketTempDir ?? os.tmpdir(), 'plugin-dir'));
+  const socketDir = process.platform === 'win32' ? undefined : makeSocketDir(options.unixSocketTempDir ?? os.tmpdir());
   const env: NodeJS.ProcessEnv = {
     ...(options.env ?? process.env),
     [cfg.handshake.magicCookieKey]: cfg.handshake.magicCookieValue,
@@ -164,7 +166,10 @@ function resolve(options: LaunchOptions<never, never>) {
   const timeout = options.handshakeTimeout ?? DEFAULT_TIMEOUT;
   const grace = options.killGracePeriod ?? DEFAULT_GRACE;
   const stderrLines = options.stderrLines ?? 20;
-  if (!(timeout > 0)) throw new InvalidOption(`handshakeTimeout must be a positive number of ms, got ${String(timeout)}`);
+  if (!(timeout > 0) || (Number.isFinite(timeout) && timeout > MAX_TIMER)) {
+    throw new InvalidOption(`handshakeTimeout must be a positive number of ms up to ${MAX_TIMER}, or Infinity; got ${String(timeout)}`);
+  }
+  if (grace > MAX_TIMER) throw new InvalidOption(`killGracePeriod must be at most ${MAX_TIMER} ms, got ${grace}`);
   if (!(grace >= 0) || !Number.isFinite(grace)) throw new InvalidOption(`killGracePeriod must be a finite number of ms ≥ 0, got ${String(grace)}`);
   if (!Number.isInteger(stderrLines) || stderrLines < 0) throw new InvalidOption(`stderrLines must be an integer ≥ 0, got ${String(stderrLines)}`);
   const handshake = options.handshake ?? DEFAULT_HANDSHAKE;
@@ -174,13 +179,27 @@ function resolve(options: LaunchOptions<never, never>) {
   return { versions, minPort, maxPort, timeout, grace, stderrLines, handshake };
 }
 
-/** A 'exit' listener of this process that SIGTERMs the child, removed once the child has exited. */
+/** Children to SIGTERM when this process exits: one 'exit' listener for all of them. */
+const running = new Set<ChildProcess>();
+let exitHook = false;
+
 function killOnExit(child: ChildProcess, exited: Promise<PluginExit>): void {
-  const onExit = (): void => {
-    child.kill('SIGTERM');
-  };
-  process.on('exit', onExit);
-  void exited.then(() => process.off('exit', onExit));
+  running.add(child);
+  void exited.then(() => running.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const c of running) c.kill('SIGTERM');
+  });
+}
+
+/** The private (0700, from mkdtemp) directory passed in PLUGIN_UNIX_SOCKET_DIR. */
+function makeSocketDir(parent: string): string {
+  try {
+    return mkdtempSync(path.join(parent, 'plugin-dir'));
+  } catch (err) {
+    throw new PluginStartFailed(`cannot create the plugin's socket directory under ${parent}: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 function removeDir(dir: string | undefined): void {
@@ -245,7 +264,7 @@ class PluginChild {
   /** The first stdout line, or a PluginError: exited, timed out, or could not start. */
   handshakeLine(command: string, timeout: number): Promise<string> {
     return new Promise((resolveLine, reject) => {
-      const timer = setTimeout(() => reject(new PluginHandshakeTimeout(timeout, this.tail.snapshot())), timeout);
+      const timer = Number.isFinite(timeout) ? setTimeout(() => reject(new PluginHandshakeTimeout(timeout, this.tail.snapshot())), timeout) : undefined;
       this.firstLine = (line) => {
         clearTimeout(timer);
         if (line.length >= MAX_LINE) reject(new PluginHandshakeInvalid(line, `longer than ${MAX_LINE} characters`));
