@@ -1,5 +1,5 @@
 import { ConnectionLost, HandshakeRejected } from '../errors.js';
-import { connect as connectTransport, formatEndpoint, parseEndpoint, tlsFailure, tlsPeerOf, tlsRejection, type Endpoint, type TlsClientOptions } from '../transport/index.js';
+import { connect as connectTransport, formatEndpoint, parseEndpoint, tlsFailure, tlsPeerOf, tlsRejection, type Endpoint } from '../transport/index.js';
 import { Connection, type ClientConnectionOptions } from './connection.js';
 import type { AnyHandler, Contract, Implementation } from './contract.js';
 
@@ -13,12 +13,6 @@ export interface ConnectOptions<Local = Contract, Remote = Contract> extends Omi
   connectTimeout?: number;
   /** Abort the connection attempt (socket connect and handshake); rejects with the signal's reason. */
   signal?: AbortSignal;
-  /**
-   * TLS over a tcp:// endpoint (a tls:// endpoint uses TLS with or without it): the CA
-   * that signs the server's certificate (default: the system's), our certificate and
-   * key for mutual TLS, the name to check. `handshakeTimeout` covers the TLS handshake too.
-   */
-  tls?: TlsClientOptions;
 }
 
 /**

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_FRAME_SIZE } from '../wire/frame-decoder.js';
 import { DEFAULT_MAX_MESSAGE_DEPTH, DEFAULT_MAX_MESSAGE_ELEMENTS } from '../wire/msgpack-guard.js';
 import { DEFAULT_STREAM_WINDOW, MAX_UINT32, type Hello } from '../wire/native.js';
 import type { Dialect } from '../wire/detect-dialect.js';
-import type { TlsPeer } from '../transport/tls-options.js';
+import type { TlsClientOptions, TlsPeer } from '../transport/tls-options.js';
 import type { AnyHandler } from './contract.js';
 import { resolveDccLinkOptions, type DccLinkOptions, type ResolvedDccLinkOptions } from './dcc-link-codec.js';
 import { resolveDccMcpOptions, type DccMcpOptions, type ResolvedDccMcpOptions } from './dcc-mcp-codec.js';
@@ -127,6 +127,13 @@ export interface ClientConnectionOptions extends ConnectionOptions {
    * wirecall server that takes it: the same, plus cancel. Default `'wirecall'`.
    */
   dialect?: DialectName;
+  /**
+   * TLS over a tcp:// endpoint (a tls:// endpoint uses TLS with or without it): the CA
+   * that signs the server's certificate (default: the system's), our certificate and
+   * key for mutual TLS, the name to check (docs/TLS.md). `handshakeTimeout` covers the
+   * TLS handshake too. Read by `connect()` (and so by the TransportManager's connections).
+   */
+  tls?: TlsClientOptions;
 }
 
 export interface ServerConnectionOptions extends ConnectionOptions {

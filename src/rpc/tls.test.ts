@@ -199,7 +199,7 @@ describe('TLS failures: typed, explained, on both sides', () => {
     const err = await failure(open(url.replace('tls://', 'tcp://')));
     expect(err).toBeInstanceOf(TlsRequired);
     expect(err.code).toBe('ERR_TLS_REQUIRED');
-    expect(err.message).toMatch(/requires TLS: connect with tls:\/\//);
+    expect(err.message).toMatch(/requires TLS; connect with tls:\/\//);
     const [seen] = await serverErrors(errors);
     expect(seen).toBeInstanceOf(TlsRequired);
   });

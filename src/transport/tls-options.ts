@@ -244,7 +244,7 @@ export function tlsFailure(err: unknown, side: 'client' | 'server', url: string)
 /** What a plain client is told (in a REJECT) when it reaches a TLS port. */
 export const TLS_REQUIRED_REASON = 'TLS_REQUIRED';
 export function tlsRequiredMessage(url: string): string {
-  return `${url} requires TLS: connect with tls:// (or the tls option)`;
+  return `${url} requires TLS`;
 }
 
 /**
@@ -269,7 +269,7 @@ export function tlsRejection(reason: string, message: string, url: string): TlsE
   const make = REJECT_REASONS.find(([r]) => r === reason)?.[1];
   if (make === undefined) return undefined;
   const advice: Record<string, string> = {
-    TLS_REQUIRED: 'connect with tls:// (or the tls option; --tls-ca on the command line)',
+    TLS_REQUIRED: 'connect with tls:// (or the tls option; any --tls-* flag on the command line)',
     TLS_CLIENT_CERT_REQUIRED: 'it requires a client certificate (mutual TLS): pass tls.cert and tls.key (--tls-cert, --tls-key)',
     TLS_CERT_UNTRUSTED: 'it does not trust our client certificate: use one signed by the CA it trusts',
     TLS_CERT_EXPIRED: 'our client certificate is expired or not yet valid: renew it',
