@@ -5,7 +5,7 @@
  * saying so, except with CI=true, where it fails.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,20 +54,32 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Starts a Sentinel on a free port watching the master at `masterPort` as `name` (quorum 1). */
+export function startSentinel(masterPort: number, name = 'mymaster'): Promise<RedisServer> {
+  return startRedis([], { sentinel: `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1\n` });
+}
+
 /** Starts a redis-server on a free port; resolves once it accepts connections. */
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
+export async function startRedis(extraArgs: string[] = [], options: { sentinel?: string } = {}): Promise<RedisServer> {
   let lastError = '';
+  const readyLine = options.sentinel === undefined ? 'Ready to accept connections' : '+monitor master';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'wirecall-redis-'));
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...extraArgs];
+    const head: string[] = [];
+    if (options.sentinel !== undefined) {
+      const conf = path.join(dir, 'sentinel.conf');
+      writeFileSync(conf, options.sentinel);
+      head.push(conf, '--sentinel');
+    }
+    const args = [...head, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', ...(head.length > 0 ? [] : ['--save', '', '--appendonly', 'no']), ...extraArgs];
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const ready = await new Promise<boolean>((resolve) => {
       let out = '';
       const timer = setTimeout(() => resolve(false), 10_000);
       const onData = (chunk: Buffer): void => {
         out += chunk.toString();
-        if (out.includes('Ready to accept connections')) {
+        if (out.includes(readyLine)) {
           clearTimeout(timer);
           resolve(true);
         }

@@ -4,11 +4,11 @@
  * past the watch and after the server lost its data, sessions and serveRegistered on a
  * `redis://` registry.
  */
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../../index.js';
 import { parseEndpoint } from '../../transport/endpoint.js';
-import { redisPeer, startRedis, type RedisServer } from '../../test-util/redis.js';
+import { redisPeer, startRedis, startSentinel, type RedisServer } from '../../test-util/redis.js';
 import type { RegistryEvent } from '../registry/types.js';
 import { serveRegistered, type RegisteredServer } from '../serve-registered.js';
 import { TransportManager } from '../transport-manager.js';
@@ -216,5 +216,25 @@ describe.runIf(peer.run)('RedisRegistry on a Redis Cluster client', () => {
     expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
     expect(await r.deregister('maya', a.instanceId)).toBe(true);
     expect(await next()).toMatchObject({ type: 'down', instanceId: a.instanceId });
+  });
+});
+
+describe.runIf(peer.run)('RedisRegistry on a Sentinel client', () => {
+  it('register, heartbeat, list and watch through the master the Sentinel names', async () => {
+    peer.requireInstalled();
+    const sentinel = await startSentinel(server.port);
+    cleanups.push(() => sentinel.stop());
+    const client = createSentinel({ name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: sentinel.port }] });
+    client.on('error', () => undefined);
+    await client.connect();
+    cleanups.push(() => client.close());
+    const r = new RedisRegistry({ client, prefix: `{wc-sentinel-${process.pid}}`, watchIntervalMs: 100 });
+    cleanups.push(() => r.close());
+    const next = reader(r.watch());
+    expect(await next()).toMatchObject({ type: 'snapshot', entries: [] });
+    const a = await r.register('maya', tcp(18812));
+    expect(await next()).toMatchObject({ type: 'up', entry: { instanceId: a.instanceId } });
+    expect(await r.heartbeat('maya', a.instanceId)).toBe(true);
+    expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
   });
 });
