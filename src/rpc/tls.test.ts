@@ -172,6 +172,7 @@ describe('TLS failures: typed, explained, on both sides', () => {
     expect(err.code).toBe('ERR_TLS_CERT_EXPIRED');
     const [seen] = await serverErrors(errors);
     expect(seen).toBeInstanceOf(CertificateExpired);
+    expect(seen!.code).toBe('ERR_TLS_CERT_EXPIRED');
   });
 
   it('missing client certificate: ClientCertificateRequired on both sides', async () => {
@@ -189,9 +190,11 @@ describe('TLS failures: typed, explained, on both sides', () => {
     const { url, errors } = await serve({ tls: mutual() });
     const err = await failure(open(url, { tls: { ca: certs.ca, cert: certs.strangerClient.cert, key: certs.strangerClient.key } }));
     expect(err).toBeInstanceOf(CertificateUntrusted);
+    expect(err.code).toBe('ERR_TLS_CERT_UNTRUSTED');
     expect(err.message).toMatch(/does not trust our client certificate/);
     const [seen] = await serverErrors(errors);
     expect(seen).toBeInstanceOf(CertificateUntrusted);
+    expect(seen!.code).toBe('ERR_TLS_CERT_UNTRUSTED');
   });
 
   it('a plain client on a TLS port: TlsRequired, told in a REJECT', async () => {
@@ -202,6 +205,7 @@ describe('TLS failures: typed, explained, on both sides', () => {
     expect(err.message).toMatch(/requires TLS; connect with tls:\/\//);
     const [seen] = await serverErrors(errors);
     expect(seen).toBeInstanceOf(TlsRequired);
+    expect(seen!.code).toBe('ERR_TLS_REQUIRED');
   });
 
   it('a TLS client on a plain port: TlsNotOffered', async () => {
@@ -227,12 +231,19 @@ describe('TLS failures: typed, explained, on both sides', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('a silent socket on a TLS port is dropped after the handshake timeout', async () => {
-    const { url } = await serve({ tls: serverTls(), handshakeTimeout: 150 });
+  it('a silent socket, or one that starts TLS and stalls, is dropped after the handshake timeout: HandshakeTimeout', async () => {
+    const { url, errors, server } = await serve({ tls: serverTls(), handshakeTimeout: 150 });
     const port = Number(url.slice(url.lastIndexOf(':') + 1));
-    const socket = net.connect(port, '127.0.0.1');
-    cleanups.push(() => socket.destroy());
-    await new Promise<void>((resolve) => socket.once('close', () => resolve()).on('error', () => {}));
+    for (const first of [undefined, Buffer.from([0x16, 0x03, 0x01])]) {
+      const socket = net.connect(port, '127.0.0.1');
+      cleanups.push(() => socket.destroy());
+      if (first !== undefined) socket.write(first);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()).on('error', () => {}));
+    }
+    const seen = await serverErrors(errors, 2);
+    expect(seen.map((e) => e.code)).toEqual(['ERR_HANDSHAKE_TIMEOUT', 'ERR_HANDSHAKE_TIMEOUT']);
+    expect(seen[1]!.message).toMatch(/TLS handshake/);
+    expect(server.stats().handshakesFailed).toBe(2);
   });
 
   it('bad TLS settings are InvalidOption before anything is sent', async () => {

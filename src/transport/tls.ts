@@ -59,6 +59,8 @@ export class TlsTransport implements Transport {
     });
     tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
       const remote = peerUrl(socket);
+      // Node leaves the socket open after some of these (a handshake timeout): close it.
+      socket.destroy();
       const error =
         errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT'
           ? new HandshakeTimeout(`TLS handshake with ${remote} did not complete within ${handshakeTimeout} ms`, { cause: err })
@@ -96,9 +98,10 @@ export class TlsTransport implements Transport {
 function peek(raw: net.Socket, timeout: number, options: ListenOptions, tlsServer: tls.Server): void {
   const ignore = (): void => {};
   raw.on('error', ignore); // a reset while peeking: the socket just goes
+  const remote = peerUrl(raw);
   const timer = setTimeout(() => {
     raw.destroy();
-    options.onHandshakeError?.(new HandshakeTimeout(`${peerUrl(raw)} sent nothing within ${timeout} ms (no TLS handshake)`), peerUrl(raw));
+    options.onHandshakeError?.(new HandshakeTimeout(`${remote} sent nothing within ${timeout} ms (no TLS handshake)`), remote);
   }, timeout);
   timer.unref();
   const onClose = (): void => clearTimeout(timer);
