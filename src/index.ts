@@ -62,7 +62,7 @@ export type { Hello } from './wire/native.js';
 
 // Connections, clients and servers.
 export { Connection, type ConnectionEvents } from './rpc/connection.js';
-export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions, DialectName } from './rpc/options.js';
+export type { ConnectionOptions, ClientConnectionOptions, ServerConnectionOptions, DialectName, AuthenticatePeer } from './rpc/options.js';
 export type { DccMcpOptions, PayloadCodec } from './rpc/dcc-mcp-codec.js';
 export { dccLinkEndpoint, type DccLinkOptions, type DccLinkBodyCodec, type DccLinkProgress } from './rpc/dcc-link-codec.js';
 export { dccLinkSocketPath } from './wire/dcc-link.js';

@@ -102,6 +102,29 @@ describe('tls transport', () => {
     }
   });
 
+  it('TLS 1.2 is the floor by default (1.3 preferred); minVersion TLSv1.3 refuses a 1.2-only client', async () => {
+    const handshake = (port: number, maxVersion: tls.SecureVersion) =>
+      new Promise<string | null>((resolve, reject) => {
+        const socket = tls.connect({ port, host: '127.0.0.1', ca: certs.ca, maxVersion }, () => {
+          resolve(socket.getProtocol());
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    const open = await transport.listen('tls://127.0.0.1:0', { onConnection: echoServer(scratch), tls: serverTls() });
+    const strict = await transport.listen('tls://127.0.0.1:0', { onConnection: echoServer(scratch), tls: { ...serverTls(), minVersion: 'TLSv1.3' } });
+    try {
+      const port = (l: transport.Listener) => (l.endpoint as { port: number }).port;
+      expect(await handshake(port(open), 'TLSv1.3')).toBe('TLSv1.3');
+      expect(await handshake(port(open), 'TLSv1.2')).toBe('TLSv1.2');
+      await expect(handshake(port(strict), 'TLSv1.2')).rejects.toThrow(/alert|version/i);
+      await expect(transport.listen('tls://127.0.0.1:0', { onConnection: () => {}, tls: { ...serverTls(), minVersion: 'TLSv1' as never } })).rejects.toBeInstanceOf(InvalidOption);
+    } finally {
+      await open.close();
+      await strict.close();
+    }
+  });
+
   it('connect errors are typed: an unknown CA, a plain port', async () => {
     const listener = await transport.listen('tls://127.0.0.1:0', { onConnection: echoServer(scratch), tls: serverTls() });
     const plain = await transport.listen('tcp://127.0.0.1:0', { onConnection: (s) => s.end('not tls at all') });
