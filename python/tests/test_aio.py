@@ -351,7 +351,9 @@ def test_listen_and_connect_failures(tmp_path: Any) -> None:
         stale = socket.socket(socket.AF_UNIX)
         stale.bind(f"{tmp_path}/stale.sock")
         stale.close()
+        os.chmod(f"{tmp_path}/stale.sock", 0o777)
         assert (await other.listen(f"unix:{tmp_path}/stale.sock")).endswith("stale.sock")
+        assert oct(os.stat(f"{tmp_path}/stale.sock").st_mode & 0o777) == "0o600"  # not the stale one's mode
         (tmp_path / "file.sock").write_text("keep me")
         with pytest.raises(wirecall.AddressInUse):
             await other.listen(f"unix:{tmp_path}/file.sock")

@@ -24,8 +24,7 @@ async def _bind_unix(path: str, mode: int = 0o600) -> socket.socket:
     """A listening Unix socket at ``path``, created 0600 in a private directory and linked into place.
     A leftover socket nobody answers on is removed; a live one is AddressInUse; other files are never touched."""
     if os.path.lexists(path):
-        mode = os.lstat(path).st_mode
-        if not st.S_ISSOCK(mode):
+        if not st.S_ISSOCK(os.lstat(path).st_mode):  # (not into ``mode``: that is the new socket's)
             raise AddressInUse(f"unix:{path} exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         probe.setblocking(False)
