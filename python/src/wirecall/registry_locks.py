@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from .registry_errors import RegistryFileError
+from .registry_pids import is_pid_alive, pid_namespace  # noqa: F401  (also read from here)
 
 __all__ = [
     "try_lock",
@@ -97,56 +98,6 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-# ---- processes ----------------------------------------------------------------
-
-
-def is_pid_alive(pid: int) -> bool:
-    """Does a process with this pid exist on this machine? (exists but not ours counts as alive)."""
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False  # 0 and negative pids address process groups: never probe them
-    if _WINDOWS:  # pragma: no cover - os.kill(pid, 0) would *terminate* the process there
-        return _windows_pid_alive(pid)
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-
-
-def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return bool(kernel32.GetLastError() == 5)  # ERROR_ACCESS_DENIED: exists, not ours
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return bool(code.value == 259)  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-_namespace: Any = ...
-
-
-def pid_namespace() -> Optional[str]:
-    """Linux's ``pid:[inode]`` of our pid namespace (what the TypeScript side writes); None elsewhere."""
-    global _namespace
-    if _namespace is ...:
-        try:
-            _namespace = os.readlink("/proc/self/ns/pid") if sys.platform.startswith("linux") else None
-        except OSError:
-            _namespace = None
-    return _namespace  # type: ignore[no-any-return]
-
-
 # ---- in-process ordering ------------------------------------------------------
 
 _guard = threading.Lock()
@@ -163,10 +114,9 @@ def _thread_lock(path: str) -> threading.Lock:
 
 
 def _after_fork_in_child() -> None:
-    global _guard, _namespace
+    global _guard
     _guard = threading.Lock()
     _path_locks.clear()
-    _namespace = ...
 
 
 if hasattr(os, "register_at_fork"):
