@@ -3,6 +3,7 @@
  * output, argument parsers and the package version. No RPC logic lives here.
  */
 import type { TlsFlags } from './tls-flags.js';
+import { UsageError } from './usage-error.js';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CommanderError, InvalidArgumentError } from 'commander';
@@ -71,18 +72,7 @@ Endpoints:
   $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).
   A host without a port (127.0.0.1, localhost, example.com, ::1) is neither: add the port.`;
 
-/** A usage error found after commander's own parsing (bad JSON, say). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-
-  /** Printed like an error code: `error: ERR_TOKEN_FILE: …`. */
-  constructor(
-    message: string,
-    readonly code = 'ERR_USAGE',
-  ) {
-    super(message);
-  }
-}
+export { UsageError } from './usage-error.js';
 
 /** The error codes printed for commander's own errors (its `code` → ours). */
 const COMMANDER_CODES: Record<string, string> = {

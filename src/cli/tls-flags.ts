@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { TlsClientOptions, TlsServerOptions } from '../index.js';
 import { errorMessage } from '../util/error-message.js';
-import { UsageError } from './common.js';
+import { UsageError } from './usage-error.js';
 
 export interface TlsFlags {
   tlsCert?: string;

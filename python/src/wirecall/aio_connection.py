@@ -10,7 +10,7 @@ import math
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from . import core as C
 from . import protocol as P
@@ -25,8 +25,15 @@ from .core import ConnectionCore, Options, PeerInfo
 from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry, error_from_body
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .aio_server import Server
+
+class _ServerLink(Protocol):
+    """What a connection needs of the Server that accepted it (aio_server imports this module, not the other way)."""
+
+    def _pending_opened(self, conn: "Connection") -> None: ...
+    def _connected(self, conn: "Connection") -> None: ...
+    def _disconnected(self, conn: "Connection") -> None: ...
+    def _auth_delay(self, address: str) -> float: ...
+    def _banned_for(self, address: str) -> float: ...
 
 __all__ = ["Connection"]
 
@@ -54,7 +61,7 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         runner: Optional[Runner] = None,
         on_notification: Optional[Callable[[str, Any], Any]] = None,
         context_connection: Optional[Callable[["Connection"], Any]] = None,
-        server: Optional["Server"] = None,
+        server: Optional[_ServerLink] = None,
     ) -> None:
         self._loop = asyncio.get_event_loop()
         self._loop_thread = threading.current_thread()

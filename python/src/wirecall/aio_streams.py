@@ -7,15 +7,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from typing import TYPE_CHECKING, Any, Deque, Optional, Tuple
+from typing import Any, Deque, Optional, Protocol, Tuple
 
 from . import protocol as P
 from .core import StreamState
 from .errors import CallCancelled, DeadlineExceeded, StreamClosed
 from .handlers import CallContext
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .aio_connection import Connection
+
+class _StreamHost(Protocol):
+    """What a stream needs of its connection (aio_connection imports this module, not the other way)."""
+
+    core: Any
+    _loop: asyncio.AbstractEventLoop
+    _write_paused: bool
+
+    def _schedule_flush(self) -> None: ...
+    def _check_drained(self) -> None: ...
+    def _credit_changed(self, key: int) -> "asyncio.Future[None]": ...
+    def _wake_credit(self, key: int) -> None: ...
 
 __all__ = ["StreamContext", "StreamInbox", "BlockingInbox", "OutgoingStream"]
 
@@ -31,7 +41,7 @@ class StreamInbox:
     """The caller's messages of a client or bidi stream, as the handler reads them:
     ``async for m in messages`` (asyncio) or ``for m in messages`` (a handler on a thread)."""
 
-    def __init__(self, conn: "Connection", s: StreamState) -> None:
+    def __init__(self, conn: _StreamHost, s: StreamState) -> None:
         self._conn = conn
         self._s = s
         self._items: Deque[Tuple[Any, int]] = collections.deque()
@@ -125,7 +135,7 @@ class OutgoingStream:
     """A stream this side opened. Iterate it (server, bidi), ``write``/``end`` it (client, bidi),
     ``await stream.result()`` for the handler's return value, ``cancel()`` to give up."""
 
-    def __init__(self, conn: "Connection", method: str, kind: int) -> None:
+    def __init__(self, conn: _StreamHost, method: str, kind: int) -> None:
         self._conn = conn
         self.method = method
         self.kind = kind

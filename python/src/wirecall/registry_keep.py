@@ -5,14 +5,21 @@ deregisters it when closed."""
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from .errors import InvalidOption
 from .registry_errors import ServiceAlreadyRegistered, ShutdownError
-from .registry_rows import EndpointLike
+from .registry_rows import EndpointLike, ServiceEntry
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .registry import FileRegistry
+
+class _Registry(Protocol):
+    """What a Registration needs of FileRegistry (which imports this module, not the other way)."""
+
+    register: Callable[..., ServiceEntry]
+    def heartbeat(self, dcc_type: str, instance_id: str) -> bool: ...
+    def deregister(self, dcc_type: str, instance_id: str) -> bool: ...
+    def _warn(self, message: str) -> None: ...
+
 
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 
@@ -30,7 +37,7 @@ class Registration:
     a ``with`` block). Heartbeat failures go to the registry's on_warning."""
 
     def __init__(
-        self, registry: "FileRegistry", dcc_type: str, endpoint: EndpointLike, *, interval: float = DEFAULT_HEARTBEAT_INTERVAL, **options: Any
+        self, registry: "_Registry", dcc_type: str, endpoint: EndpointLike, *, interval: float = DEFAULT_HEARTBEAT_INTERVAL, **options: Any
     ) -> None:
         self.registry = registry
         self.interval = _positive("interval", interval)
