@@ -1,30 +1,14 @@
 /** `wirecall plugin run -- <command…>` with real processes: the compiled CLI and src/plugin/fixtures/plugin.mjs. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, buildIfStale } from '../test-util/build.js';
 import { runCli } from '../test-util/cli-child.js';
 import { firstLine } from '../test-util/node-child.js';
-import { exited, waitFor } from '../test-util/wait.js';
+import { exited, processAlive, waitFor } from '../test-util/wait.js';
 
 const FIXTURE = path.join(ROOT, 'src/plugin/fixtures/plugin.mjs');
 
-/** Running (a zombie left unreaped by a PID 1 that never waits counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(buildIfStale, 120_000);
 
@@ -43,11 +27,11 @@ describe('wirecall plugin run', () => {
       const call = await runCli(['call', endpoint!, 'echo', '{"hi":1}']);
       expect(call).toMatchObject({ code: 0, stdout: '{"hi":1}\n' });
       const pid = Number((await runCli(['call', endpoint!, 'pid'])).stdout.trim());
-      expect(alive(pid)).toBe(true);
+      expect(processAlive(pid)).toBe(true);
       await waitFor('the plugin stderr line', () => stderr.includes(`plugin: serving on ${endpoint}`), 5000);
       cli.kill('SIGINT');
       expect(await exited(cli, 5000)).toEqual({ code: 0, signal: null });
-      expect(alive(pid)).toBe(false);
+      expect(processAlive(pid)).toBe(false);
     } finally {
       cli.kill('SIGKILL');
     }

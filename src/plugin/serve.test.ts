@@ -1,31 +1,15 @@
 /** servePlugin seen from outside: run by hand, and no orphan when the host dies (real processes). */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildIfStale } from '../test-util/build.js';
 import { firstLine } from '../test-util/node-child.js';
-import { exited, waitFor } from '../test-util/wait.js';
+import { exited, processAlive, waitFor } from '../test-util/wait.js';
 import { NOT_A_COMMAND_MESSAGE } from './handshake.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
-/** Running (a zombie left unreaped by a PID 1 that never waits counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(buildIfStale, 120_000);
 
@@ -51,11 +35,11 @@ describe('servePlugin', () => {
     const host = spawn(process.execPath, [path.join(FIXTURES, 'host.mjs')], { env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = Number(await firstLine(host, 10_000));
     expect(Number.isInteger(pid) && pid > 0).toBe(true);
-    expect(alive(pid)).toBe(true);
+    expect(processAlive(pid)).toBe(true);
     host.kill('SIGKILL');
     await exited(host, 5000);
     const started = Date.now();
-    await waitFor(`plugin ${pid} to exit`, () => !alive(pid), 5000, 20);
+    await waitFor(`plugin ${pid} to exit`, () => !processAlive(pid), 5000, 20);
     // Polling every 100 ms plus a graceful close: well under a second in practice.
     expect(Date.now() - started).toBeLessThan(3000);
   });
@@ -68,6 +52,6 @@ describe('servePlugin', () => {
     });
     const pid = Number(await firstLine(host, 10_000));
     expect(await exited(host, 5000)).toEqual({ code: 0, signal: null });
-    await waitFor(`plugin ${pid} to exit`, () => !alive(pid), 3000, 20);
+    await waitFor(`plugin ${pid} to exit`, () => !processAlive(pid), 3000, 20);
   });
 });

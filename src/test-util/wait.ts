@@ -1,5 +1,6 @@
-/** Waiting in tests: for a condition, and for a child process to exit. */
+/** Waiting in tests: for a condition, for a child process to exit, and whether one still runs. */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** Polls `check` every `everyMs` (20) until it is truthy; throws after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 20): Promise<NonNullable<T>> {
@@ -27,4 +28,23 @@ export function exited(child: ChildProcess, timeoutMs = Infinity): Promise<{ cod
       resolve({ code, signal });
     });
   });
+}
+
+/**
+ * Whether process `pid` is still running. A zombie counts as gone: a PID 1 that never
+ * reaps (as in some containers) leaves exited orphans answering `kill(pid, 0)`.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
