@@ -8,6 +8,12 @@ import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from './transport.js';
 // setTimeout overflows to 1 ms above this.
 const MAX_TIMER = 2 ** 31 - 1;
 
+/** The error for a timeout option that is not a positive number of ms (or Infinity), else undefined. */
+export function invalidTimeout(name: string, value: unknown): InvalidOption | undefined {
+  if (typeof value === 'number' && !Number.isNaN(value) && value > 0) return undefined;
+  return new InvalidOption(`${name} must be a positive number of ms or Infinity, got ${String(value)}`);
+}
+
 /**
  * Connects and resolves once the socket is connected (with Nagle disabled).
  * Rejects with ConnectionFailed / ConnectionTimeout, or with `signal.reason` on abort;
@@ -15,9 +21,8 @@ const MAX_TIMER = 2 ** 31 - 1;
  */
 export function connectSocket(target: net.NetConnectOpts, url: string, options: ConnectOptions = {}): Promise<net.Socket> {
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
-    return Promise.reject(new InvalidOption(`connect timeout must be a positive number of ms or Infinity, got ${timeout}`));
-  }
+  const bad = invalidTimeout('connect timeout', timeout);
+  if (bad !== undefined) return Promise.reject(bad);
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
 

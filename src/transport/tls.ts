@@ -11,9 +11,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ConnectionFailed, ConnectionTimeout, HandshakeTimeout, InvalidEndpoint, InvalidOption, TlsError, TlsNotOffered } from '../errors.js';
+import { ConnectionFailed, ConnectionTimeout, HandshakeTimeout, InvalidEndpoint, TlsError, TlsNotOffered } from '../errors.js';
 import { errorCode } from '../util/error-code.js';
-import { connectError } from './connect.js';
+import { connectError, invalidTimeout } from './connect.js';
 import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
 import { listenerFor, startNetServer } from './net-server.js';
 import { listenError } from './tcp.js';
@@ -148,11 +148,8 @@ function peerUrl(socket: net.Socket): string {
 function connectTls(target: tls.ConnectionOptions, url: string, options: ConnectOptions): Promise<net.Socket> {
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  for (const [name, value] of [['connect timeout', timeout], ['handshakeTimeout', handshakeTimeout]] as const) {
-    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-      return Promise.reject(new InvalidOption(`${name} must be a positive number of ms or Infinity, got ${value}`));
-    }
-  }
+  const bad = invalidTimeout('connect timeout', timeout) ?? invalidTimeout('handshakeTimeout', handshakeTimeout);
+  if (bad !== undefined) return Promise.reject(bad);
   const { signal } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
