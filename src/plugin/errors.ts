@@ -8,7 +8,9 @@
  *       ├── PluginHandshakeTimeout      no handshake line within handshakeTimeout
  *       ├── PluginHandshakeInvalid      the first stdout line is not a handshake line
  *       ├── PluginVersionMismatch       core version not 1, or an app version the host did not offer
- *       └── PluginProtocolMismatch      a PROTOCOL (grpc, netrpc) or TLS this host does not speak
+ *       ├── PluginProtocolMismatch      a PROTOCOL (grpc, netrpc) or TLS this host does not speak
+ *       ├── PluginAutoMTLSUnavailable   AutoMTLS asked for, but @peculiar/x509 (or a Reflect polyfill) is missing
+ *       └── PluginClientCertInvalid     the plugin's PLUGIN_CLIENT_CERT is not one PEM certificate
  *
  * A failure after the handshake (connecting to the announced address) is wirecall's own
  * TransportError (ConnectionFailed, HandshakeTimeout, …). In every case the process has
@@ -85,6 +87,18 @@ export class PluginVersionMismatch extends PluginError {
 export class PluginProtocolMismatch extends PluginError {
   static override readonly kind: string = 'PluginProtocolMismatch';
   static override readonly code: string = 'ERR_PLUGIN_PROTOCOL_MISMATCH';
+}
+
+/** AutoMTLS was asked for, but the optional peer dependency @peculiar/x509 (or the Reflect polyfill it needs) is missing. */
+export class PluginAutoMTLSUnavailable extends PluginError {
+  static override readonly kind: string = 'PluginAutoMTLSUnavailable';
+  static override readonly code: string = 'ERR_PLUGIN_AUTO_MTLS_UNAVAILABLE';
+}
+
+/** Plugin side: PLUGIN_CLIENT_CERT (the host's AutoMTLS certificate) is not one readable PEM certificate. */
+export class PluginClientCertInvalid extends PluginError {
+  static override readonly kind: string = 'PluginClientCertInvalid';
+  static override readonly code: string = 'ERR_PLUGIN_CLIENT_CERT_INVALID';
 }
 
 function tail(stderr: readonly string[]): string {

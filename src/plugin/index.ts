@@ -18,6 +18,16 @@ export {
 } from './handshake.js';
 export { certField, certFromField } from './cert-field.js';
 export {
+  AUTO_MTLS_SERVER_NAME,
+  generateAutoMTLSCert,
+  parseClientCert,
+  autoMTLSServerOptions,
+  autoMTLSClientOptions,
+  loadX509,
+  type AutoMTLSCert,
+  type AutoMTLSCertOptions,
+} from './auto-mtls.js';
+export {
   PluginError,
   PluginStartFailed,
   PluginExited,
@@ -25,4 +35,6 @@ export {
   PluginHandshakeInvalid,
   PluginVersionMismatch,
   PluginProtocolMismatch,
+  PluginAutoMTLSUnavailable,
+  PluginClientCertInvalid,
 } from './errors.js';
