@@ -83,8 +83,9 @@ def _token(args: argparse.Namespace) -> Optional[str]:
         with open(args.token_file, encoding="utf-8") as f:
             text = f.read()
         return text[:-1] if text.endswith("\n") else text
-    if getattr(args, "token", None):
-        return args.token
+    token: Optional[str] = getattr(args, "token", None)
+    if token:
+        return token
     return os.environ.get("WIRECALL_TOKEN") or None
 
 

@@ -28,14 +28,14 @@ This module is the public face; the work is done in one module per job:
 
 from __future__ import annotations
 
-from .aio_calls import _timeout_ms  # noqa: F401
-from .aio_client import connect  # noqa: F401
-from .aio_connection import HIGH_WATER, LOW_WATER, MAX_WRITE_BUFFER, Connection  # noqa: F401
-from .aio_lifecycle import LINGER  # noqa: F401
-from .aio_listen import _bind_unix, _host_of  # noqa: F401
-from .aio_runners import Runner, executor_runner, set_blocking_face  # noqa: F401
-from .aio_server import AUTH_BAN_TIME, AUTH_MAX_FAILURES, Server  # noqa: F401
-from .aio_streams import BlockingInbox, OutgoingStream, StreamContext, StreamInbox  # noqa: F401
-from .handlers import CallContext  # noqa: F401
+from .aio_calls import _timeout_ms as _timeout_ms  # noqa: F401
+from .aio_client import connect as connect  # noqa: F401
+from .aio_connection import HIGH_WATER as HIGH_WATER, LOW_WATER as LOW_WATER, MAX_WRITE_BUFFER as MAX_WRITE_BUFFER, Connection as Connection  # noqa: F401
+from .aio_lifecycle import LINGER as LINGER  # noqa: F401
+from .aio_listen import _bind_unix as _bind_unix, _host_of as _host_of  # noqa: F401
+from .aio_runners import Runner as Runner, executor_runner as executor_runner, set_blocking_face as set_blocking_face  # noqa: F401
+from .aio_server import AUTH_BAN_TIME as AUTH_BAN_TIME, AUTH_MAX_FAILURES as AUTH_MAX_FAILURES, Server as Server  # noqa: F401
+from .aio_streams import BlockingInbox as BlockingInbox, OutgoingStream as OutgoingStream, StreamContext as StreamContext, StreamInbox as StreamInbox  # noqa: F401
+from .handlers import CallContext as CallContext  # noqa: F401
 
 __all__ = ["connect", "Server", "Connection", "CallContext", "Runner"]

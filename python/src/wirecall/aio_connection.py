@@ -12,7 +12,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
-from . import core as C
 from . import protocol as P
 from . import aio_runners
 from .aio_calls import _timeout_ms, _Waiter
@@ -22,6 +21,23 @@ from .aio_listen import _host_of
 from .aio_runners import Runner
 from .aio_streams import OutgoingStream
 from .core import ConnectionCore, Options, PeerInfo
+from .core_types import (
+    EV_CALL,
+    EV_CANCEL,
+    EV_CONNECTED,
+    EV_CREDIT,
+    EV_ERROR,
+    EV_FATAL,
+    EV_NOTIFY,
+    EV_PONG,
+    EV_REFUSED,
+    EV_REJECTED,
+    EV_RESULT,
+    EV_SHUTDOWN,
+    EV_STREAM_END,
+    EV_STREAM_MESSAGE,
+    EV_STREAM_OPEN,
+)
 from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry, error_from_body
 
@@ -380,58 +396,66 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
     def _handle(self, events: List[Tuple[Any, ...]]) -> None:
         for ev in events:
             kind = ev[0]
-            if kind == C.EV_RESULT:
+            if kind == EV_RESULT:
                 w = ev[1]
                 if isinstance(w, _Waiter):
                     w.settle(ev[2], None)
                 else:
                     w.waiter._finish(ev[2], None)
-            elif kind == C.EV_CALL:
+            elif kind == EV_CALL:
                 self._on_call(ev[1])
-            elif kind == C.EV_ERROR:
+            elif kind == EV_ERROR:
                 w = ev[1]
                 error = error_from_body(ev[2], ev[3])
                 if isinstance(w, _Waiter):
                     w.settle(None, error)
                 else:
                     w.waiter._finish(None, error)
-            elif kind == C.EV_NOTIFY:
+            elif kind == EV_NOTIFY:
                 self._on_notify(ev[1], ev[2])
-            elif kind == C.EV_CANCEL:
+            elif kind == EV_CANCEL:
                 ctx = ev[1].handle
                 if ctx is not None:
                     ctx._abort(CallCancelled("cancelled by the caller"))
-            elif kind == C.EV_STREAM_MESSAGE:
+            elif kind == EV_STREAM_MESSAGE:
                 s = ev[1]
                 if s.outgoing:
                     s.waiter._push(ev[2], ev[3])
                 elif s.handle is not None:
                     s.handle.inbox._push(ev[2], ev[3])
-            elif kind == C.EV_STREAM_END:
+            elif kind == EV_STREAM_END:
                 s = ev[1]
                 if s.handle is not None:
                     s.handle.inbox._end()
-            elif kind == C.EV_CREDIT:
+            elif kind == EV_CREDIT:
                 self._wake_credit(id(ev[1]))
-            elif kind == C.EV_STREAM_OPEN:
+            elif kind == EV_STREAM_OPEN:
                 self._on_stream_open(ev[1])
-            elif kind == C.EV_PONG:
+            elif kind == EV_PONG:
                 f = self._pings.get(ev[1])
                 if f is not None and not f.done():
                     f.set_result(time.perf_counter())
-            elif kind == C.EV_CONNECTED:
+            elif kind == EV_CONNECTED:
                 self._on_connected()
-            elif kind == C.EV_SHUTDOWN:
+            elif kind == EV_SHUTDOWN:
                 self._start_drain(None)
-            elif kind == C.EV_REJECTED:
+            elif kind == EV_REJECTED:
                 err = HandshakeRejected(ev[1], ev[2])
                 if not self._handshake.done():
                     self._handshake.set_exception(err)
                 self._terminate(err)
-            elif kind == C.EV_REFUSED:
+            elif kind == EV_REFUSED:
                 self._refused(ev[1], ev[2], ev[3])
-            elif kind == C.EV_FATAL:
+            elif kind == EV_FATAL:
                 self._fatal(ev[1])
+
+    def _auth_delay(self) -> float:
+        """How long to hold back the REJECT of a failed token (the Server's throttle)."""
+        return self._server._auth_delay(self.address) if self._server is not None else 0.0
+
+    def _detach_from_server(self) -> None:
+        if self._server is not None:
+            self._server._disconnected(self)
 
     def _on_connected(self) -> None:
         for t in self._timers:

@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-from typing import Any, Awaitable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from . import protocol as P
-from .core import IncomingCall, StreamState
+from .core import ConnectionCore, IncomingCall, Options, StreamState
 from .aio_runners import Runner
 from .aio_streams import StreamContext, StreamInbox
 from .errors import ConnectionClosed, DeadlineExceeded, InvalidArgument, MessageTooLarge, RemoteError
 from .handlers import (
+    HandlerRegistry,
     BIDI_STREAM,
     CLIENT_STREAM,
     SERVER_STREAM,
@@ -45,6 +46,22 @@ _NEXT_HANDLER = Handler("<next>", _next)
 
 class _Dispatch:
     """The incoming side of a Connection (its state lives on the Connection)."""
+
+    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
+    core: ConnectionCore
+    _loop: asyncio.AbstractEventLoop
+    _options: Options
+    _handlers: HandlerRegistry
+    _runner: Optional[Runner]
+    _on_notification: Optional[Callable[[str, Any], Any]]
+    _context_connection: Optional[Callable[[Any], Any]]  # the Connection -> what handlers on threads see
+    _write_paused: bool
+    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
+
+    if TYPE_CHECKING:
+
+        def _schedule_flush(self) -> None: ...
+        def _check_drained(self) -> None: ...
 
     def _ctx_connection(self, handler: Handler) -> Any:
         if self._context_connection is not None and not handler.is_async:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from .aio_calls import _Waiter
+from .core import ConnectionCore, Options, PeerInfo
 from .errors import ConnectionClosed, ConnectionLost, HandshakeTimeout, LimitExceeded, WirecallError
 
 LINGER = 2.0
@@ -18,8 +19,36 @@ LINGER = 2.0
 class _Lifecycle:
     """Keeping a Connection alive and closing it (its state lives on the Connection)."""
 
+    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
+    core: ConnectionCore
+    transport: Optional[asyncio.Transport]
+    address: str
+    _loop: asyncio.AbstractEventLoop
+    _options: Options
+    _handshake: "asyncio.Future[PeerInfo]"
+    _closed: "asyncio.Future[Optional[BaseException]]"
+    _drained: Optional[asyncio.Event]
+    _draining: Optional["asyncio.Task[None]"]
+    _timers: List[asyncio.TimerHandle]
+    _tick_handle: Optional[asyncio.TimerHandle]
+    _last_ping: float
+    _pings: Dict[int, "asyncio.Future[float]"]
+    _close_error: Optional[WirecallError]
+    _paused_reading: bool
+    _write_paused: bool
+    _write_paused_since: float
+    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
+
+    if TYPE_CHECKING:
+
+        def _flush(self) -> None: ...
+        def _handle(self, events: List[Tuple[Any, ...]]) -> None: ...
+        def _wake_credit(self, key: int) -> None: ...
+        def _auth_delay(self) -> float: ...
+        def _detach_from_server(self) -> None: ...
+
     def _refused(self, reason: str, message: str, auth: bool) -> None:
-        delay = self._server._auth_delay(self.address) if (self._server is not None and auth) else 0.0
+        delay = self._auth_delay() if auth else 0.0
         if delay > 0:
             data = self.core.data_to_send()
 
@@ -175,8 +204,7 @@ class _Lifecycle:
             self._tick_handle.cancel()
         if not self._closed.done():
             self._closed.set_result(error)
-        if self._server is not None:
-            self._server._disconnected(self)
+        self._detach_from_server()
 
 
 #: The blocking face that handlers running on threads see as ``ctx.connection``; set by

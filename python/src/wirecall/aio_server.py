@@ -171,7 +171,7 @@ class Server:
         self._auth_failures[host] = (failures, now, banned_until)
         if len(self._auth_failures) > 10_000:
             self._auth_failures.pop(next(iter(self._auth_failures)))
-        return min(3.0, 0.1 * 2 ** min(30, max(0, failures - 1)))
+        return min(3.0, 0.1 * (1 << min(30, max(0, failures - 1))))
 
     def _banned_for(self, address: str) -> float:
         record = self._auth_failures.get(_host_of(address))

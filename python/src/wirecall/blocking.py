@@ -14,12 +14,14 @@ import asyncio
 import concurrent.futures
 import queue
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Tuple, TypeVar
 
 from . import aio
 from .core import PeerInfo
 
 __all__ = ["connect", "Server", "Connection", "BlockingStream", "MainThreadQueue"]
+
+_T = TypeVar("_T")
 
 
 class _LoopRef:
@@ -29,13 +31,13 @@ class _LoopRef:
         self.loop = loop
         self.thread = thread
 
-    def submit(self, coro: Any) -> "concurrent.futures.Future[Any]":
+    def submit(self, coro: Coroutine[Any, Any, _T]) -> "concurrent.futures.Future[_T]":
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("a blocking wirecall call on the wirecall loop thread would deadlock; use wirecall.aio in async code")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(self, coro: Any, timeout: Optional[float] = None) -> Any:
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: Optional[float] = None) -> _T:
         future = self.submit(coro)
         try:
             return future.result(timeout)

@@ -7,15 +7,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from typing import Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import protocol as P
 from .errors import ProtocolError
-from .core_types import EV_CONNECTED, EV_REFUSED, PeerInfo
+from .core_types import EV_CONNECTED, EV_REFUSED, Options, PeerInfo
 
 
 class _Handshake:
     """The handshake half of ConnectionCore."""
+
+    # What it uses of ConnectionCore (declared for the type checker; set in ConnectionCore.__init__).
+    role: str
+    options: Options
+    address: str
+    state: str
+    peer: Optional[PeerInfo]
+    _out: List[bytes]
+    _pinned: int
+    _decoder: P.FrameDecoder
+
+    if TYPE_CHECKING:
+
+        def _queue(self, message: List[Any]) -> None: ...
 
     def start(self) -> None:
         """Client: queue the HELLO. Server: nothing (it waits for HELLO)."""

@@ -4,16 +4,33 @@ caller's side, credit (windows, grants, growth) and giving up. A mixin of
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import protocol as P
 from .errors import InvalidArgument, ProtocolError
 from .status import Status
-from .core_types import _BODY_UNAVAILABLE, EV_CREDIT, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN, StreamState
+from .core_types import _BODY_UNAVAILABLE, EV_CREDIT, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN, IncomingCall, Options, PeerInfo, StreamState
 
 
 class _Streams:
     """The streams half of ConnectionCore."""
+
+    # What it uses of ConnectionCore (declared for the type checker; set in ConnectionCore.__init__).
+    options: Options
+    state: str
+    peer: Optional[PeerInfo]
+    outgoing: Dict[int, Any]
+    incoming: Dict[int, IncomingCall]
+    _out: List[bytes]
+    _growth_budget: int
+
+    if TYPE_CHECKING:
+
+        def _queue(self, message: List[Any]) -> None: ...
+        def _refuse(self, id: int, status: int, body: Dict[str, Any]) -> None: ...
+        def _allocate_id(self) -> int: ...
+        def _check_open(self) -> None: ...
+        def _checked(self, message: List[Any], what: str) -> bytes: ...
 
     def _on_stream_open(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
         id = m[1]

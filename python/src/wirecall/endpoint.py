@@ -190,7 +190,7 @@ def runtime_dir_path() -> str:
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     if xdg and os.path.isabs(xdg):
         return os.path.join(xdg, "wirecall")
-    return os.path.join(tempfile.gettempdir(), f"wirecall-{os.getuid()}")  # type: ignore[attr-defined]
+    return os.path.join(tempfile.gettempdir(), f"wirecall-{os.getuid()}")  # type: ignore[attr-defined,unused-ignore]  # no getuid on Windows
 
 
 def pipe_path(name: str) -> str:
@@ -206,6 +206,6 @@ def pipe_path(name: str) -> str:
     st = os.lstat(d)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise TransportError(f"unsafe runtime directory {d}: not a real directory")
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:  # type: ignore[attr-defined]
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:  # type: ignore[attr-defined,unused-ignore]  # no getuid on Windows
         raise TransportError(f"unsafe runtime directory {d}: not private to the current user")
     return os.path.join(d, f"{name}.sock")

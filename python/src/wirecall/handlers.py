@@ -54,7 +54,7 @@ class Handler:
         self.wants_ctx = n > base
         target = fn
         if not inspect.isfunction(target) and not inspect.ismethod(target) and hasattr(target, "__call__"):
-            target = target.__call__  # type: ignore[assignment]
+            target = target.__call__
         self.is_async = inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
 
 

@@ -193,10 +193,9 @@ def unpack_payload(
 def _uint(m: List[Any], i: int) -> bool:
     """Is m[i] a uint32? An integral float is accepted (and made an int), as the reference does."""
     v = m[i]
-    t = type(v)
-    if t is int:
+    if type(v) is int:
         return 0 <= v <= MAX_UINT32
-    if t is float and v.is_integer() and 0 <= v <= MAX_UINT32:
+    if type(v) is float and v.is_integer() and 0 <= v <= MAX_UINT32:
         m[i] = int(v)
         return True
     return False

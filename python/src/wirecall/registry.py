@@ -130,7 +130,7 @@ class FileRegistry(_Store):
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else _positive("lock_timeout", lock_timeout)
         services_timeout, self._backoff = lock_timing_from_env()
         self._services_timeout = services_timeout if lock_timeout is None else self.lock_timeout
-        self._warn = on_warning if on_warning is not None else _default_warning
+        self._warn: Callable[[str], None] = on_warning if on_warning is not None else _default_warning
         self._warned: Set[str] = set()
         self._closed = False
         self._in_flight = 0

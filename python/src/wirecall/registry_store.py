@@ -9,7 +9,7 @@ import json
 import os
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, TypeVar
 
 from .errors import InvalidOption
 from .registry_errors import RegistryFileError, SerializationError, ServiceAlreadyRegistered
@@ -36,6 +36,16 @@ _MAX_REMEMBERED_WARNINGS = 1000
 
 class _Store:
     """Rows in and out of services.json, for FileRegistry."""
+
+    # What it uses of FileRegistry (declared for the type checker; set in FileRegistry.__init__).
+    dir: str
+    file: str
+    lock_stale: float
+    lock_timeout: float
+    _backoff: float
+    _services_timeout: float
+    _warn: Callable[[str], None]
+    _warned: Set[str]
 
     def _new_entry(
         self,
