@@ -317,10 +317,17 @@ export class TransportManager {
     return this.sessions.loadOf(entry.dccType, entry.instanceId) + this.pool.loadOf(entry.dccType, entry.instanceId);
   }
 
+  /**
+   * The endpoint says whether to use TLS (a row registered with a tls:// endpoint gives
+   * one): connectionOptions.tls supplies the CA and client certificate for those, and is
+   * left out for the others, which are dialled plain.
+   */
   private openConnection(endpoint: Endpoint, signal: AbortSignal): Promise<Connection> {
-    const base = this.connectionOptions ?? {};
+    const { tls, ...base } = this.connectionOptions ?? {};
+    const useTls = endpoint.kind === 'tcp' && endpoint.tls === true && tls !== undefined;
     return connect(endpoint, {
       ...base,
+      ...(useTls ? { tls } : {}),
       connectTimeout: this.options.connectTimeout,
       handshakeTimeout: base.handshakeTimeout ?? this.options.connectTimeout,
       heartbeatInterval: base.heartbeatInterval ?? this.options.heartbeatInterval,

@@ -25,6 +25,8 @@ describe('addressOf / endpointOf', () => {
     ['tcp IPv4', { kind: 'tcp', host: '127.0.0.1', port: 18812 }],
     ['tcp IPv6', { kind: 'tcp', host: '::1', port: 18813 }],
     ['tcp host name', { kind: 'tcp', host: 'render-07.studio', port: 4000 }],
+    ['tls', { kind: 'tcp', host: 'render-07.studio', port: 7443, tls: true }],
+    ['tls IPv6', { kind: 'tcp', host: '::1', port: 7443, tls: true }],
     ['unix', { kind: 'unix', path: '/tmp/dcc-mcp/maya-1.sock' }],
   ])('%s round-trips', (_name, endpoint) => {
     const address = addressOf(endpoint);

@@ -16,13 +16,14 @@ export const IPC_PORT = 0;
  * Unix socket in our private runtime dir: advertise that path, so any peer (Python
  * included) can connect to it without knowing wirecall's pipe mapping.
  */
-export function addressOf(endpoint: Endpoint): { host: string; port: number; transportAddress: TransportAddress } {
+export function addressOf(endpoint: Endpoint): { host: string; port: number; transportAddress: TransportAddress; tls?: true } {
   switch (endpoint.kind) {
     case 'tcp':
       return {
         host: endpoint.host,
         port: endpoint.port,
         transportAddress: { type: 'tcp', host: endpoint.host, port: endpoint.port },
+        ...(endpoint.tls === true ? { tls: true as const } : {}),
       };
     case 'unix':
       return { host: IPC_HOST, port: IPC_PORT, transportAddress: { type: 'unix_socket', path: endpoint.path } };
@@ -36,16 +37,17 @@ export function addressOf(endpoint: Endpoint): { host: string; port: number; tra
 }
 
 /**
- * Where to connect to reach a registered instance. Throws InvalidEndpoint for unusable
+ * Where to connect to reach a registered instance (a `tls://` endpoint for a row with
+ * `tls`). Throws InvalidEndpoint for unusable
  * rows: TCP port 0 (an IPC row without its transport_address), a named pipe on a
  * system without named pipes, an unknown transport_address type.
  */
-export function endpointOf(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportAddress'>): Endpoint {
+export function endpointOf(entry: Pick<ServiceEntry, 'host' | 'port' | 'transportAddress' | 'tls'>): Endpoint {
   const a = entry.transportAddress;
-  if (a === undefined) return tcpEndpointOf(entry.host, entry.port);
+  if (a === undefined) return tcpEndpointOf(entry.host, entry.port, entry.tls);
   switch (a.type) {
     case 'tcp':
-      return tcpEndpointOf(a.host, a.port);
+      return tcpEndpointOf(a.host, a.port, entry.tls);
     case 'unix_socket':
       return parseEndpoint(`unix:${a.path}`);
     case 'named_pipe': {
@@ -63,8 +65,9 @@ export function endpointOf(entry: Pick<ServiceEntry, 'host' | 'port' | 'transpor
   }
 }
 
-function tcpEndpointOf(host: string, port: number): Endpoint {
-  const text = host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
+function tcpEndpointOf(host: string, port: number, tls: true | undefined): Endpoint {
+  const scheme = tls === true ? 'tls' : 'tcp';
+  const text = host.includes(':') ? `${scheme}://[${host}]:${port}` : `${scheme}://${host}:${port}`;
   if (port === 0) throw new InvalidEndpoint(text, 'port 0 cannot be connected to');
   return parseEndpoint(text);
 }

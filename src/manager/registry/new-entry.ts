@@ -21,13 +21,14 @@ export function newEntry(dccType: string, endpoint: Endpoint, options: RegisterO
   if (version !== null && typeof version !== 'string') throw new InvalidOption('version must be a string or null');
   if (scene !== null && typeof scene !== 'string') throw new InvalidOption('scene must be a string or null');
 
-  const { host, port, transportAddress } = addressOf(validateEndpoint(endpoint));
+  const { host, port, transportAddress, tls } = addressOf(validateEndpoint(endpoint));
   const entry: ServiceEntry = {
     dccType,
     instanceId,
     host,
     port,
     transportAddress,
+    ...(tls === true ? { tls } : {}),
     version,
     scene,
     pid,

@@ -167,3 +167,35 @@ describe('parseRow', () => {
     expect(ok(parseRow(JSON.parse(JSON.stringify(row))))).toEqual({ ...entry, extra: { display_name: 'Maya' } });
   });
 });
+
+describe('tls', () => {
+  const base = {
+    schema_version: 1,
+    dcc_type: 'maya',
+    instance_id: 'a',
+    host: '10.0.0.7',
+    port: 7443,
+    transport_address: { type: 'tcp', host: '10.0.0.7', port: 7443 },
+    last_heartbeat: 1712000000,
+  };
+
+  it('"tls": true is read as entry.tls and written back after transport_address; false or absent means plain', () => {
+    const entry = ok(parseRow({ ...base, tls: true }));
+    expect(entry.tls).toBe(true);
+    expect(entry.extra).toBeUndefined();
+    const row = rowOf(entry);
+    expect(Object.keys(row).slice(0, 7)).toEqual(['schema_version', 'dcc_type', 'instance_id', 'host', 'port', 'transport_address', 'tls']);
+    expect(row['tls']).toBe(true);
+    for (const plain of [base, { ...base, tls: false }, { ...base, tls: null }]) {
+      const e = ok(parseRow(plain));
+      expect('tls' in e).toBe(false);
+      expect('tls' in rowOf(e)).toBe(false);
+    }
+  });
+
+  it('a tls that is not a boolean makes the row malformed; IPC rows never use TLS', () => {
+    expect(parseRow({ ...base, tls: 'yes' })).toEqual({ ok: false, problem: 'tls is not a boolean' });
+    const ipc = ok(parseRow({ ...base, port: 0, transport_address: { type: 'unix_socket', path: '/tmp/a.sock' }, tls: true }));
+    expect('tls' in ipc).toBe(false);
+  });
+});

@@ -23,6 +23,7 @@ const KNOWN_FIELDS = [
   'host',
   'port',
   'transport_address',
+  'tls',
   'version',
   'scene',
   'pid',
@@ -70,6 +71,9 @@ export function parseRow(raw: unknown): ParsedRow {
   const port = raw['port'] ?? (transportAddress?.type === 'tcp' ? transportAddress.port : transportAddress && IPC_PORT);
   if (!isPort(port)) return fail('port is missing or not an integer in 0-65535');
 
+  const tls = raw['tls'] ?? false;
+  if (typeof tls !== 'boolean') return fail('tls is not a boolean');
+
   const version = raw['version'] ?? null;
   if (version !== null && typeof version !== 'string') return fail('version is not a string or null');
   const scene = raw['scene'] ?? null;
@@ -109,6 +113,7 @@ export function parseRow(raw: unknown): ParsedRow {
     schemaVersion,
   };
   if (transportAddress !== undefined) entry.transportAddress = transportAddress;
+  if (tls && transportAddress?.type !== 'unix_socket' && transportAddress?.type !== 'named_pipe') entry.tls = true;
   if (pid !== undefined) entry.pid = pid;
   if (sentinelPath !== undefined && sentinelPath !== '') entry.sentinelPath = sentinelPath;
   const extra = extraFields(raw);
@@ -126,6 +131,7 @@ export function rowOf(entry: ServiceEntry): RawRow {
     port: entry.port,
   };
   if (entry.transportAddress !== undefined) row['transport_address'] = { ...entry.transportAddress };
+  if (entry.tls === true) row['tls'] = true;
   row['version'] = entry.version;
   row['scene'] = entry.scene;
   if (entry.pid !== undefined) row['pid'] = entry.pid;

@@ -34,6 +34,12 @@ export interface ServiceEntry {
   /** For IPC entries 0. */
   port: number;
   transportAddress?: TransportAddress;
+  /**
+   * The instance serves TLS on its TCP endpoint (registered with a `tls://` endpoint):
+   * clients connect with TLS without being told. Written as a top-level `"tls": true`,
+   * a field dcc-mcp-core does not know and keeps as it is; absent otherwise.
+   */
+  tls?: true;
   version: string | null;
   scene: string | null;
   /** Process id on `host`; a row whose pid is dead on this machine is dead. */
