@@ -1,17 +1,23 @@
 /**
  * Reading the service registry without changing it, for `wirecall services` and for a
- * DCC type as the target of call, ping and notify.
+ * DCC type as the target of call, ping and notify. Two backends, chosen as the
+ * TransportManager chooses them: `--registry-dir` (a services.json directory) wins, else
+ * `$WIRECALL_REGISTRY` (a redis:// URL) names a Redis registry, else the default
+ * directory.
  *
- * FileRegistry's reads create a missing directory and move a corrupt services.json
- * aside (under its lock): right for a process that registers, wrong for a command that
- * only looks. This reads through the registry's own helpers (the file read and
- * classified as FileRegistry reads it, rows parsed and judged alive the same way) and
+ * The file: FileRegistry's reads create a missing directory and move a corrupt
+ * services.json aside (under its lock): right for a process that registers, wrong for a
+ * command that only looks. This reads through the registry's own helpers (the file read
+ * and classified as FileRegistry reads it, rows parsed and judged alive the same way) and
  * writes nothing: a missing directory or file is an empty registry, a corrupt file is
  * read as empty with a warning and left where it is for the next writer to repair.
+ *
+ * Redis: one atomic read of the live rows (RedisRegistry's snapshot, which changes
+ * nothing), on a client made for it and closed after.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { RegistryFileError } from '../index.js';
+import { ConnectionFailed, InvalidOption, ManagerError, RegistryFileError } from '../index.js';
 import type { Liveness, ServiceEntry } from '../manager/index.js';
 import { DEFAULT_STALE_AFTER_MS, REGISTRY_FILE } from '../manager/registry/file-registry.js';
 import { livenessOf, type SentinelProbe } from '../manager/registry/liveness.js';
@@ -20,12 +26,58 @@ import { REGISTRY_DIR_ENV, sharedRegistryDir } from '../manager/registry/registr
 import { readRegistryFile } from '../manager/registry/registry-file.js';
 import { parseRow, rowKey } from '../manager/registry/row-codec.js';
 import { probeSentinel } from '../manager/registry/sentinel.js';
+import { isRedisUrl, redactUrl } from '../manager/registry-redis/client.js';
+import { REGISTRY_ENV } from '../manager/registry-redis/open.js';
+import { RedisRegistry } from '../manager/registry-redis/redis-registry.js';
 import { errorCode } from '../util/error-code.js';
 import { errorMessage } from '../util/error-message.js';
+import { registryDirOf } from './common.js';
 
 export interface ListedRow {
   entry: ServiceEntry;
   liveness: Liveness;
+}
+
+/** The rows of the registry a command names, and where they were read (for messages). */
+export interface RegistryView {
+  /** The directory (resolved) or the Redis URL without its password. */
+  where: string;
+  rows: ListedRow[];
+}
+
+/** The registry a command reads: `--registry-dir`, else `$WIRECALL_REGISTRY` (Redis), else the default directory. */
+export function registrySourceOf(flags: { registryDir?: string }): { kind: 'file'; dir: string } | { kind: 'redis'; url: string } {
+  const url = process.env[REGISTRY_ENV];
+  if (flags.registryDir === undefined && url !== undefined && url !== '') {
+    if (!isRedisUrl(url)) throw new InvalidOption(`$${REGISTRY_ENV} must be a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+    return { kind: 'redis', url };
+  }
+  return { kind: 'file', dir: path.resolve(registryDirOf(flags)) };
+}
+
+/** Every row of the registry the command names, with its liveness, changing nothing. */
+export async function readRegistry(flags: { registryDir?: string }, warn: (message: string) => void): Promise<RegistryView> {
+  const source = registrySourceOf(flags);
+  if (source.kind === 'file') return { where: source.dir, rows: await readRegistryRows(source.dir, warn) };
+  return { where: redactUrl(source.url), rows: await readRedisRows(source.url, warn) };
+}
+
+/**
+ * The live rows of a Redis registry (expired leases are gone, so all are live). A server
+ * that cannot be reached, or a connection lost while reading, is ConnectionFailed (the
+ * CLI exits 3), after at most the client's connect timeout (5 s).
+ */
+export async function readRedisRows(url: string, warn: (message: string) => void): Promise<ListedRow[]> {
+  const registry = new RedisRegistry({ url, onWarning: warn });
+  try {
+    return await registry.listWithLiveness();
+  } catch (err) {
+    if (err instanceof InvalidOption) throw err; // no `redis` package: say so (exit 2)
+    const message = err instanceof ManagerError ? err.message : `cannot read the Redis registry at ${redactUrl(url)}: ${errorMessage(err)}`;
+    throw new ConnectionFailed(message, { cause: err });
+  } finally {
+    await registry.close().catch(() => undefined);
+  }
 }
 
 /**

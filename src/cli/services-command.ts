@@ -1,11 +1,10 @@
 /** `wirecall services [dccType] [--json] [--all]`: the instances in the service registry. */
-import path from 'node:path';
 import { Command } from 'commander';
 import { formatEndpoint } from '../index.js';
 import { endpointOf, type Liveness, type ServiceEntry } from '../manager/index.js';
 import { registryFlag } from './connect-target.js';
-import { EXIT_CODES_HELP, registryDirOf } from './common.js';
-import { readRegistryRows } from './registry-read.js';
+import { EXIT_CODES_HELP } from './common.js';
+import { readRegistry } from './registry-read.js';
 
 interface ServicesFlags {
   json?: boolean;
@@ -26,17 +25,22 @@ export function servicesCommand(): Command {
       `
 The table has one row per instance: DCC TYPE, INSTANCE, ENDPOINT, STATUS, VERSION,
 SCENE, PID and the age of its last heartbeat (with --all also LIVENESS). --json
-prints an array of objects with dccType, instanceId, endpoint, status, host, port,
+prints an array of objects with dccType, instanceId, endpoint (tls://… for an
+instance serving TLS), tls, status, host, port,
 version, scene, pid, metadata, registeredAt and lastHeartbeat (ISO 8601), liveness.
 Only instances whose status is available or busy are picked by "wirecall call <dccType>".
 With no instance to show, the table is a single line saying so (--json: []).
 Listing changes nothing: a missing registry directory is not created, and a corrupt
 services.json is read as empty (with a warning) and left as it is.
+With $WIRECALL_REGISTRY=redis://host:port/db (and no --registry-dir) the rows come from
+that Redis registry instead, shown the same way; there every listed row is live
+(an instance whose lease ran out is gone). A Redis server that cannot be reached
+exits 3 (ERR_CONNECTION_FAILED).
 ${EXIT_CODES_HELP}`,
     )
     .action(async (dccType: string | undefined, flags: ServicesFlags) => {
-      const dir = registryDirOf(flags);
-      const rows = (await readRegistryRows(dir, (message) => process.stderr.write(`warning: ${message}\n`)))
+      const { where, rows: all } = await readRegistry(flags, (message) => process.stderr.write(`warning: ${message}\n`));
+      const rows = all
         .filter((r) => (dccType === undefined || r.entry.dccType === dccType) && (flags.all === true || r.liveness === 'live'))
         .sort((a, b) => a.entry.dccType.localeCompare(b.entry.dccType) || a.entry.registeredAt - b.entry.registeredAt);
       if (flags.json === true) {
@@ -45,7 +49,7 @@ ${EXIT_CODES_HELP}`,
         process.stdout.write(table(rows, flags.all === true));
       } else {
         const what = dccType === undefined ? 'services' : `instances of ${dccType}`;
-        process.stdout.write(`no ${flags.all === true ? '' : 'live '}${what} (registry ${path.resolve(dir)})\n`);
+        process.stdout.write(`no ${flags.all === true ? '' : 'live '}${what} (registry ${where})\n`);
       }
     });
 }
@@ -63,6 +67,7 @@ function toJson({ entry, liveness }: { entry: ServiceEntry; liveness: Liveness }
     dccType: entry.dccType,
     instanceId: entry.instanceId,
     endpoint: endpointText(entry),
+    tls: entry.tls === true,
     status: entry.status,
     liveness,
     host: entry.host,
