@@ -39,12 +39,18 @@ export function transportFor(kind: Endpoint['kind']): Transport {
 export async function listen(endpoint: string | Endpoint | undefined, options: ListenOptions): Promise<Listener> {
   if (endpoint === undefined) return unixTransport.listenPrivate(options);
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
-  if (ep.kind === 'tcp' && (ep.tls === true || options.tls !== undefined)) return tlsTransport.listen(ep, options);
+  if (usesTls(ep, options.tls)) return tlsTransport.listen(ep, options);
   return transportFor(ep.kind).listen(ep, options);
 }
 
 export async function connect(endpoint: string | Endpoint, options?: ConnectOptions): Promise<Socket> {
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
-  if (ep.kind === 'tcp' && (ep.tls === true || options?.tls !== undefined)) return tlsTransport.connect(ep, options);
+  if (usesTls(ep, options?.tls)) return tlsTransport.connect(ep, options);
   return transportFor(ep.kind).connect(ep, options);
+}
+
+/** TLS on tls://, on tcp:// with the tls option, and on unix: when the tls option says `unixSockets: true`. */
+function usesTls(ep: Endpoint, tls: { unixSockets?: boolean } | undefined): boolean {
+  if (ep.kind === 'tcp') return ep.tls === true || tls !== undefined;
+  return ep.kind === 'unix' && tls?.unixSockets === true;
 }

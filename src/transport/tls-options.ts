@@ -36,10 +36,15 @@ export interface TlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** OpenSSL cipher list, for TLS 1.2 suites (Node's default otherwise). */
   ciphers?: string;
+  /**
+   * TLS on `unix:` endpoints too. Default false: Unix sockets stay plain (local, guarded
+   * by file permissions). Plugins with AutoMTLS turn it on, as go-plugin does.
+   */
+  unixSockets?: boolean;
 }
 
 export interface TlsClientOptions extends TlsOptions {
-  /** The name the server's certificate must carry (also sent as SNI). Default: the endpoint's host. */
+  /** The name the server's certificate must carry (also sent as SNI). Default: the endpoint's host (`localhost` on a Unix socket). */
   servername?: string;
   /** Verify the server's certificate and name. Default true; false is for development only. */
   rejectUnauthorized?: boolean;
@@ -86,6 +91,7 @@ function checkCommon(o: TlsOptions, what: string): void {
       throw new InvalidOption(`${what}.${key} must be PEM text or a Buffer (or an array of them)`);
     }
   }
+  if (o.unixSockets !== undefined && typeof o.unixSockets !== 'boolean') throw new InvalidOption(`${what}.unixSockets must be a boolean`);
   if (o.minVersion !== undefined && !VERSIONS.has(o.minVersion)) {
     throw new InvalidOption(`${what}.minVersion must be 'TLSv1.2' or 'TLSv1.3', got ${JSON.stringify(o.minVersion)}`);
   }
@@ -129,16 +135,18 @@ export function serverTls(o: TlsServerOptions): ServerTls {
   return { context: contextOptions(o), requestCert, rejectUnauthorized: o.rejectUnauthorized ?? true };
 }
 
-/** The options of tls.connect for one client connection. */
-export function clientTls(o: TlsClientOptions, host: string, port: number): tls.ConnectionOptions {
+/** The name a server's certificate is checked against over a Unix socket, unless tls.servername says otherwise. */
+export const UNIX_TLS_SERVERNAME = 'localhost';
+
+/** The options of tls.connect for one client connection, to a TCP host and port or a Unix socket path. */
+export function clientTls(o: TlsClientOptions, to: { host: string; port: number } | { path: string }): tls.ConnectionOptions {
   checkCommon(o, 'tls');
   if ((o.cert === undefined) !== (o.key === undefined)) {
     throw new InvalidOption('a client certificate needs both tls.cert and tls.key');
   }
-  const servername = o.servername ?? host;
+  const servername = o.servername ?? ('host' in to ? to.host : UNIX_TLS_SERVERNAME);
   const options: tls.ConnectionOptions = {
-    host,
-    port,
+    ...to,
     secureContext: secureContext(o, 'tls'),
     rejectUnauthorized: o.rejectUnauthorized ?? true,
     // Names are checked against servername; SNI carries it unless it is an IP address.

@@ -3,6 +3,7 @@
  * first-byte peek (a plain client, a ClientHello split into one-byte writes), and what
  * the tls option does (and does not do) to other endpoints.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
@@ -11,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateUntrusted, InvalidOption, TlsNotOffered } from '../errors.js';
 import { echoRoundTrip, echoServer } from '../test-util/echo.js';
 import { Scratch } from '../test-util/scratch.js';
+import { waitFor } from '../test-util/wait.js';
 import { makeTestCerts, type TestCerts } from '../test-util/tls-certs.js';
 import * as transport from './index.js';
 
@@ -154,5 +156,32 @@ describe('tls transport', () => {
     }
     await expect(transport.listen('tls://127.0.0.1:0', { onConnection: () => {} })).rejects.toBeInstanceOf(InvalidOption);
     await expect(transport.connect('tls://127.0.0.1:0')).rejects.toThrow(/port 0/);
+  });
+
+  it.skipIf(process.platform === 'win32')('tls.unixSockets: TLS over a Unix socket (mode 0600 kept, name checked as localhost, mutual TLS, a plain client told)', async () => {
+    const file = path.join(scratch.dir(), 'tls.sock');
+    let plain = 0;
+    const unix = await transport.listen(`unix:${file}`, {
+      onConnection: echoServer(scratch),
+      onPlaintext: (s) => (plain++, s.destroy()),
+      tls: { ...serverTls(), ca: certs.ca, requestCert: true, unixSockets: true },
+    });
+    try {
+      expect(unix.url).toBe(`unix:${file}`);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      const client = { ca: certs.ca, cert: certs.client.cert, key: certs.client.key, unixSockets: true };
+      const socket = scratch.socket(await transport.connect(unix.url, { tls: client }));
+      expect(socket).toBeInstanceOf(tls.TLSSocket);
+      expect(transport.tlsPeerOf(socket)?.subject?.['CN']).toBe('localhost');
+      expect((await echoRoundTrip(socket, Buffer.from('tls on unix'))).toString()).toBe('tls on unix');
+      await expect(transport.connect(unix.url, { tls: { ...client, servername: 'elsewhere.example' } })).rejects.toThrow(/does not name/);
+      await expect(transport.connect(unix.url, { tls: { ...client, ca: certs.otherCa } })).rejects.toBeInstanceOf(CertificateUntrusted);
+      // The tls option without unixSockets leaves a Unix socket plain: its bytes are not TLS.
+      scratch.socket(await transport.connect(unix.url, { tls: { ca: certs.ca } })).write('plain bytes');
+      await waitFor('the plain client', () => plain === 1);
+    } finally {
+      await unix.close();
+    }
+    expect(fs.existsSync(file)).toBe(false);
   });
 });

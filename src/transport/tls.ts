@@ -1,5 +1,7 @@
 /**
- * TLS over TCP (`tls://host:port`, or a tcp:// endpoint with the `tls` option).
+ * TLS over TCP (`tls://host:port`, or a tcp:// endpoint with the `tls` option), and over
+ * a Unix socket when the `tls` option says `unixSockets: true` (AutoMTLS plugins): the
+ * socket file is bound by the Unix transport (stale files, mode), TLS runs on top.
  *
  * Server: a plain net.Server; each accepted socket is peeked at (its first byte) before
  * TLS takes over its handle, so a plain client can be told, in its own protocol, that it
@@ -19,9 +21,10 @@ import { listenerFor, startNetServer } from './net-server.js';
 import { listenError } from './tcp.js';
 import { clientTls, serverTls, tlsFailure, type TlsClientOptions, type TlsServerOptions } from './tls-options.js';
 import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions, type Listener, type ListenOptions, type Transport } from './transport.js';
+import { unixTransport } from './unix.js';
 import { errorMessage } from '../util/error-message.js';
 
-type TcpEndpoint = Extract<Endpoint, { kind: 'tcp' }>;
+type TlsEndpoint = Extract<Endpoint, { kind: 'tcp' | 'unix' }>;
 
 /** The first byte of every TLS record a client opens with (a handshake record). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -33,9 +36,9 @@ export class TlsTransport implements Transport {
   readonly kind = 'tcp' as const;
 
   async listen(endpoint: Endpoint, options: ListenOptions): Promise<Listener> {
-    const ep = asTcp(endpoint);
+    const ep = asTlsEndpoint(endpoint);
     const settings = serverTls(options.tls ?? ({} as TlsServerOptions));
-    const url = formatEndpoint({ ...ep, tls: true });
+    const url = tlsUrl(ep);
     const handshakeTimeout = Math.min(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, MAX_TIMER);
     // Never listens: accepted sockets are handed to it (its 'connection' event) once
     // they have been seen to open with TLS. It runs the handshake and its timeout.
@@ -48,7 +51,7 @@ export class TlsTransport implements Transport {
       handshakeTimeout,
     });
     tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket)) : undefined;
+      const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket, url)) : undefined;
       if (refusal !== undefined) {
         if (options.onTlsRefusal !== undefined) options.onTlsRefusal(socket, refusal);
         else socket.destroy();
@@ -58,7 +61,7 @@ export class TlsTransport implements Transport {
       options.onConnection(socket);
     });
     tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const remote = peerUrl(socket);
+      const remote = peerUrl(socket, url);
       // Node leaves the socket open after some of these (a handshake timeout): close it.
       socket.destroy();
       const error =
@@ -67,26 +70,26 @@ export class TlsTransport implements Transport {
           : (tlsFailure(err, 'server', remote) ?? new TlsError(`TLS handshake with ${remote} failed: ${errorMessage(err)}`, { cause: err }));
       options.onHandshakeError?.(error, remote);
     });
-    const server = await startNetServer(
-      { host: ep.host, port: ep.port, backlog: options.backlog },
-      { ...options, onConnection: (raw) => peek(raw, handshakeTimeout, options, tlsServer) },
-      (err) => listenError(err, url, ep.host),
+    const onConnection = (raw: net.Socket): void => peek(raw, handshakeTimeout, options, tlsServer, ep.kind === 'unix' ? url : undefined);
+    if (ep.kind === 'unix') return unixTransport.listen(ep, { ...options, onConnection });
+    const server = await startNetServer({ host: ep.host, port: ep.port, backlog: options.backlog }, { ...options, onConnection }, (err) =>
+      listenError(err, url, ep.host),
     );
     const address = server.address() as net.AddressInfo;
     return listenerFor({ kind: 'tcp', host: address.address, port: address.port, tls: true }, () => server.close());
   }
 
   connect(endpoint: Endpoint, options: ConnectOptions = {}): Promise<net.Socket> {
-    let ep: TcpEndpoint;
+    let ep: TlsEndpoint;
     let target: tls.ConnectionOptions;
     try {
-      ep = asTcp(endpoint);
-      if (ep.port === 0) throw new InvalidEndpoint(formatEndpoint(ep), 'cannot connect to port 0 (it only means "any free port" when listening)');
-      target = clientTls(options.tls ?? ({} as TlsClientOptions), ep.host, ep.port);
+      ep = asTlsEndpoint(endpoint);
+      if (ep.kind === 'tcp' && ep.port === 0) throw new InvalidEndpoint(formatEndpoint(ep), 'cannot connect to port 0 (it only means "any free port" when listening)');
+      target = clientTls(options.tls ?? ({} as TlsClientOptions), ep.kind === 'unix' ? { path: ep.path } : { host: ep.host, port: ep.port });
     } catch (err) {
       return Promise.reject(err);
     }
-    return connectTls(target, formatEndpoint({ ...ep, tls: true }), options);
+    return connectTls(target, tlsUrl(ep), options);
   }
 }
 
@@ -95,10 +98,10 @@ export class TlsTransport implements Transport {
  * anything else is a plain client (onPlaintext tells it). Silent past the handshake
  * timeout: dropped.
  */
-function peek(raw: net.Socket, timeout: number, options: ListenOptions, tlsServer: tls.Server): void {
+function peek(raw: net.Socket, timeout: number, options: ListenOptions, tlsServer: tls.Server, localUrl: string | undefined): void {
   const ignore = (): void => {};
   raw.on('error', ignore); // a reset while peeking: the socket just goes
-  const remote = peerUrl(raw);
+  const remote = peerUrl(raw, localUrl);
   const timer = setTimeout(() => {
     raw.destroy();
     options.onHandshakeError?.(new HandshakeTimeout(`${remote} sent nothing within ${timeout} ms (no TLS handshake)`), remote);
@@ -135,9 +138,11 @@ function clientCertProblem(socket: tls.TLSSocket, remote: string): TlsError | un
   return tlsFailure({ code, message: code }, 'server', remote) ?? new TlsError(`the client certificate from ${remote} was refused: ${code}`);
 }
 
-function peerUrl(socket: net.Socket): string {
+/** The client's address; a Unix socket's client has none: `a client of unix:/path`. */
+function peerUrl(socket: net.Socket, localUrl?: string): string {
   const ip = socket.remoteAddress;
-  return ip === undefined ? 'a client' : `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}`;
+  if (ip === undefined) return localUrl === undefined || localUrl.startsWith('tls:') ? 'a client' : `a client of ${localUrl}`;
+  return `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${socket.remotePort}`;
 }
 
 /**
@@ -210,10 +215,15 @@ function notOffered(cause: unknown, url: string): Error {
   return new TlsNotOffered(`${url} ${how} during the TLS handshake without a TLS answer: it is probably not a TLS port; connect with tcp://, or serve it with TLS`, cause === undefined ? undefined : { cause });
 }
 
-function asTcp(endpoint: Endpoint): TcpEndpoint {
+function asTlsEndpoint(endpoint: Endpoint): TlsEndpoint {
   const ep = validateEndpoint(endpoint);
-  if (ep.kind !== 'tcp') throw new InvalidEndpoint(formatEndpoint(ep), 'TLS only runs over tcp:// and tls:// endpoints');
+  if (ep.kind !== 'tcp' && ep.kind !== 'unix') throw new InvalidEndpoint(formatEndpoint(ep), 'TLS only runs over tcp://, tls:// and unix: endpoints');
   return ep;
+}
+
+/** `tls://host:port` for TCP; a Unix socket keeps its `unix:/path`. */
+function tlsUrl(ep: TlsEndpoint): string {
+  return ep.kind === 'unix' ? formatEndpoint(ep) : formatEndpoint({ ...ep, tls: true });
 }
 
 export const tlsTransport: Transport = new TlsTransport();
