@@ -15,19 +15,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fix
 from registry_support import TS_FIXTURES  # noqa: E402
 
 from wirecall.errors import InvalidEndpoint  # noqa: E402
-from wirecall.registry_rows import (  # noqa: E402
-    ServiceEntry,
-    address_of,
-    endpoint_of,
-    from_wire_timestamp,
-    is_local_host,
-    key_of,
-    locality,
-    parse_row,
-    row_of,
-    schema_version_of,
-    to_wire_timestamp,
-)
+from wirecall.registry_address import address_of, endpoint_of, locality  # noqa: E402
+from wirecall.registry_localhost import is_local_host  # noqa: E402
+from wirecall.registry_rows import ServiceEntry, key_of, parse_row, row_of, schema_version_of  # noqa: E402
+from wirecall.registry_timestamps import from_wire_timestamp, to_wire_timestamp  # noqa: E402
 
 
 def fixture(name: str) -> list:

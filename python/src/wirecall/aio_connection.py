@@ -21,23 +21,8 @@ from .aio_listen import _host_of
 from .aio_runners import Runner
 from .aio_streams import OutgoingStream
 from .core import ConnectionCore, Options, PeerInfo
-from .core_types import (
-    EV_CALL,
-    EV_CANCEL,
-    EV_CONNECTED,
-    EV_CREDIT,
-    EV_ERROR,
-    EV_FATAL,
-    EV_NOTIFY,
-    EV_PONG,
-    EV_REFUSED,
-    EV_REJECTED,
-    EV_RESULT,
-    EV_SHUTDOWN,
-    EV_STREAM_END,
-    EV_STREAM_MESSAGE,
-    EV_STREAM_OPEN,
-)
+from .core_types import EV_CALL, EV_CANCEL, EV_CONNECTED, EV_CREDIT, EV_ERROR, EV_FATAL, EV_NOTIFY, EV_PONG
+from .core_types import EV_REFUSED, EV_REJECTED, EV_RESULT, EV_SHUTDOWN, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN
 from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry, error_from_body
 

@@ -50,17 +50,9 @@ from .registry_dir import (
 from .registry_errors import ServiceAlreadyRegistered, ShutdownError
 from .registry_keep import DEFAULT_HEARTBEAT_INTERVAL, Registration, _positive
 from .registry_locks import LOCK_FILE, SERVICES_LOCK_FILE, is_pid_alive, lock_timing_from_env
-from .registry_rows import (
-    SCHEMA_VERSION,
-    SERVICE_STATUSES,
-    EndpointLike,
-    ServiceEntry,
-    endpoint_of,
-    key_of,
-    parse_row,
-    row_of,
-    to_wire_timestamp,
-)
+from .registry_address import EndpointLike, endpoint_of
+from .registry_rows import SCHEMA_VERSION, SERVICE_STATUSES, ServiceEntry, key_of, parse_row, row_of
+from .registry_timestamps import to_wire_timestamp
 from .registry_sentinel import LOCKS_DIR, release_sentinel, remove_dead_sentinel, sentinel_path_for
 from .registry_store import _Store
 

@@ -12,7 +12,8 @@ from typing import Callable, Mapping, Optional
 
 from .registry_errors import RegistryFileError
 from .registry_locks import is_pid_alive
-from .registry_rows import ServiceEntry, locality
+from .registry_address import locality
+from .registry_rows import ServiceEntry
 from .registry_sentinel import probe_sentinel
 
 REGISTRY_DIR_ENV = "WIRECALL_REGISTRY_DIR"

@@ -9,7 +9,8 @@ from typing import Any, Callable, Protocol
 
 from .errors import InvalidOption
 from .registry_errors import ServiceAlreadyRegistered, ShutdownError
-from .registry_rows import EndpointLike, ServiceEntry
+from .registry_address import EndpointLike
+from .registry_rows import ServiceEntry
 
 
 class _Registry(Protocol):

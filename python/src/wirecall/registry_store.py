@@ -15,17 +15,8 @@ from .errors import InvalidOption
 from .registry_errors import RegistryFileError, SerializationError, ServiceAlreadyRegistered
 from .registry_file import FileState, quarantine, read_registry_file, remove_dead_temp_files, write_registry_file
 from .registry_locks import registry_locks
-from .registry_rows import (
-    SCHEMA_VERSION,
-    SERVICE_STATUSES,
-    EndpointLike,
-    ServiceEntry,
-    address_of,
-    key_of,
-    parse_row,
-    schema_version_of,
-    unknown_fields,
-)
+from .registry_address import EndpointLike, address_of
+from .registry_rows import SCHEMA_VERSION, SERVICE_STATUSES, ServiceEntry, key_of, parse_row, schema_version_of, unknown_fields
 from .registry_sentinel import hold_sentinel, sentinel_path_for
 
 T = TypeVar("T")
