@@ -1,7 +1,7 @@
 /**
  * Every child process of the benchmark (bench/lib/processes.ts forks it), by role:
  *
- *   child.js server <name> <tcp|unix> [maxConcurrentCalls]
+ *   child.js server <name> <tcp|unix|tls> [maxConcurrentCalls]
  *       a server of the spec suite or the extra groups (bench/systems/index.ts); sends
  *       `{ type: 'ready', endpoint }`.
  *   child.js client <system>
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   try {
-    if (role === 'server' && SERVER_NAMES.includes(a as ServerName) && (b === 'tcp' || b === 'unix')) {
+    if (role === 'server' && SERVER_NAMES.includes(a as ServerName) && (b === 'tcp' || b === 'unix' || b === 'tls')) {
       await serveInChild(a as ServerName, b, c === undefined ? {} : { maxConcurrentCalls: Number(c) });
     } else if (role === 'client' && SYSTEMS.includes(a as SystemName)) {
       process.on('disconnect', () => process.exit(0));
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       await tellParent({ type: 'ready', result });
       process.exit(0);
     } else {
-      throw new Error(`usage: child.js server <${SERVER_NAMES.join('|')}> <tcp|unix> | client <system> | memory <tcp|unix>; got ${process.argv.slice(2).join(' ')}`);
+      throw new Error(`usage: child.js server <${SERVER_NAMES.join('|')}> <tcp|unix|tls> | client <system> | memory <tcp|unix>; got ${process.argv.slice(2).join(' ')}`);
     }
   } catch (err) {
     await tellParent({ type: 'error', error: String((err as Error)?.stack ?? err) });

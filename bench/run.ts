@@ -19,7 +19,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCli } from './cli/options.js';
-import { comparisonTable, detailTable, groupTable, memoryTable, progressLine, sideBySideTable, targetTable } from './cli/report.js';
+import { comparisonTable, detailTable, groupTable, memoryTable, progressLine, sideBySideTable, targetTable, tlsTargetTable } from './cli/report.js';
 import { loadText, machine, machineText, revision, specJson, writeJson } from './cli/results.js';
 import { GROUPS } from './groups/index.js';
 import { MEMORY_ID, measureMemory, type MemoryResult } from './groups/memory.js';
@@ -69,6 +69,7 @@ async function main(): Promise<number> {
     specRows = await runSpec(spec, (id) => wanted.has(id), (line) => console.error(line));
     console.log(`${sideBySideTable(specRows)}\n`);
     console.log(`### Targets (issue 4)\n\n${targetTable(specRows)}\n`);
+    if (specRows.some((r) => r.transport === 'tls')) console.log(`### TLS targets (issue 15)\n\n${tlsTargetTable(specRows)}\n`);
     console.log(`### Every row\n\n${detailTable(specRows)}\n`);
   }
   if (runMemory) {

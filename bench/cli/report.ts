@@ -7,8 +7,8 @@ import type { MemoryResult } from '../groups/memory.js';
 import type { ScenarioResult } from '../groups/runner.js';
 import { fmtNum, fmtPercent, fmtSig, markdownTable } from '../lib/stats.js';
 import { SPEC_SCENARIOS, UNIT, headline } from '../spec-suite/scenarios.js';
-import { SPEC_TRANSPORTS, findRow, type SpecRow } from '../spec-suite/suite.js';
-import { evaluateTargets, ratio } from '../spec-suite/targets.js';
+import { SPEC_TRANSPORTS, findRow, specSystems, type SpecRow } from '../spec-suite/suite.js';
+import { evaluateTargets, ratio, tlsOverTcp } from '../spec-suite/targets.js';
 import { SYSTEMS } from '../systems/common.js';
 
 // ------------------------------------------------------------------ the spec suite
@@ -33,7 +33,7 @@ export function sideBySideTable(rows: readonly SpecRow[]): string {
         scenario,
         transport,
         UNIT[scenario],
-        ...SYSTEMS.map((s) => cell(findRow(rows, transport, scenario, s))),
+        ...SYSTEMS.map((s) => (specSystems(transport).includes(s) ? cell(findRow(rows, transport, scenario, s)) : '–')),
         ...(['raw', 'grpc-js', 'vscode-jsonrpc'] as const).map((o) => fmtRatio(ratio(rows, transport, scenario, o))),
       ]);
     }
@@ -77,6 +77,20 @@ export function targetTable(rows: readonly SpecRow[]): string {
     ];
   });
   return markdownTable(['Target', 'Required', 'Unix (judged)', 'Unix, round by round', 'Result', 'TCP (for information)'], body);
+}
+
+/** Issue 15's TLS targets, and what TLS costs each system against itself over plain TCP. */
+export function tlsTargetTable(rows: readonly SpecRow[]): string {
+  const body = evaluateTargets(rows, 'tls').map((t) => [
+    `${t.scenario}: wirecall ÷ ${t.wirecall_vs}, both over TLS${t.metric === 'mb_per_s' ? ' (MB/s)' : ''}`,
+    `≥ ${t.required}`,
+    t.ratio === null ? '–' : `${t.ratio.toFixed(2)}×`,
+    t.round_ratios === undefined ? '–' : `${t.round_ratios.min.toFixed(2)}–${t.round_ratios.max.toFixed(2)}×`,
+    t.pass === null ? `n/a (${t.note})` : t.pass ? 'PASS' : 'FAIL',
+    fmtRatio(tlsOverTcp(rows, t.scenario, 'wirecall')),
+    fmtRatio(tlsOverTcp(rows, t.scenario, 'raw')),
+  ]);
+  return markdownTable(['Target', 'Required', 'TLS (judged)', 'round by round', 'Result', 'wirecall: TLS ÷ TCP', 'raw: TLS ÷ TCP'], body);
 }
 
 // ------------------------------------------------------------------ the memory probe

@@ -77,7 +77,7 @@ export function specJson(rows: readonly SpecRow[], memory: MemoryResult | undefi
     not_measured: rows
       .filter((r) => r.median === undefined)
       .map((r) => ({ system: r.system, transport: r.transport, scenario: r.scenario, reason: r.unsupported ?? r.error ?? 'no data' })),
-    targets: [...evaluateTargets(rows, 'unix'), ...evaluateTargets(rows, 'tcp')],
+    targets: [...evaluateTargets(rows, 'unix'), ...evaluateTargets(rows, 'tcp'), ...evaluateTargets(rows, 'tls')],
     memory: memory ?? null,
     runs: rows.map((r) => ({
       system: r.system,

@@ -11,6 +11,7 @@
  */
 import os from 'node:os';
 import type { TransportKind } from '../lib/sockets.js';
+import { benchCerts } from '../lib/tls.js';
 import { fmtNum, fmtPercent, fmtSig, medianMetrics, spread, type RunMetrics } from '../lib/stats.js';
 import { SYSTEMS, type SystemName } from '../systems/common.js';
 import { startServerProcess } from '../systems/index.js';
@@ -44,15 +45,23 @@ export interface SpecRow {
   load1: number;
 }
 
-/** Unix first: the targets are judged there. */
-export const SPEC_TRANSPORTS: readonly TransportKind[] = ['unix', 'tcp'];
+/** Unix first: the targets are judged there. TLS (mutual, over loopback TCP) last. */
+export const SPEC_TRANSPORTS: readonly TransportKind[] = ['unix', 'tcp', 'tls'];
+
+/**
+ * The systems measured on a transport: all four on Unix and TCP; over TLS wirecall and
+ * raw, a plain TLS socket carrying the same frames (issue 15's comparison).
+ */
+export function specSystems(transport: TransportKind): readonly SystemName[] {
+  return transport === 'tls' ? ['raw', 'wirecall'] : SYSTEMS;
+}
 
 export const specId = (transport: TransportKind, scenario: SpecScenario, system: SystemName): string => `spec/${transport}/${scenario}/${system}`;
 
 /** Every cell of the suite, as ids for --filter and --list. */
 export function specIds(): string[] {
   const ids: string[] = [];
-  for (const t of SPEC_TRANSPORTS) for (const s of SPEC_SCENARIOS) for (const sys of SYSTEMS) ids.push(specId(t, s, sys));
+  for (const t of SPEC_TRANSPORTS) for (const s of SPEC_SCENARIOS) for (const sys of specSystems(t)) ids.push(specId(t, s, sys));
   return ids;
 }
 
@@ -68,9 +77,11 @@ export async function runSpec(config: SpecConfig, wanted: (id: string) => boolea
   const rows: SpecRow[] = [];
   const runLimit = (ms: number): number => ms + 60_000;
   for (const transport of SPEC_TRANSPORTS) {
-    const scenarios = SPEC_SCENARIOS.filter((s) => SYSTEMS.some((sys) => wanted(specId(transport, s, sys))));
-    const systems = SYSTEMS.filter((sys) => scenarios.some((s) => wanted(specId(transport, s, sys))));
+    const scenarios = SPEC_SCENARIOS.filter((s) => specSystems(transport).some((sys) => wanted(specId(transport, s, sys))));
+    const systems = specSystems(transport).filter((sys) => scenarios.some((s) => wanted(specId(transport, s, sys))));
     if (scenarios.length === 0) continue;
+    // The certificates exist before the first child starts: the children read them (bench/lib/tls.ts).
+    if (transport === 'tls') benchCerts();
     const clients = new Map<SystemName, ClientProcess>();
     const failed = new Map<SystemName, string>();
     const stops: (() => Promise<void>)[] = [];

@@ -26,6 +26,15 @@ export const TARGETS: readonly Target[] = [
 ];
 export const TARGET_TRANSPORT: TransportKind = 'unix';
 
+/** Issue 15: wirecall over mutual TLS against a plain TLS socket carrying the same frames. */
+export const TLS_TARGETS: readonly Target[] = [
+  { scenario: 'unary-c256', versus: 'raw', min: 0.8 },
+  { scenario: 'stream-64k', versus: 'raw', min: 0.8 },
+];
+
+/** The targets judged on `transport`: issue 4's, or issue 15's over TLS. */
+export const targetsFor = (transport: TransportKind): readonly Target[] => (transport === 'tls' ? TLS_TARGETS : TARGETS);
+
 export interface TargetResult {
   scenario: SpecScenario;
   transport: TransportKind;
@@ -51,6 +60,13 @@ export function ratio(rows: readonly SpecRow[], transport: TransportKind, scenar
   return w === undefined || o === undefined || o === 0 ? undefined : w / o;
 }
 
+/** `system` over TLS ÷ the same system over plain TCP: what TLS costs it. */
+export function tlsOverTcp(rows: readonly SpecRow[], scenario: SpecScenario, system: SystemName): number | undefined {
+  const secure = headline(scenario, findRow(rows, 'tls', scenario, system)?.median);
+  const plain = headline(scenario, findRow(rows, 'tcp', scenario, system)?.median);
+  return secure === undefined || plain === undefined || plain === 0 ? undefined : secure / plain;
+}
+
 /** wirecall ÷ `versus` round by round (empty unless both ran every round). */
 function roundRatios(rows: readonly SpecRow[], transport: TransportKind, scenario: SpecScenario, versus: SystemName): number[] {
   const w = findRow(rows, transport, scenario, 'wirecall');
@@ -60,7 +76,7 @@ function roundRatios(rows: readonly SpecRow[], transport: TransportKind, scenari
 }
 
 export function evaluateTargets(rows: readonly SpecRow[], transport: TransportKind = TARGET_TRANSPORT): TargetResult[] {
-  return TARGETS.map((t) => {
+  return targetsFor(transport).map((t) => {
     const r = ratio(rows, transport, t.scenario, t.versus);
     const result: TargetResult = {
       scenario: t.scenario,

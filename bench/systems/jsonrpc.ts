@@ -12,7 +12,7 @@
  */
 import net from 'node:net';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
-import { dial, listenOn, type TransportKind } from '../lib/sockets.js';
+import { dial, listenOn, socketServer, type TransportKind } from '../lib/sockets.js';
 import { CHUNK_TEXT, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer } from './common.js';
 
 function open(socket: net.Socket): MessageConnection {
@@ -23,7 +23,7 @@ const WAIT_EVERY = 256;
 
 export async function startJsonRpcServer(transport: TransportKind): Promise<SystemServer> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = socketServer(transport, (socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     const conn = open(socket);

@@ -5,11 +5,11 @@
  * FIFO of waiters is enough.
  */
 import net from 'node:net';
-import { dial, listenOn, type Listener, type TransportKind } from '../lib/sockets.js';
+import { dial, listenOn, socketServer, type Listener, type TransportKind } from '../lib/sockets.js';
 
 export async function startRawBytesServer(transport: TransportKind): Promise<Listener> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = socketServer(transport, (socket) => {
     sockets.add(socket);
     socket.on('data', (chunk) => socket.write(chunk));
     socket.on('error', () => {});

@@ -11,7 +11,7 @@
  */
 import net from 'node:net';
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
-import { dial, listenOn, type TransportKind } from '../lib/sockets.js';
+import { dial, listenOn, socketServer, type TransportKind } from '../lib/sockets.js';
 import { CHUNK, PARAMS, smallMessage, type StreamKind, type SystemClient, type SystemServer } from './common.js';
 
 const packr = new Packr({ useRecords: false });
@@ -165,7 +165,7 @@ function produce(socket: net.Socket, kind: StreamKind, count: number): void {
 
 export async function startRawServer(transport: TransportKind): Promise<SystemServer> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = socketServer(transport, (socket) => {
     sockets.add(socket);
     const writer = new TickWriter(socket);
     const splitter = new Splitter((value) => {

@@ -8,11 +8,13 @@
 import { connect, createServer, type Connection } from '../../src/index.js';
 import { withTimeout } from '../lib/loops.js';
 import type { TransportKind } from '../lib/sockets.js';
+import { benchCerts } from '../lib/tls.js';
 import { CHUNK, PARAMS, smallMessage, type ServerOptions, type SystemClient, type SystemServer } from './common.js';
 
 export async function startWirecallServer(transport: TransportKind, options: ServerOptions = {}): Promise<SystemServer> {
   const server = createServer({
     name: 'bench-server',
+    ...(transport === 'tls' ? { tls: { ...benchCerts().server, ca: benchCerts().ca, requestCert: true } } : {}),
     ...(options.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: options.maxConcurrentCalls }),
   });
   server.register('echo', (params: unknown) => params);
@@ -45,7 +47,7 @@ export async function startWirecallServer(transport: TransportKind, options: Ser
   server.registerStream('chunks', async function* ({ count }: { count: number }) {
     for (let i = 0; i < count; i++) yield CHUNK;
   });
-  const endpoint = await server.listen(transport === 'tcp' ? 'tcp://127.0.0.1:0' : undefined);
+  const endpoint = await server.listen(transport === 'unix' ? undefined : `${transport}://127.0.0.1:0`);
   return {
     endpoint,
     close: () => withTimeout(server.close({ drainTimeout: 500 }), 3000, 'wirecall server close').catch(() => {}),
@@ -53,7 +55,8 @@ export async function startWirecallServer(transport: TransportKind, options: Ser
 }
 
 export async function openWirecallClient(endpoint: string): Promise<SystemClient & { conn: Connection }> {
-  const conn = await connect(endpoint, { name: 'bench-client' });
+  const tls = endpoint.startsWith('tls:') ? { tls: { ...benchCerts().client, ca: benchCerts().ca, servername: 'localhost' } } : {};
+  const conn = await connect(endpoint, { name: 'bench-client', ...tls });
   return {
     conn,
     unary: () => conn.call('echo', PARAMS),
