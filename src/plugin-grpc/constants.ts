@@ -1,0 +1,2 @@
+/** The handshake line's PROTOCOL field for gRPC, as go-plugin writes it. */
+export const GRPC_PROTOCOL = 'grpc';
