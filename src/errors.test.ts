@@ -72,7 +72,7 @@ const HIERARCHY: ReadonlyArray<{ name: ClassName; code: string; parent: ClassNam
   { name: 'ShutdownError', code: 'ERR_SHUTDOWN', parent: 'ManagerError' },
   { name: 'RegistryFileError', code: 'ERR_REGISTRY_FILE', parent: 'ManagerError' },
   { name: 'SerializationError', code: 'ERR_SERIALIZATION', parent: 'ManagerError' },
-  { name: 'InternalError', code: 'ERR_INTERNAL', parent: 'ManagerError' },
+  { name: 'InternalError', code: 'ERR_INTERNAL', parent: 'WirecallError' },
 ];
 
 function ancestorsOf(name: ClassName): Set<ClassName> {

@@ -30,6 +30,7 @@
  *   │   ├── StreamClosed                a write to a stream whose sending side is closed
  *   │   ├── NotSupported                the connection's dialect cannot carry it (a stream over dcc-mcp)
  *   │   └── MessageTooLarge             a call, notification or stream message over the peer's frame limit
+ *   ├── InternalError                   a bug in wirecall: an invariant did not hold
  *   └── ManagerError                    TransportManager: registry, sessions, pool
  *       ├── ServiceNotFound             no live instance matches
  *       ├── ServiceAlreadyRegistered    (dcc_type, instance_id) is taken
@@ -40,8 +41,7 @@
  *       ├── ReconnectionFailed          a session gave up reconnecting (retries exhausted)
  *       ├── ShutdownError               the manager was shut down
  *       ├── RegistryFileError           services.json could not be read, locked or written
- *       ├── SerializationError          a value could not be encoded or decoded
- *       └── InternalError               a bug: an invariant did not hold
+ *       └── SerializationError          a value could not be encoded or decoded
  *
  * Every class carries a stable `code` string. `instanceof` works across two copies of
  * the package (a plugin bundling its own wirecall, say): each instance is branded with
@@ -351,7 +351,8 @@ export class SerializationError extends ManagerError {
   static override readonly kind: string = 'SerializationError';
   static override readonly code: string = 'ERR_SERIALIZATION';
 }
-export class InternalError extends ManagerError {
+/** A bug in wirecall: an invariant did not hold (in any layer). Please report it. */
+export class InternalError extends WirecallError {
   static override readonly kind: string = 'InternalError';
   static override readonly code: string = 'ERR_INTERNAL';
 }

@@ -30,6 +30,7 @@ import {
   type DccLinkFrameInput,
 } from '../wire/dcc-link.js';
 import { MAX_CALL_ID, MAX_UINT32, MessageType, type ErrorBody, type NativeMessage } from '../wire/native.js';
+import { InternalError, InvalidArgument } from '../errors.js';
 import { Status } from '../status.js';
 import { decodeMethodBody, decodeResultBody, encodeMethodBody, encodeResultBody, type ResolvedDccLinkOptions } from './dcc-link-codec.js';
 import type { Frames } from './frames.js';
@@ -111,7 +112,7 @@ export class DccLinkBridge implements Frames {
       case 'push': {
         const got = decodeMethodBody(this.options.codec, f.body);
         if (typeof got === 'string') {
-          this.link.handlerFailed(new TypeError(`DCC-Link push body is ${got}`), '');
+          this.link.handlerFailed(new InvalidArgument(`DCC-Link push body is ${got}`), '');
           return undefined;
         }
         return [MessageType.NOTIFY, got.method, got.params];
@@ -211,7 +212,7 @@ export class DccLinkBridge implements Frames {
 
   /** Pings are answered in `translate`, with the seq and body they came with. */
   pong(nonce: number): Buffer {
-    throw new Error(`dcc-link bridge: ping ${nonce} is answered by the bridge`);
+    throw new InternalError(`dcc-link bridge: ping ${nonce} is answered by the bridge`);
   }
 
   /** There is no shutdown frame: closing the socket says it. */
@@ -221,7 +222,7 @@ export class DccLinkBridge implements Frames {
 
   private peerCall(id: number): PeerCall {
     const call = this.peerCalls.get(id);
-    if (call === undefined) throw new Error(`dcc-link bridge: no call ${id} of the peer to answer`);
+    if (call === undefined) throw new InternalError(`dcc-link bridge: no call ${id} of the peer to answer`);
     return call;
   }
 

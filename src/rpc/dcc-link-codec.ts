@@ -5,7 +5,7 @@
  * docs put there), or MessagePack `[method, params]`. A Reply body is the result alone,
  * read as bytes unless `results` says how to decode it; an Err body is UTF-8 text.
  */
-import { InvalidOption } from '../errors.js';
+import { InvalidArgument, InvalidOption } from '../errors.js';
 import { dccLinkSocketPath, decodeDccLinkBody, encodeDccLinkBody } from '../wire/dcc-link.js';
 import { decodePayload, encodePayload, type PayloadCodec } from './dcc-mcp-codec.js';
 
@@ -68,10 +68,10 @@ export function resolveDccLinkOptions(options: DccLinkOptions | undefined): Reso
 
 const EMPTY = Buffer.alloc(0);
 
-/** The body of a Call or Push of `method`; throws TypeError (or the encoder's error) when `params` has no form in `codec`. */
+/** The body of a Call or Push of `method`; throws InvalidArgument when `params` has no form in `codec`. */
 export function encodeMethodBody(codec: DccLinkBodyCodec, method: string, params: unknown): Buffer {
   if (codec === 'msgpack') return encodeDccLinkBody(params === undefined ? [method] : [method, params]);
-  if (params instanceof Uint8Array) throw new TypeError("bytes have no JSON form (use dccLink.codec 'msgpack')");
+  if (params instanceof Uint8Array) throw new InvalidArgument("bytes have no JSON form (use dccLink.codec 'msgpack')");
   return Buffer.from(JSON.stringify(params === undefined ? { method } : { method, params }), 'utf8');
 }
 
@@ -97,7 +97,7 @@ export function encodeResultBody(codec: DccLinkBodyCodec, value: unknown): Buffe
   return value === undefined ? EMPTY : encodePayload(codec, value);
 }
 
-/** A Reply body as the result `call()` resolves with; throws TypeError saying why it is not one. */
+/** A Reply body as the result `call()` resolves with; throws InvalidArgument saying why it is not one. */
 export function decodeResultBody(codec: PayloadCodec, body: Buffer): unknown {
   return decodePayload(codec, body);
 }

@@ -24,6 +24,7 @@ import {
 } from '../wire/dcc-mcp.js';
 import { payloadSize } from '../wire/encode.js';
 import { MAX_CALL_ID, MessageType, type ErrorBody, type NativeMessage } from '../wire/native.js';
+import { InternalError, InvalidArgument } from '../errors.js';
 import { Status } from '../status.js';
 import { decodePayload, encodePayload, type PayloadCodec, type ResolvedDccMcpOptions } from './dcc-mcp-codec.js';
 import type { Frames } from './frames.js';
@@ -94,7 +95,7 @@ export class DccMcpBridge implements Frames {
         try {
           data = decodePayload(this.codecOf(m.topic), m.data);
         } catch (err) {
-          this.link.undecodable(new TypeError(`data of notification ${m.topic} is ${(err as Error).message}`), m.topic);
+          this.link.undecodable(new InvalidArgument(`data of notification ${m.topic} is ${(err as Error).message}`), m.topic);
           return undefined;
         }
         return [MessageType.NOTIFY, m.topic, data];
@@ -158,7 +159,7 @@ export class DccMcpBridge implements Frames {
   /** Send a request `call()` built, or hold it back while maxCallsInFlight are unanswered. */
   send(frame: Buffer): void {
     const request = this.encoded.get(frame);
-    if (request === undefined) throw new Error('dcc-mcp bridge: send() of a frame call() did not build');
+    if (request === undefined) throw new InternalError('dcc-mcp bridge: send() of a frame call() did not build');
     this.encoded.delete(frame);
     this.byId.set(request.id, request);
     if (this.sent.size < this.options.maxCallsInFlight && this.heldCalls === 0) this.transmit(request);
@@ -207,7 +208,7 @@ export class DccMcpBridge implements Frames {
 
   pong(nonce: number): Buffer {
     const uuid = this.peerPings.get(nonce);
-    if (uuid === undefined) throw new Error(`dcc-mcp bridge: no ping ${nonce} to answer`);
+    if (uuid === undefined) throw new InternalError(`dcc-mcp bridge: no ping ${nonce} to answer`);
     this.peerPings.delete(nonce);
     return encodeDccPong(uuid);
   }
@@ -218,7 +219,7 @@ export class DccMcpBridge implements Frames {
 
   private peerCall(id: number): { uuid: EnvelopeId; method: string } {
     const call = this.peerCalls.get(id);
-    if (call === undefined) throw new Error(`dcc-mcp bridge: no request ${id} of the peer to answer`);
+    if (call === undefined) throw new InternalError(`dcc-mcp bridge: no request ${id} of the peer to answer`);
     return call;
   }
 

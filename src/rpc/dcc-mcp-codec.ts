@@ -5,7 +5,7 @@
  * handlers and back. A Buffer or Uint8Array is always sent as its bytes, unchanged,
  * whatever the codec, so callers may encode by themselves.
  */
-import { InvalidOption } from '../errors.js';
+import { InvalidArgument, InvalidOption } from '../errors.js';
 import { packValue, unpackPayload } from '../wire/msgpack.js';
 
 export type PayloadCodec = 'bytes' | 'json' | 'msgpack';
@@ -52,18 +52,18 @@ function checkCodec(codec: unknown, what: string): PayloadCodec {
 
 const EMPTY = Buffer.alloc(0);
 
-/** `value` as the bytes of a field; throws TypeError (or what the encoder throws) when it cannot be. */
+/** `value` as the bytes of a field; throws InvalidArgument when it cannot be. */
 export function encodePayload(codec: PayloadCodec, value: unknown): Buffer {
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   switch (codec) {
     case 'bytes':
       if (value === undefined || value === null) return EMPTY;
       if (typeof value === 'string') return Buffer.from(value, 'utf8');
-      throw new TypeError(`with the 'bytes' codec only a Buffer, a Uint8Array or a string can be sent, got ${describe(value)} (choose the 'json' or 'msgpack' codec)`);
+      throw new InvalidArgument(`with the 'bytes' codec only a Buffer, a Uint8Array or a string can be sent, got ${describe(value)} (choose the 'json' or 'msgpack' codec)`);
     case 'json': {
       if (value === undefined) return EMPTY;
       const text = JSON.stringify(value) as string | undefined;
-      if (text === undefined) throw new TypeError(`${describe(value)} has no JSON form`);
+      if (text === undefined) throw new InvalidArgument(`${describe(value)} has no JSON form`);
       return Buffer.from(text, 'utf8');
     }
     case 'msgpack':
@@ -71,7 +71,7 @@ export function encodePayload(codec: PayloadCodec, value: unknown): Buffer {
   }
 }
 
-/** The bytes of a field as a value; throws TypeError saying why they are not one. */
+/** The bytes of a field as a value; throws InvalidArgument saying why they are not one. */
 export function decodePayload(codec: PayloadCodec, bytes: Buffer): unknown {
   switch (codec) {
     case 'bytes':
@@ -81,14 +81,14 @@ export function decodePayload(codec: PayloadCodec, bytes: Buffer): unknown {
       try {
         return JSON.parse(bytes.toString('utf8'));
       } catch (err) {
-        throw new TypeError(`not UTF-8 JSON (${(err as Error).message})`);
+        throw new InvalidArgument(`not UTF-8 JSON (${(err as Error).message})`);
       }
     case 'msgpack':
       if (bytes.length === 0) return null;
       try {
         return unpackPayload(bytes);
       } catch (err) {
-        throw new TypeError(`not MessagePack (${(err as Error).message})`);
+        throw new InvalidArgument(`not MessagePack (${(err as Error).message})`);
       }
   }
 }

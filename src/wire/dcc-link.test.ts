@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FrameTooLarge, ProtocolError } from '../errors.js';
+import { FrameTooLarge, InvalidOption, ProtocolError } from '../errors.js';
 import {
   DCC_LINK_MAX_BODY,
   DCC_LINK_TYPES,
@@ -215,7 +215,7 @@ describe('DccLinkStreamDecoder', () => {
   });
 
   it('checks its option', () => {
-    for (const max of [12, IPCKIT_MAX_MESSAGE + 1, 1.5]) expect(() => new DccLinkStreamDecoder(() => {}, { maxMessageSize: max })).toThrow(RangeError);
+    for (const max of [12, IPCKIT_MAX_MESSAGE + 1, 1.5]) expect(() => new DccLinkStreamDecoder(() => {}, { maxMessageSize: max })).toThrow(InvalidOption);
   });
 });
 

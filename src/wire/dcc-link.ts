@@ -1,4 +1,4 @@
-import { FrameTooLarge, ProtocolError } from '../errors.js';
+import { FrameTooLarge, InvalidOption, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_ELEMENTS, checkPayload } from './msgpack-guard.js';
 import { decodeScanned, packFrame } from './msgpack.js';
 
@@ -222,7 +222,7 @@ export class DccLinkStreamDecoder {
   constructor(onFrame: (frame: DccLinkFrame) => void, options: DccLinkStreamOptions = {}) {
     const max = options.maxMessageSize ?? IPCKIT_MAX_MESSAGE;
     if (!Number.isInteger(max) || max < DCC_LINK_PREFIX + DCC_LINK_LEGACY_HEADER || max > IPCKIT_MAX_MESSAGE) {
-      throw new RangeError(`maxMessageSize must be an integer from 13 to ${IPCKIT_MAX_MESSAGE}, got ${String(max)}`);
+      throw new InvalidOption(`maxMessageSize must be an integer from 13 to ${IPCKIT_MAX_MESSAGE}, got ${String(max)}`);
     }
     this.maxMessageSize = max;
     this.onFrame = onFrame;

@@ -1,5 +1,5 @@
 import { Packr, Unpackr, RESERVE_START_SPACE, addExtension } from 'msgpackr';
-import { ProtocolError } from '../errors.js';
+import { InvalidArgument, ProtocolError } from '../errors.js';
 import { HEADER_SIZE } from './frame-decoder.js';
 import { checkPayload } from './msgpack-guard.js';
 
@@ -11,11 +11,11 @@ const packrOptions: ConstructorParameters<typeof Packr>[0] = {
   useRecords: false,
   encodeUndefinedAsNil: true,
   // A function has no MessagePack form: msgpackr would send nil in its place, silently.
-  // Refuse it; the caller turns the throw into InvalidArgument (or an error reply).
+  // Refuse it: the call is refused with InvalidArgument (or answered with an error reply).
   // (msgpackr calls it with the function; its declarations say no argument.)
   writeFunction(...args: unknown[]): never {
     const name = (args[0] as { name?: string } | undefined)?.name;
-    throw new TypeError(`a function${name ? ` (${name})` : ''} cannot be sent`);
+    throw new InvalidArgument(`a function${name ? ` (${name})` : ''} cannot be sent`);
   },
 };
 const packr = new Packr(packrOptions);

@@ -55,10 +55,10 @@ async function load(): Promise<NativeLock | Error> {
     const name: string = NATIVE_LOCK_MODULE;
     const mod = (await import(name)) as { default?: FsExt } & Partial<FsExt>;
     ext = (mod.default ?? mod) as FsExt;
-    if (typeof ext.flockSync !== 'function') throw new Error('it has no flockSync');
   } catch (err) {
     return new Error(`the native lock module ${NATIVE_LOCK_MODULE} could not be loaded: ${errorMessage(err)}`, { cause: err });
   }
+  if (typeof ext.flockSync !== 'function') return new Error(`the native lock module ${NATIVE_LOCK_MODULE} could not be loaded: it has no flockSync`);
   return process.platform === 'win32' ? windowsLock(ext) : unixLock(ext);
 }
 
