@@ -1,0 +1,104 @@
+/** launchGrpcPlugin ↔ serveGrpcPlugin with real processes (fixtures/greeter-plugin.mjs from dist/); no Go or Python needed. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PluginExited, PluginProtocolMismatch } from '../plugin/index.js';
+import { buildIfStale } from '../test-util/build.js';
+import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
+import { FIXTURE, Greeter, greet } from './test-util/peers.js';
+
+const WIRECALL_PLUGIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../plugin/fixtures/plugin.mjs');
+
+function launch(env: NodeJS.ProcessEnv = {}, options: LaunchGrpcPluginOptions = {}) {
+  return launchGrpcPlugin(process.execPath, [FIXTURE], { handshakeTimeout: 10_000, ...options, env: { ...process.env, ...env } });
+}
+
+beforeAll(buildIfStale, 120_000);
+
+describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
+  it('over a Unix socket: health SERVING, a call to the user service, kill through GRPCController/Shutdown', async () => {
+    const lines: string[] = [];
+    const plugin = await launch({}, { logger: (line, stream) => lines.push(`${stream}: ${line}`) });
+    const dir = path.dirname(plugin.handshake.address);
+    try {
+      expect(plugin.handshake).toMatchObject({ coreVersion: 1, appVersion: 1, network: 'unix', protocol: 'grpc', serverCert: '', multiplex: false });
+      expect(plugin.target).toBe(`unix://${plugin.handshake.address}`);
+      expect(plugin.tls).toBe(false);
+      expect(await plugin.health()).toBe('SERVING');
+      expect(await plugin.health('')).toBe('SERVING');
+      await expect(plugin.health('nope')).rejects.toMatchObject({ code: 5 }); // NOT_FOUND
+      expect(await greet(plugin.client(Greeter), 'unix')).toBe('hello, unix, from wirecall');
+    } finally {
+      const killed = await plugin.kill();
+      expect(killed).toEqual({ code: 0, signal: null, via: 'controller' });
+    }
+    expect(await plugin.kill()).toEqual({ code: 0, signal: null, via: 'controller' }); // idempotent
+    expect(plugin.exitStatus).toEqual({ code: 0, signal: null });
+    expect(existsSync(dir)).toBe(false);
+    // Its stdout after the handshake line reached the logger.
+    expect(lines).toContain('stdout: greeted unix');
+  });
+
+  it('over TCP in the port range, and with PROTOCOL versions negotiated', async () => {
+    const plugin = await launch({ FIX_NETWORK: 'tcp' }, { minPort: 20_000, maxPort: 25_000 });
+    try {
+      expect(plugin.handshake.network).toBe('tcp');
+      const port = Number(plugin.handshake.address.split(':')[1]);
+      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeLessThanOrEqual(25_000);
+      expect(plugin.target).toBe(`127.0.0.1:${port}`);
+      expect(await greet(plugin.client(Greeter), 'tcp')).toBe('hello, tcp, from wirecall');
+    } finally {
+      expect((await plugin.kill()).via).toBe('controller');
+    }
+  });
+
+  it('with AutoMTLS: the plugin answers with its certificate, the call runs over mutual TLS; its stdio stream reaches the logger', async () => {
+    const lines: string[] = [];
+    const plugin = await launch({ FIX_STDIO: 'stream' }, { autoMTLS: true, logger: (line, stream) => lines.push(`${stream}: ${line}`) });
+    try {
+      expect(plugin.tls).toBe(true);
+      expect(plugin.handshake.serverCert).toMatch(/^[A-Za-z0-9+/]{100,}$/); // unpadded base64 DER
+      expect(await greet(plugin.client(Greeter), 'tls')).toBe('hello, tls, from wirecall');
+      const deadline = Date.now() + 5000;
+      while (!lines.includes('stdout: greeted tls') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(lines).toContain('stdout: greeted tls');
+    } finally {
+      expect((await plugin.kill()).via).toBe('controller');
+    }
+  });
+
+  it('kill() escalates to SIGKILL when the plugin ignores the controller and SIGTERM', async () => {
+    const plugin = await launch({ FIX_STUBBORN: '1' }, { killGracePeriod: 300 });
+    const started = Date.now();
+    expect(await plugin.kill()).toEqual({ code: null, signal: 'SIGKILL', via: 'SIGKILL' });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('a plugin run with another magic cookie prints go-plugin\'s message and exits 1: PluginExited', async () => {
+    const err = await launch({}, { handshake: { magicCookieKey: 'OTHER_APP', magicCookieValue: 'x' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginExited);
+    expect(err).toMatchObject({ code: 'ERR_PLUGIN_EXITED', exitCode: 1 });
+    expect((err as PluginExited).stderr.join('\n')).toContain('This binary is a plugin');
+  });
+
+  it('refuses a wirecall-protocol plugin, and a grpc plugin that ignores AutoMTLS: PluginProtocolMismatch', async () => {
+    const wirecall = await launchGrpcPlugin(process.execPath, [WIRECALL_PLUGIN], { handshakeTimeout: 10_000 }).catch((e: unknown) => e);
+    expect(wirecall).toBeInstanceOf(PluginProtocolMismatch);
+    expect((wirecall as Error).message).toContain('"wirecall"');
+    const noCert = await launchGrpcPlugin(process.execPath, [WIRECALL_PLUGIN, 'grpc'], { handshakeTimeout: 10_000, autoMTLS: true }).catch((e: unknown) => e);
+    expect(noCert).toBeInstanceOf(PluginProtocolMismatch);
+    expect((noCert as Error).message).toContain('announced no certificate');
+  });
+
+  it('a line announcing a socket nobody serves: GrpcPluginUnhealthy within healthTimeout, the process stopped', async () => {
+    const started = Date.now();
+    const err = await launchGrpcPlugin(process.execPath, [WIRECALL_PLUGIN, 'grpc'], { handshakeTimeout: 10_000, healthTimeout: 500, killGracePeriod: 200 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(GrpcPluginUnhealthy);
+    expect(err).toMatchObject({ code: 'ERR_PLUGIN_GRPC_UNHEALTHY', status: undefined });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
