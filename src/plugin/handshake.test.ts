@@ -59,6 +59,9 @@ describe('the handshake line', () => {
       expect(err).toBeInstanceOf(PluginProtocolMismatch);
       expect(err).toMatchObject({ code: 'ERR_PLUGIN_PROTOCOL_MISMATCH' });
     }
+    // AutoMTLS: a certificate is then required, and accepted.
+    expect(() => checkHandshake({ ...ok, serverCert: 'A'.repeat(60) }, [2], undefined, { autoMTLS: true })).not.toThrow();
+    expect(catchError(() => checkHandshake(ok, [2], undefined, { autoMTLS: true }))).toBeInstanceOf(PluginProtocolMismatch);
   });
 });
 
@@ -76,9 +79,12 @@ describe('wirecall/plugin exports', () => {
   it('lists exactly these runtime exports (a new one is a deliberate change)', () => {
     expect(Object.keys(plugin).sort()).toEqual(
       [
+        'AUTO_MTLS_SERVER_NAME',
         'CORE_PROTOCOL_VERSION',
         'DEFAULT_HANDSHAKE',
         'NOT_A_COMMAND_MESSAGE',
+        'PluginAutoMTLSUnavailable',
+        'PluginClientCertInvalid',
         'PluginError',
         'PluginExited',
         'PluginHandshakeInvalid',
@@ -87,11 +93,16 @@ describe('wirecall/plugin exports', () => {
         'PluginStartFailed',
         'PluginVersionMismatch',
         'WIRECALL_PROTOCOL',
+        'autoMTLSClientOptions',
+        'autoMTLSServerOptions',
         'certField',
         'certFromField',
         'chooseAppVersion',
         'formatHandshakeLine',
+        'generateAutoMTLSCert',
         'launchPlugin',
+        'loadX509',
+        'parseClientCert',
         'parseHandshakeLine',
         'servePlugin',
       ].sort(),

@@ -91,16 +91,27 @@ export function parseHandshakeLine(text: string): HandshakeLine {
 }
 
 /**
- * The host's checks on a parsed line: core version 1, an app version it offered, and a
- * protocol it speaks. Throws PluginVersionMismatch or PluginProtocolMismatch.
+ * The host's checks on a parsed line: core version 1, an app version it offered, a
+ * protocol it speaks, and a SERVER-CERT exactly when AutoMTLS is on. Throws
+ * PluginVersionMismatch or PluginProtocolMismatch.
  */
-export function checkHandshake(line: HandshakeLine, offered: readonly number[], protocols: readonly string[] = [WIRECALL_PROTOCOL]): void {
+export function checkHandshake(
+  line: HandshakeLine,
+  offered: readonly number[],
+  protocols: readonly string[] = [WIRECALL_PROTOCOL],
+  options: { autoMTLS?: boolean } = {},
+): void {
   if (line.coreVersion !== CORE_PROTOCOL_VERSION) throw new PluginVersionMismatch('core', line.coreVersion, [CORE_PROTOCOL_VERSION]);
   if (!offered.includes(line.appVersion)) throw new PluginVersionMismatch('app', line.appVersion, offered);
   if (!protocols.includes(line.protocol)) {
     throw new PluginProtocolMismatch(`the plugin speaks protocol ${JSON.stringify(line.protocol)}; this host speaks ${protocols.join(', ')}`);
   }
-  if (line.serverCert !== '') throw new PluginProtocolMismatch('the plugin announced a TLS certificate (AutoMTLS), which wirecall hosts do not support yet');
+  if (options.autoMTLS === true && line.serverCert === '') {
+    throw new PluginProtocolMismatch('AutoMTLS is on, but the plugin announced no certificate (SERVER-CERT is empty): it does not do AutoMTLS');
+  }
+  if (options.autoMTLS !== true && line.serverCert !== '') {
+    throw new PluginProtocolMismatch('the plugin announced a TLS certificate (SERVER-CERT), but AutoMTLS is off: launch it with autoMTLS: true');
+  }
   if (line.multiplex) throw new PluginProtocolMismatch('the plugin asked for gRPC broker multiplexing, which a wirecall connection does not use');
 }
 

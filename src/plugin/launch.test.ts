@@ -113,9 +113,10 @@ describe('launchPlugin ↔ servePlugin', () => {
 describe('launchPlugin failures (the process is gone afterwards)', () => {
   it('no handshake line within the timeout: PluginHandshakeTimeout with the stderr so far', async () => {
     const started = Date.now();
-    const err = await launch('silent', { handshakeTimeout: 300, killGracePeriod: 300 }).catch((e: unknown) => e);
+    // Long enough for a loaded machine to start node and load the fixture's imports before it writes to stderr.
+    const err = await launch('silent', { handshakeTimeout: 1500, killGracePeriod: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PluginHandshakeTimeout);
-    expect(err).toMatchObject({ code: 'ERR_PLUGIN_HANDSHAKE_TIMEOUT', timeout: 300, stderr: ['starting slowly'] });
+    expect(err).toMatchObject({ code: 'ERR_PLUGIN_HANDSHAKE_TIMEOUT', timeout: 1500, stderr: ['starting slowly'] });
     expect(Date.now() - started).toBeLessThan(5000);
   });
 

@@ -7,14 +7,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidOption } from '../errors.js';
+import { CertificateUntrusted, InvalidOption } from '../errors.js';
 import { connect, type ConnectOptions } from '../rpc/client.js';
 import type { Connection } from '../rpc/connection.js';
 import type { Contract } from '../rpc/contract.js';
+import type { TlsClientOptions } from '../transport/tls-options.js';
 import { errorMessage } from '../util/error-message.js';
+import { autoMTLSClientOptions, generateAutoMTLSCert, type AutoMTLSCert } from './auto-mtls.js';
+import { certFromField } from './cert-field.js';
 import { PluginExited, PluginHandshakeInvalid, PluginHandshakeTimeout, PluginStartFailed } from './errors.js';
 import {
   DEFAULT_HANDSHAKE,
+  ENV_CLIENT_CERT,
   ENV_MAX_PORT,
   ENV_MIN_PORT,
   ENV_PROTOCOL_VERSIONS,
@@ -30,6 +34,7 @@ import {
   type HandshakeLine,
 } from './handshake.js';
 import { LineTail, MAX_LINE, readLines } from './lines.js';
+import { setGroupWritable } from './socket-group.js';
 
 export interface LaunchOptions<Local = Contract, Remote = Contract> {
   /** The magic cookie; default DEFAULT_HANDSHAKE (the one servePlugin defaults to). */
@@ -43,8 +48,19 @@ export interface LaunchOptions<Local = Contract, Remote = Contract> {
   maxPort?: number;
   /** Where the private directory passed in PLUGIN_UNIX_SOCKET_DIR is made. Default os.tmpdir(). */
   unixSocketTempDir?: string;
-  /** PLUGIN_UNIX_SOCKET_GROUP: the group the plugin's socket is given to (go-plugin plugins honour it). */
+  /**
+   * PLUGIN_UNIX_SOCKET_GROUP: the group (name or gid) the plugin gives its socket to,
+   * group-writable (0660); the socket directory is given to it too (0770), as go-plugin
+   * does. This process must be a member. An unknown group: InvalidOption.
+   */
   unixSocketGroup?: string;
+  /**
+   * go-plugin's AutoMTLS: make an ephemeral client certificate, pass it in
+   * PLUGIN_CLIENT_CERT, require the plugin's certificate in SERVER-CERT, and connect with
+   * mutual TLS trusting exactly that certificate (over a Unix socket too). Needs the
+   * optional peer dependencies @peculiar/x509 and reflect-metadata. Default false.
+   */
+  autoMTLS?: boolean;
   /** Base environment (default process.env); the handshake variables are set on top. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -75,8 +91,17 @@ export interface PluginExit {
 export interface LaunchedPlugin<Remote = Contract, Local = Contract> {
   /** The wirecall connection to the plugin. */
   readonly connection: Connection<Remote, Local>;
-  /** The endpoint it announced, e.g. `unix:/tmp/plugin-dir123/plugin456` or `tcp://127.0.0.1:10000`. */
+  /**
+   * The endpoint it announced, e.g. `unix:/tmp/plugin-dir123/plugin456` or
+   * `tcp://127.0.0.1:10000` (`tls://…` with AutoMTLS).
+   */
   readonly endpoint: string;
+  /**
+   * With AutoMTLS: the `tls` option another connection to the plugin needs (our
+   * certificate and key, its certificate as the only CA, servername `localhost`,
+   * `unixSockets`). Undefined without AutoMTLS.
+   */
+  readonly tls: (TlsClientOptions & { cert: string; key: string; ca: string[] }) | undefined;
   /** The parsed handshake line; `appVersion` is the negotiated app protocol version. */
   readonly handshake: HandshakeLine;
   readonly pid: number;
@@ -105,7 +130,8 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
   options: LaunchOptions<NoInfer<Local>, NoInfer<Remote>> = {},
 ): Promise<LaunchedPlugin<Remote, Local>> {
   const cfg = resolve(options);
-  const socketDir = process.platform === 'win32' ? undefined : makeSocketDir(options.unixSocketTempDir ?? os.tmpdir());
+  const hostCert = options.autoMTLS === true ? await generateAutoMTLSCert() : undefined;
+  const socketDir = process.platform === 'win32' ? undefined : makeSocketDir(options.unixSocketTempDir ?? os.tmpdir(), options.unixSocketGroup);
   const env: NodeJS.ProcessEnv = {
     ...(options.env ?? process.env),
     [cfg.handshake.magicCookieKey]: cfg.handshake.magicCookieValue,
@@ -115,7 +141,10 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
     [ENV_WATCH_STDIN]: '1',
     ...(socketDir === undefined ? {} : { [ENV_UNIX_SOCKET_DIR]: socketDir }),
     ...(options.unixSocketGroup === undefined ? {} : { [ENV_UNIX_SOCKET_GROUP]: options.unixSocketGroup }),
+    ...(hostCert === undefined ? {} : { [ENV_CLIENT_CERT]: hostCert.certPem }),
   };
+  // Without AutoMTLS a PLUGIN_CLIENT_CERT inherited from our own host must not reach the plugin.
+  if (hostCert === undefined) delete env[ENV_CLIENT_CERT];
   let child: ChildProcess;
   try {
     // stdin stays a pipe we never write to: when this process dies it closes, and the plugin (servePlugin) exits.
@@ -127,18 +156,21 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
   const proc = new PluginChild(child, cfg.grace, cfg.stderrLines, options.logger, socketDir);
   if (options.killOnExit !== false) killOnExit(child, proc.exited);
   let line: HandshakeLine;
+  let tls: LaunchedPlugin['tls'];
   try {
     const text = await proc.handshakeLine(command, cfg.timeout);
     line = parseHandshakeLine(text);
-    checkHandshake(line, cfg.versions);
+    checkHandshake(line, cfg.versions, undefined, { autoMTLS: hostCert !== undefined });
+    tls = hostCert === undefined ? undefined : clientTlsFor(hostCert, line);
   } catch (err) {
     await proc.stop();
     throw err;
   }
-  const endpoint = endpointOfLine(line);
+  const endpoint = tls !== undefined && line.network === 'tcp' ? `tls://${line.address}` : endpointOfLine(line);
   let connection: Connection<Remote, Local>;
   try {
-    connection = await connect<Remote, Local>(endpoint, options.connect ?? {});
+    connection = await connect<Remote, Local>(endpoint, { ...options.connect, ...(tls === undefined ? {} : { tls }) });
+    if (tls !== undefined) checkPinned(connection, line, endpoint);
   } catch (err) {
     await proc.stop();
     throw err;
@@ -147,6 +179,7 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
   return {
     connection,
     endpoint,
+    tls,
     handshake: line,
     pid: child.pid ?? -1,
     exited: proc.exited,
@@ -193,12 +226,41 @@ function killOnExit(child: ChildProcess, exited: Promise<PluginExit>): void {
   });
 }
 
-/** The private (0700, from mkdtemp) directory passed in PLUGIN_UNIX_SOCKET_DIR. */
-function makeSocketDir(parent: string): string {
+/** The private (0700, from mkdtemp) directory passed in PLUGIN_UNIX_SOCKET_DIR; with a group, 0770 and that group's. */
+function makeSocketDir(parent: string, group: string | undefined): string {
+  let dir: string;
   try {
-    return mkdtempSync(path.join(parent, 'plugin-dir'));
+    dir = mkdtempSync(path.join(parent, 'plugin-dir'));
   } catch (err) {
     throw new PluginStartFailed(`cannot create the plugin's socket directory under ${parent}: ${errorMessage(err)}`, { cause: err });
+  }
+  if (group === undefined) return dir;
+  try {
+    setGroupWritable(dir, group, 0o770, 'unixSocketGroup');
+  } catch (err) {
+    removeDir(dir);
+    throw err;
+  }
+  return dir;
+}
+
+/** AutoMTLS: our certificate, and the plugin's from SERVER-CERT as the one CA, checked as `localhost`. */
+function clientTlsFor(own: AutoMTLSCert, line: HandshakeLine): NonNullable<LaunchedPlugin['tls']> {
+  const { pem } = certFromField(line.serverCert);
+  const o = autoMTLSClientOptions(own, pem);
+  return { cert: o.cert, key: o.key, ca: o.ca, servername: o.servername, minVersion: o.minVersion, unixSockets: true };
+}
+
+/**
+ * The CA check already trusts only the announced certificate's key; the pin wants that
+ * very certificate (a go-plugin certificate is a CA: it could sign another).
+ */
+function checkPinned(connection: { readonly peer: { readonly tls?: { readonly fingerprint256?: string | undefined } | undefined } | undefined; destroy(): void }, line: HandshakeLine, endpoint: string): void {
+  const announced = certFromField(line.serverCert).certificate.fingerprint256;
+  const got = connection.peer?.tls?.fingerprint256;
+  if (got !== announced) {
+    connection.destroy();
+    throw new CertificateUntrusted(`${endpoint} presented certificate ${got ?? '(none)'}, not the one the plugin announced (${announced})`);
   }
 }
 

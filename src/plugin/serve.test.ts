@@ -30,6 +30,7 @@ describe('servePlugin', () => {
   it.each([
     ['stdin EOF alone', { FIX_NO_POLL: '1' }],
     ['parent pid polling alone', { FIX_NO_STDIN: '1' }],
+    ['AutoMTLS, both watchers', { FIX_AUTO_MTLS: '1' }],
   ])('exits when its host is SIGKILLed (%s): no orphan', async (_how, extra) => {
     if (process.platform === 'win32') return;
     const host = spawn(process.execPath, [path.join(FIXTURES, 'host.mjs')], { env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });

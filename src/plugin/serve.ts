@@ -1,30 +1,27 @@
 /**
  * The plugin side: servePlugin() checks the magic cookie, listens where the host asked
  * (a Unix socket in PLUGIN_UNIX_SOCKET_DIR, or TCP on 127.0.0.1 in the allowed port
- * range), prints the handshake line with PROTOCOL `wirecall`, and exits when the host is
- * gone or sends SIGTERM.
+ * range; with mutual TLS when the host sent PLUGIN_CLIENT_CERT: AutoMTLS), prints the
+ * handshake line with PROTOCOL `wirecall`, and exits when the host is gone or sends SIGTERM.
  */
-import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { AddressInUse, InvalidOption } from '../errors.js';
+import { InvalidOption } from '../errors.js';
 import type { Server } from '../rpc/server.js';
-import { parseEndpoint } from '../transport/endpoint.js';
+import type { TlsServerOptions } from '../transport/tls-options.js';
+import { autoMTLSServerOptions, generateAutoMTLSCert, parseClientCert } from './auto-mtls.js';
 import {
   DEFAULT_HANDSHAKE,
-  ENV_MAX_PORT,
-  ENV_MIN_PORT,
+  ENV_CLIENT_CERT,
   ENV_PROTOCOL_VERSIONS,
-  ENV_UNIX_SOCKET_DIR,
   ENV_WATCH_STDIN,
   NOT_A_COMMAND_MESSAGE,
   WIRECALL_PROTOCOL,
-  checkPortRange,
   checkVersions,
   chooseAppVersion,
   formatHandshakeLine,
   type HandshakeConfig,
 } from './handshake.js';
 import { watchParent } from './parent-watch.js';
+import { listenForHost } from './plugin-listen.js';
 
 export interface ServePluginOptions {
   /** The magic cookie; default DEFAULT_HANDSHAKE (launchPlugin's default). */
@@ -45,6 +42,13 @@ export interface ServePluginOptions {
   drainTimeout?: number;
   /** Handle SIGTERM (graceful shutdown) and ignore SIGINT, as go-plugin plugins do. Default true. */
   handleSignals?: boolean;
+  /**
+   * Answer AutoMTLS when the host sends its certificate in PLUGIN_CLIENT_CERT: serve with
+   * mutual TLS (our own ephemeral certificate, the host's required) and announce ours in
+   * SERVER-CERT. Needs @peculiar/x509 and reflect-metadata. Default true (go-plugin's way);
+   * false ignores PLUGIN_CLIENT_CERT (an AutoMTLS host then refuses the plugin).
+   */
+  autoMTLS?: boolean;
 }
 
 export interface ServedPlugin {
@@ -54,6 +58,8 @@ export interface ServedPlugin {
   readonly line: string;
   /** The app protocol version chosen. */
   readonly appVersion: number;
+  /** True when serving with AutoMTLS (the host sent PLUGIN_CLIENT_CERT). */
+  readonly autoMTLS: boolean;
   /** Stops watching the host and the signals and closes the server. Idempotent. */
   close(): Promise<void>;
 }
@@ -76,10 +82,10 @@ export async function servePlugin<Local, Remote>(server: Server<Local, Remote>, 
   if (options.network !== undefined && options.network !== 'unix' && options.network !== 'tcp') {
     throw new InvalidOption(`network must be 'unix' or 'tcp', got ${JSON.stringify(options.network)}`);
   }
-  const endpoint = network === 'tcp' ? await listenTcp(server, env) : await listenUnix(server, env);
-  const ep = parseEndpoint(endpoint);
-  const address = ep.kind === 'unix' ? ep.path : ep.kind === 'tcp' ? `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}` : '';
-  const line = formatHandshakeLine({ appVersion, network, address, protocol: WIRECALL_PROTOCOL });
+  const mtls = options.autoMTLS === false ? undefined : await autoMTLS(env[ENV_CLIENT_CERT]);
+  const listener = await listenForHost(server, env, network, mtls?.tls);
+  const { endpoint, address } = listener;
+  const line = formatHandshakeLine({ appVersion, network, address, protocol: WIRECALL_PROTOCOL, serverCert: mtls?.field ?? '' });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -87,6 +93,7 @@ export async function servePlugin<Local, Remote>(server: Server<Local, Remote>, 
       stopWatching();
       removeSignals();
       await server.close({ drainTimeout });
+      listener.cleanup();
     })();
     return closing;
   };
@@ -107,7 +114,17 @@ export async function servePlugin<Local, Remote>(server: Server<Local, Remote>, 
   const removeSignals = options.handleSignals === false ? () => {} : signalHandlers(shutdown);
   // The one line the host reads; nothing may be printed on stdout before it.
   process.stdout.write(`${line}\n`);
-  return { endpoint, line, appVersion, close };
+  return { endpoint, line, appVersion, autoMTLS: mtls !== undefined, close };
+}
+
+/** AutoMTLS: our certificate for the line, and TLS that requires exactly the host's. Undefined without PLUGIN_CLIENT_CERT. */
+async function autoMTLS(clientCert: string | undefined): Promise<{ tls: TlsServerOptions; field: string } | undefined> {
+  if (clientCert === undefined || clientCert === '') return undefined;
+  const host = parseClientCert(clientCert);
+  const own = await generateAutoMTLSCert();
+  const o = autoMTLSServerOptions(own, host.pem);
+  const tls: TlsServerOptions = { cert: o.cert, key: o.key, ca: o.ca, requestCert: true, rejectUnauthorized: true, minVersion: o.minVersion, unixSockets: true };
+  return { tls, field: own.field };
 }
 
 function signalHandlers(shutdown: (reason: string) => void): () => void {
@@ -120,32 +137,4 @@ function signalHandlers(shutdown: (reason: string) => void): () => void {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
   };
-}
-
-async function listenUnix(server: Pick<Server, 'listen'>, env: NodeJS.ProcessEnv): Promise<string> {
-  const dir = env[ENV_UNIX_SOCKET_DIR];
-  // Without a directory from the host: a fresh private one (transport's listenPrivate).
-  if (dir === undefined || dir === '') return server.listen();
-  return server.listen(`unix:${path.resolve(dir, `plugin${randomBytes(6).toString('hex')}`)}`);
-}
-
-/** The first free port from PLUGIN_MIN_PORT to PLUGIN_MAX_PORT on 127.0.0.1 (go-plugin's order); both unset: any port. */
-async function listenTcp(server: Pick<Server, 'listen'>, env: NodeJS.ProcessEnv): Promise<string> {
-  const min = portOf(env[ENV_MIN_PORT], ENV_MIN_PORT);
-  const max = portOf(env[ENV_MAX_PORT], ENV_MAX_PORT);
-  checkPortRange(min, max);
-  for (let port = min; port <= max; port++) {
-    try {
-      return await server.listen(`tcp://127.0.0.1:${port}`);
-    } catch (err) {
-      if (!(err instanceof AddressInUse) || port === max) throw err;
-    }
-  }
-  throw new AddressInUse(`no free TCP port on 127.0.0.1 in ${min}–${max}`);
-}
-
-function portOf(value: string | undefined, name: string): number {
-  if (value === undefined || value === '') return 0;
-  if (!/^[0-9]{1,5}$/.test(value)) throw new InvalidOption(`${name} must be a port number, got ${JSON.stringify(value)}`);
-  return Number(value);
 }

@@ -143,12 +143,14 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   /**
    * Start accepting on `endpoint` (see the endpoint grammar; omitted: a fresh private
    * Unix socket). Resolves to the endpoint actually bound, e.g. `tcp://127.0.0.1:40123`.
-   * May be called again to serve on several endpoints at once.
+   * May be called again to serve on several endpoints at once. `options.tls` replaces
+   * the server's `tls` for this endpoint only (a plugin's AutoMTLS certificate).
    */
-  async listen(endpoint?: string | Endpoint): Promise<string> {
+  async listen(endpoint?: string | Endpoint, options: { tls?: TlsServerOptions } = {}): Promise<string> {
     if (this.closing !== undefined) throw new ConnectionClosed('server is closed');
     let url: string | undefined;
-    const { tls, socketMode, handshakeTimeout } = this.options;
+    const { socketMode, handshakeTimeout } = this.options;
+    const tls = options.tls ?? this.options.tls;
     const listener = await listen(endpoint, {
       onConnection: (socket) => this.accept(socket, url),
       ...(socketMode === undefined ? {} : { socketMode }),
