@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PluginExited } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
 import { launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
-import { FIXTURE, GO_PLUGIN, Greeter, PYVIDER, PYVIDER_PLUGIN, PYVIDER_PYTHON, goPluginPeers, greet, runGoHost } from './test-util/peers.js';
+import { FIXTURE, GO_PLUGIN, Greeter, PYVIDER, PYVIDER_PLUGIN, PYVIDER_PYTHON, goPluginPeers, greet, runGoHost } from '../../test/go-plugin/peers.js';
 
 const peers = goPluginPeers('go-plugin interop');
 

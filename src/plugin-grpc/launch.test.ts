@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PluginExited, PluginProtocolMismatch } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
 import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
-import { FIXTURE, Greeter, greet } from './test-util/peers.js';
+import { FIXTURE, Greeter, greet } from '../../test/go-plugin/peers.js';
 
 const WIRECALL_PLUGIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../plugin/fixtures/plugin.mjs');
 

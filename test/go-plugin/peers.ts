@@ -1,5 +1,6 @@
 /**
- * The real go-plugin peers of the plugin-grpc tests, built by `npm run setup:go-plugin`
+ * For the src/plugin-grpc tests (here, not in src/, so that it is neither built nor shipped):
+ * the real go-plugin peers, built by `npm run setup:go-plugin`
  * (scripts/setup-go-plugin.sh) under .interop/, and the Greeter they all serve. The house
  * rule of src/test-util/interop.ts: without the peers a test file is skipped with one line
  * saying how to set them up, except with CI=true, where it fails.
@@ -9,9 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
 import { expect } from 'vitest';
-import { ROOT } from '../../test-util/build.js';
-import { inCI } from '../../test-util/interop.js';
-import { decodeStringValue, encodeStringValue } from '../pb.js';
+import { ROOT } from '../../src/test-util/build.js';
+import { inCI } from '../../src/test-util/interop.js';
+import { decodeStringValue, encodeStringValue } from '../../src/plugin-grpc/pb.js';
 
 const SETUP = readFileSync(path.join(ROOT, 'scripts/setup-go-plugin.sh'), 'utf8');
 /** The pinned pyvider-rpcplugin. */
