@@ -17,7 +17,7 @@ import { makeHostCerts, type HostCerts } from './support/certs.js';
 import { cliOn, startDriver, startRedisOn, startService, type CallRecord, type IpcChild, type RedisProcess, type ServiceProcess, type WatchRecord } from './support/hosts.js';
 import { createTopology, netnsPeer, type Topology } from './support/netns.js';
 
-const peer = netnsPeer('netns suite (Redis registry + mutual TLS across hosts)');
+const peer = netnsPeer();
 const HEARTBEAT = 500;
 const TTL = 3 * HEARTBEAT;
 /** A watch prunes expired leases every second (RedisRegistry's watchIntervalMs). */

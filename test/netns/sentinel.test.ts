@@ -15,7 +15,7 @@ import { makeHostCerts, type HostCerts } from './support/certs.js';
 import { redisCli, startDriver, startRedisOn, startService, type CallRecord, type IpcChild, type RedisProcess, type RegistrySpec, type ServiceProcess, type WatchRecord } from './support/hosts.js';
 import { createTopology, netnsPeer, type Topology } from './support/netns.js';
 
-const peer = netnsPeer('netns suite (Sentinel failover)');
+const peer = netnsPeer();
 /**
  * Leases of 7.5 s: longer than a failover (down-after 1 s, then the election and the
  * promotion, ~2–3 s here) plus the clients' switch to the new master.

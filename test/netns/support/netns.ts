@@ -7,12 +7,13 @@
  * namespaces left by a run that died (its pid gone) are swept, their processes killed
  * by pid, before a new topology is made.
  *
- * Where `ip netns add` is not permitted, netnsPeer() says so in one line and the suite
- * is skipped, except with CI=true, where it fails (the house rule of src/test-util/interop.ts).
+ * Where `ip netns add` is not permitted, the global setup says so in one line and the
+ * suite is skipped, except with CI=true, where it fails (the house rule of
+ * src/test-util/interop.ts).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
+import { expect, inject } from 'vitest';
 
 export const inCI = process.env.CI === 'true';
 const PREFIX = 'wcnet-';
@@ -25,38 +26,53 @@ function tryIp(args: string[]): boolean {
   return spawnSync('ip', args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
-export interface NetnsPeer {
-  /** Namespaces can be made here (and redis-server and openssl run). */
-  readonly permitted: boolean;
-  /** Run the file's tests: permitted, or CI (where a missing capability must fail them). */
-  readonly run: boolean;
-  require(): void;
-}
-
-/** Can this process make network namespaces (and run what the suite needs)? One line when not, outside CI. */
-export function netnsPeer(what: string): NetnsPeer {
-  let why: string | undefined;
+/** Why this machine cannot run the suite (undefined: it can). Probes `ip netns add` once and the binaries the hosts run. */
+export function netnsUnavailable(): string | undefined {
   const probe = `${PREFIX}probe-${process.pid}-${randomBytes(3).toString('hex')}`;
   const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8', timeout: 10_000 });
-  if (add.error !== undefined) why = `cannot run ip (${add.error.message}); install iproute2`;
-  else if (add.status !== 0) why = `ip netns add is not permitted here (${add.stderr.trim() || `exit ${add.status}`}); run as root`;
-  else tryIp(['netns', 'del', probe]);
+  if (add.error !== undefined) return `cannot run ip (${add.error.message}); install iproute2`;
+  if (add.status !== 0) return `ip netns add is not permitted here (${add.stderr.trim() || `exit ${add.status}`}); run as root`;
+  tryIp(['netns', 'del', probe]);
   for (const [bin, args, pkg] of [
     ['redis-server', ['--version'], 'redis-server'],
     ['redis-cli', ['--version'], 'redis-tools'],
     ['openssl', ['version'], 'openssl'],
   ] as const) {
-    if (why === undefined && spawnSync(bin, [...args], { stdio: 'ignore' }).status !== 0) why = `needs ${bin} (Debian: ${pkg}; npm run setup:redis)`;
+    if (spawnSync(bin, [...args], { stdio: 'ignore' }).status !== 0) return `needs ${bin} (Debian: ${pkg}; npm run setup:redis)`;
   }
-  const line = `${what}: skipped, ${why ?? ''}`;
-  if (why !== undefined && !inCI) process.stderr.write(`${line}\n`);
+  return undefined;
+}
+
+/** The one line printed (by the global setup) when the suite is skipped. */
+export function skipLine(why: string): string {
+  return `netns suite: skipped, ${why}`;
+}
+
+export interface NetnsPeer {
+  /** Run the file's tests: namespaces permitted, or CI (where a missing capability must fail them). */
+  readonly run: boolean;
+  require(): void;
+}
+
+/**
+ * What the global setup found (global-setup.ts probes once and prints the one skip
+ * line): run the file's tests, or skip them; with CI=true they run and fail.
+ */
+export function netnsPeer(): NetnsPeer {
+  const why = inject('netnsUnavailable');
   return {
-    permitted: why === undefined,
-    run: why === undefined || inCI,
+    run: why === '' || inCI,
     require(): void {
-      if (why !== undefined) expect.fail(`${what}: ${why} (CI=true: the netns suite must run)`);
+      if (why !== '') expect.fail(`netns suite: ${why} (CI=true: the netns suite must run)`);
     },
   };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Why the netns suite cannot run here; '' when it can. */
+    netnsUnavailable: string;
+  }
 }
 
 export interface Topology {
