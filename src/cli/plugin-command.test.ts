@@ -1,5 +1,6 @@
 /** `wirecall plugin run -- <command…>` with real processes: the compiled CLI and src/plugin/fixtures/plugin.mjs. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, buildIfStale } from '../test-util/build.js';
@@ -45,6 +46,57 @@ describe('wirecall plugin run', () => {
     expect(r.stderr).toMatch(/^error: ERR_PLUGIN_EXITED: plugin exited \(code 3\) before its handshake line; last stderr lines:\\nloading config\\nfatal: config file missing$/m);
   });
 
+  it('`wirecall serve --plugin`: the demo as a plugin, reached by `wirecall call` through `plugin run`', async () => {
+    const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '-q', '--', process.execPath, CLI, 'serve', '--plugin'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const endpoint = /^listening on (unix:\/\S+)$/.exec(await firstLine(cli, 10_000))?.[1];
+      expect(endpoint).toBeDefined();
+      expect(await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}'])).toMatchObject({ code: 0, stdout: '3\n' });
+      cli.kill('SIGTERM');
+      expect(await exited(cli, 5000)).toEqual({ code: 0, signal: null });
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('--auto-mtls with `serve --plugin tcp`: tls:// and the flags on the second line reach it; SIGKILL of the host leaves no plugin', async () => {
+    const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '-q', '--auto-mtls', '--', process.execPath, CLI, 'serve', '--plugin', 'tcp'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const lines = await stdoutLines(cli, 2, 10_000);
+      const endpoint = /^listening on (tls:\/\/127\.0\.0\.1:\d+)$/.exec(lines[0]!)?.[1];
+      expect(endpoint, lines[0]).toBeDefined();
+      const flags = /^tls (.+)$/.exec(lines[1]!)?.[1]?.split(' ') ?? [];
+      expect(flags).toEqual(['--tls-ca', expect.stringMatching(/plugin\.pem$/), '--tls-cert', expect.stringMatching(/host\.pem$/), '--tls-key', expect.stringMatching(/host-key\.pem$/), '--tls-servername', 'localhost']);
+      const dir = path.dirname(flags[1]!);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}', ...flags])).toMatchObject({ code: 0, stdout: '3\n' });
+      // Without our client certificate the plugin refuses.
+      const anonymous = await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}', ...flags.slice(0, 2), ...flags.slice(6)]);
+      expect(anonymous.code).toBe(3);
+      expect(anonymous.stderr).toMatch(/ERR_TLS_CLIENT_CERT_REQUIRED/);
+      const pid = childPids(cli.pid!)[0]!;
+      expect(processAlive(pid)).toBe(true);
+      cli.kill('SIGKILL');
+      await exited(cli, 5000);
+      await waitFor(`plugin ${pid} to exit after its host`, () => !processAlive(pid), 5000);
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  });
+
+  it('`serve --plugin` run by hand: go-plugin\'s message, exit 1; with an endpoint or --register: usage error', async () => {
+    const env = { WIRECALL_PLUGIN: '' };
+    const byHand = await runCli(['serve', '--plugin'], env);
+    expect(byHand.code).toBe(1);
+    expect(byHand.stderr).toMatch(/^This binary is a plugin/);
+    expect(await runCli(['serve', '--plugin', '--register', 'maya'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--register') });
+    expect(await runCli(['serve', '--plugin', 'tcp', 'tcp://127.0.0.1:0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('give no endpoint') });
+    expect(await runCli(['serve', '--plugin', 'udp'])).toMatchObject({ code: 2 });
+  });
+
   it('usage errors: no command, a bad --protocol-versions', async () => {
     expect(await runCli(['plugin', 'run'])).toMatchObject({ code: 2, stderr: expect.stringContaining('ERR_MISSING_ARGUMENT') });
     expect(await runCli(['plugin', 'run', '--protocol-versions', 'x', '--', 'true'])).toMatchObject({
@@ -53,3 +105,29 @@ describe('wirecall plugin run', () => {
     });
   });
 });
+
+/** The first `n` stdout lines of a child, within `ms`. */
+function stdoutLines(child: ChildProcess, n: number, ms: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`fewer than ${n} stdout lines within ${ms} ms: ${JSON.stringify(text)}`)), ms);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      text += d;
+      const lines = text.split('\n');
+      if (lines.length > n) {
+        clearTimeout(timer);
+        resolve(lines.slice(0, n));
+      }
+    });
+  });
+}
+
+/** Linux: the pids of a process's children (/proc/<pid>/task/<tid>/children). */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+      .split(' ')
+      .filter((x) => x !== '')
+      .map(Number),
+  );
+}

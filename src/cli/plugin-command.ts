@@ -3,8 +3,11 @@
  * PROTOCOL wirecall), print `listening on <endpoint>` and keep it running until
  * SIGINT/SIGTERM, so that `wirecall call <endpoint> …` can reach it meanwhile.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_HANDSHAKE, PluginError, launchPlugin, type HandshakeConfig, type LaunchOptions } from '../plugin/index.js';
+import { DEFAULT_HANDSHAKE, PluginError, launchPlugin, type HandshakeConfig, type LaunchedPlugin, type LaunchOptions } from '../plugin/index.js';
 import { EXIT_CODES_HELP, ExitCode, onInterrupt, packageVersion, parsePositiveMs, parseMs, reportError, formatError } from './common.js';
 
 interface RunFlags {
@@ -15,6 +18,8 @@ interface RunFlags {
   minPort?: number;
   maxPort?: number;
   quiet?: boolean;
+  autoMtls?: boolean;
+  unixSocketGroup?: string;
 }
 
 export function pluginCommand(): Command {
@@ -27,6 +32,8 @@ export function pluginCommand(): Command {
     .option('--kill-grace <ms>', 'on shutdown, SIGKILL the plugin this long after SIGTERM (default 2000)', parseMs)
     .option('--min-port <port>', 'PLUGIN_MIN_PORT for a plugin on TCP (default 10000)', parsePort)
     .option('--max-port <port>', 'PLUGIN_MAX_PORT for a plugin on TCP (default 25000)', parsePort)
+    .option('--unix-socket-group <group>', "PLUGIN_UNIX_SOCKET_GROUP: give the plugin's socket (0660) and its directory (0770) to this group (name or gid)")
+    .option('--auto-mtls', "go-plugin's AutoMTLS: mutual TLS with ephemeral certificates (needs @peculiar/x509 and reflect-metadata); the certificates for `wirecall call` are written to a private directory, printed on the second line")
     .option('-q, --quiet', "do not copy the plugin's stderr and stdout lines to stderr")
     .addHelpText(
       'after',
@@ -37,6 +44,12 @@ announced, e.g. "listening on unix:/tmp/plugin-dir1234/plugin5678"); then
 stdout after the handshake) is copied to stderr, each line prefixed "plugin: ".
 SIGINT/SIGTERM stop the plugin gracefully (SIGTERM, SIGKILL after --kill-grace) and exit
 0; if the plugin exits by itself, so does this command (exit code 3).
+With --auto-mtls the endpoint of a plugin on TCP is tls://127.0.0.1:<port>, and a second
+line "tls --tls-ca <dir>/plugin.pem --tls-cert <dir>/host.pem --tls-key <dir>/host-key.pem
+--tls-servername localhost" gives the flags \`wirecall call\` needs; <dir> is private
+(0700) and removed when this command ends. \`wirecall call\` has no flag for TLS over a
+Unix socket: serve the plugin on TCP (\`wirecall serve --plugin tcp\`) to call it from the
+command line.
 Example: wirecall plugin run -- node dist/examples/my-plugin.js
 ${EXIT_CODES_HELP}`,
     )
@@ -62,6 +75,8 @@ async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
   if (flags.killGrace !== undefined) options.killGracePeriod = flags.killGrace;
   if (flags.minPort !== undefined) options.minPort = flags.minPort;
   if (flags.maxPort !== undefined) options.maxPort = flags.maxPort;
+  if (flags.unixSocketGroup !== undefined) options.unixSocketGroup = flags.unixSocketGroup;
+  if (flags.autoMtls) options.autoMTLS = true;
   // A Ctrl-C during the launch: stop whatever was started, then exit.
   let interrupted = false;
   const removeEarly = onInterrupt(() => (interrupted = true));
@@ -74,6 +89,12 @@ async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
   }
   removeEarly();
   process.stdout.write(`listening on ${plugin.endpoint}\n`);
+  const certDir = plugin.tls === undefined ? undefined : writeCertificates(plugin.tls);
+  if (certDir !== undefined) {
+    const f = (name: string): string => path.join(certDir, name);
+    process.stdout.write(`tls --tls-ca ${f('plugin.pem')} --tls-cert ${f('host.pem')} --tls-key ${f('host-key.pem')} --tls-servername localhost\n`);
+    process.once('exit', () => rmSync(certDir, { recursive: true, force: true }));
+  }
   if (interrupted) {
     await plugin.kill();
     return ExitCode.OK;
@@ -94,6 +115,16 @@ async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
       resolve(ExitCode.TRANSPORT);
     });
   });
+}
+
+/** AutoMTLS: the host's certificate and key and the plugin's certificate, in a fresh 0700 directory (files 0600). */
+function writeCertificates(tls: NonNullable<LaunchedPlugin['tls']>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'wirecall-plugin-tls-'));
+  const write = (name: string, text: string): void => writeFileSync(path.join(dir, name), text, { mode: 0o600 });
+  write('host.pem', tls.cert);
+  write('host-key.pem', tls.key);
+  write('plugin.pem', tls.ca.join(''));
+  return dir;
 }
 
 /** Launch failures are transport-like (exit code 3); bad options stay usage errors. */
