@@ -22,7 +22,11 @@ export interface ServeRegisteredOptions extends ServiceRegistration {
   dccType: string;
   /** Where to listen; default a fresh private Unix socket. */
   endpoint?: string | Endpoint;
-  /** Advertise this address instead of the bound endpoint (e.g. a routable host when listening on 0.0.0.0). */
+  /**
+   * Advertise this address instead of the bound endpoint (e.g. a routable host when
+   * listening on 0.0.0.0). A server listening with TLS is advertised with `tls` whatever
+   * form this takes.
+   */
   advertise?: ServiceAddress;
   /** Registry to use: a ServiceRegistry, a redis:// URL or a node-redis client; default $WIRECALL_REGISTRY, else a FileRegistry in `registryDir`. */
   registry?: RegistryOption;
@@ -65,7 +69,7 @@ export async function serveRegistered(server: Server<any, any>, options: ServeRe
   const registrations = new Registrations(registry, { heartbeatInterval, onWarning });
   let entry: ServiceEntry;
   try {
-    entry = await registrations.register(options.dccType, toEndpoint(options.advertise ?? bound), registrationOf(options));
+    entry = await registrations.register(options.dccType, advertised(bound, options.advertise), registrationOf(options));
   } catch (err) {
     await server.close();
     if (owned) await registry.close();
@@ -116,6 +120,18 @@ export async function serveRegistered(server: Server<any, any>, options: ServeRe
   if (options.handleSignals ?? true) for (const s of SIGNALS) process.on(s, onSignal);
 
   return { dccType, instanceId, endpoint: bound, entry, deregister, close };
+}
+
+/**
+ * The endpoint to register: `advertise`, else the bound endpoint. A server that listens
+ * with TLS is advertised as such whatever form `advertise` takes (a host and port, a
+ * tcp:// URL), so its row says `tls` and clients use TLS without being told.
+ */
+function advertised(bound: string, advertise: ServiceAddress | undefined): Endpoint {
+  const listening = toEndpoint(bound);
+  const endpoint = advertise === undefined ? listening : toEndpoint(advertise);
+  const servesTls = listening.kind === 'tcp' && listening.tls === true;
+  return servesTls && endpoint.kind === 'tcp' && endpoint.tls !== true ? { ...endpoint, tls: true } : endpoint;
 }
 
 /** The registration fields of the options (the others say where and how to serve). */

@@ -10,6 +10,7 @@ import { readServicesJson } from '../test-util/registry-files.js';
 import { Scratch } from '../test-util/scratch.js';
 import { makeTestCerts, type TestCerts } from '../test-util/tls-certs.js';
 import { serveRegistered, type RegisteredServer } from './serve-registered.js';
+import type { ServiceAddress } from './service-address.js';
 import { TransportManager } from './transport-manager.js';
 
 const scratch = new Scratch();
@@ -23,13 +24,13 @@ afterEach(async () => {
   await scratch.cleanup();
 });
 
-async function serve(registryDir: string, dccType: string, endpoint: string, tls: boolean): Promise<RegisteredServer> {
+async function serve(registryDir: string, dccType: string, endpoint: string, tls: boolean, advertise?: ServiceAddress): Promise<RegisteredServer> {
   const server = createServer({
     name: dccType,
     ...(tls ? { tls: { cert: certs.server.cert, key: certs.server.key, ca: certs.ca, requestCert: true } } : {}),
   });
   server.register('whoami', (_p, ctx) => ({ over: ctx.peer.tls?.protocol ?? 'plain', client: ctx.peer.tls?.subject?.['CN'] ?? null }));
-  const service = await serveRegistered(server, { dccType, endpoint, registryDir, handleSignals: false });
+  const service = await serveRegistered(server, { dccType, endpoint, registryDir, handleSignals: false, ...(advertise === undefined ? {} : { advertise }) });
   closing.push(service);
   return service;
 }
@@ -68,6 +69,17 @@ describe('rows advertise tls', () => {
     const lease = await manager.acquireConnection('maya');
     expect(await lease.connection.call('whoami')).toMatchObject({ client: 'render-07' });
     lease.release();
+  });
+
+  it('a TLS server advertised by host and port, or by a tcp:// URL, is still registered with tls', async () => {
+    const dir = scratch.dir();
+    const byHostPort = await serve(dir, 'maya', 'tls://0.0.0.0:0', true, { host: '127.0.0.1', port: 1 });
+    const byUrl = await serve(dir, 'houdini', 'tls://127.0.0.1:0', true, 'tcp://localhost:2');
+    expect([byHostPort.entry.tls, byUrl.entry.tls]).toEqual([true, true]);
+    expect((await readServicesJson(dir)).map((r) => [r['port'], r['tls']])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
   });
 
   it('without the CA the TLS row still means TLS: the session fails with a typed TLS error, not a plain connection', async () => {
