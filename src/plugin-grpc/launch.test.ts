@@ -1,13 +1,16 @@
 /** launchGrpcPlugin ↔ serveGrpcPlugin with real processes (fixtures/greeter-plugin.mjs from dist/); no Go or Python needed. */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PluginExited, PluginProtocolMismatch } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
+import { exited, processAlive, waitFor } from '../test-util/wait.js';
 import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
 import { FIXTURE, Greeter, greet } from '../../test/go-plugin/peers.js';
 
+const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/host.mjs');
 const WIRECALL_PLUGIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../plugin/fixtures/plugin.mjs');
 
 function launch(env: NodeJS.ProcessEnv = {}, options: LaunchGrpcPluginOptions = {}) {
@@ -101,4 +104,19 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
     expect(err).toMatchObject({ code: 'ERR_PLUGIN_GRPC_UNHEALTHY', status: undefined });
     expect(Date.now() - started).toBeLessThan(5000);
   });
+
+  for (const [how, env] of [['stdin EOF', {}], ['the parent pid check alone (as under a go-plugin host)', { FIX_NO_STDIN: '1' }]] as const) {
+    it(`a host killed outright leaves no plugin behind: ${how}`, async () => {
+      const host = spawn(process.execPath, [HOST], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const pid = Number(await new Promise<string>((resolve) => host.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+        expect(processAlive(pid)).toBe(true);
+        host.kill('SIGKILL');
+        await exited(host, 5000);
+        await waitFor('the orphaned plugin to exit', () => !processAlive(pid), 5000);
+      } finally {
+        host.kill('SIGKILL');
+      }
+    });
+  }
 });
