@@ -6,11 +6,13 @@ call alone in flight) and the routing of the core's events. Serving the peer's c
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import math
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
 
 from . import protocol as P
 from . import aio_runners
@@ -20,11 +22,11 @@ from .aio_lifecycle import _Lifecycle
 from .aio_listen import _host_of
 from .aio_runners import Runner
 from .aio_streams import OutgoingStream
-from .core import ConnectionCore, Options, PeerInfo
+from .core import ConnectionCore, IncomingCall, Options, PeerInfo
 from .core_types import EV_CALL, EV_CANCEL, EV_CONNECTED, EV_CREDIT, EV_ERROR, EV_FATAL, EV_NOTIFY, EV_PONG
 from .core_types import EV_REFUSED, EV_REJECTED, EV_RESULT, EV_SHUTDOWN, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN
 from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
-from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry, error_from_body
+from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, CallContext, HandlerRegistry, error_from_body
 
 
 class _ServerLink(Protocol):
@@ -78,6 +80,8 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         self.transport: Optional[asyncio.Transport] = None
         self._read_view = memoryview(bytearray(READ_BUFFER))
         self._flush_pending = False
+        self._threads_done: Deque[Tuple[IncomingCall, CallContext, "concurrent.futures.Future[Any]"]] = collections.deque()
+        self._threads_done_woken = False
         self._handshake: "asyncio.Future[PeerInfo]" = self._loop.create_future()
         self._closed: "asyncio.Future[Optional[BaseException]]" = self._loop.create_future()
         self._drained: Optional[asyncio.Event] = None
@@ -299,15 +303,17 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._heard = True
-        events = self.core.receive_data(data)
+        core = self.core
+        events = core.receive_data(data)
         if events:
             self._flush_pending = True  # answers made while handling are written once, below
             try:
                 self._handle(events)
             finally:
                 self._flush_pending = False
-        self._flush()
-        if self.core.state == "closing":
+        if core.has_data:
+            self._flush()
+        if core.state == "closing":
             self._check_drained()
 
     def eof_received(self) -> bool:

@@ -5,9 +5,11 @@ what a stream handler yields as the caller's credit allows. A mixin of ``aio_con
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import protocol as P
 from .core import ConnectionCore, IncomingCall, Options, StreamState
@@ -43,6 +45,9 @@ def _next(it: Any) -> Tuple[bool, Any, Any]:
 
 _NEXT_HANDLER = Handler("<next>", _next)
 
+#: Result types that are never awaitable: checked by type, before the slower awaitable checks.
+_PLAIN = frozenset([type(None), bool, int, float, str, bytes, list, dict, tuple])
+
 
 class _Dispatch:
     """The incoming side of a Connection (its state lives on the Connection)."""
@@ -56,11 +61,18 @@ class _Dispatch:
     _on_notification: Optional[Callable[[str, Any], Any]]
     _context_connection: Optional[Callable[[Any], Any]]  # the Connection -> what handlers on threads see
     _write_paused: bool
+    _drained: Optional[asyncio.Event]
     _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
+    _flush_pending: bool
+    #: Calls whose handler finished on a thread, waiting for the loop to answer them, and
+    #: whether the loop has been woken for them (one wake-up for a batch).
+    _threads_done: Deque[Tuple[IncomingCall, CallContext, "concurrent.futures.Future[Any]"]]
+    _threads_done_woken: bool
 
     if TYPE_CHECKING:
 
         def _schedule_flush(self) -> None: ...
+        def _flush(self) -> None: ...
         def _check_drained(self) -> None: ...
 
     def _ctx_connection(self, handler: Handler) -> Any:
@@ -97,7 +109,7 @@ class _Dispatch:
             else:  # straight to the executor, the answer through a callback: no Task per call
                 future = submit(handler.fn, args)
                 ctx.task = future
-                future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._thread_done, call, ctx, f))
+                future.add_done_callback(functools.partial(self._thread_finished, call, ctx))
 
     def _call_context(self, handler: Handler, call: IncomingCall, started: Optional[float]) -> CallContext:
         """The call's context (``call.handle``) and its deadline timer; ``started``: the loop time the
@@ -123,11 +135,41 @@ class _Dispatch:
         except Exception as e:
             self._answer_error(call, None, e)
             return
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        if type(result) in _PLAIN:  # what most handlers return: no awaitable, answer now
+            if self.core.send_result(call, result):
+                self._schedule_flush()
+                if self._drained is not None:
+                    self._check_drained()
+        elif asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
             ctx = self._call_context(handler, call, started)
             ctx.task = self._loop.create_task(self._await_result(result, call, ctx))
         else:
             self._answer(call, None, result)
+
+    def _thread_finished(self, call: IncomingCall, ctx: CallContext, future: "concurrent.futures.Future[Any]") -> None:
+        """On the handler's thread: queue the answer for the loop, and wake the loop unless a
+        wake-up is already on its way (handlers finishing together cost one wake-up)."""
+        self._threads_done.append((call, ctx, future))
+        if not self._threads_done_woken:
+            self._threads_done_woken = True
+            try:
+                self._loop.call_soon_threadsafe(self._answer_threads_done)
+            except RuntimeError:  # the loop is closed: nobody to answer
+                pass
+
+    def _answer_threads_done(self) -> None:
+        """On the loop: answer every call whose thread finished, in one write."""
+        self._threads_done_woken = False  # before taking: a later finisher wakes the loop again
+        done = self._threads_done
+        pending = self._flush_pending
+        self._flush_pending = True  # the answers below are written once, at the end
+        try:
+            while done:
+                self._thread_done(*done.popleft())
+        finally:
+            self._flush_pending = pending
+        if not pending:
+            self._flush()
 
     def _thread_done(self, call: IncomingCall, ctx: CallContext, future: "concurrent.futures.Future[Any]") -> None:
         if future.cancelled():

@@ -88,6 +88,24 @@ def _wrap(conn: aio.Connection) -> "Connection":
     return wrapper
 
 
+class _Reply:
+    """The answer to one blocking call: a lock held until the loop settles it (lighter than a
+    concurrent.futures.Future, whose Condition costs more on both threads)."""
+
+    __slots__ = ("done", "value", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.value: Any = None
+        self.error: Optional[BaseException] = None
+
+    def settle(self, value: Any, error: Optional[BaseException]) -> None:
+        self.value = value
+        self.error = error
+        self.done.release()
+
+
 class Connection:
     """A blocking connection: every method may be called from any thread but the loop's."""
 
@@ -131,34 +149,30 @@ class Connection:
         lt = self._lt
         if threading.current_thread() is lt.thread:
             raise RuntimeError("a blocking wirecall call on the wirecall loop thread would deadlock; use wirecall.aio in async code")
-        result: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        reply = _Reply()
         conn = self._conn
         started: List[Any] = []
 
-        def settle(value: Any, error: Optional[BaseException]) -> None:
-            if error is not None:
-                result.set_exception(error)
-            else:
-                result.set_result(value)
-
         def start() -> None:
             try:
-                started.append(conn._start_call(method, params, timeout, None, settle))
+                started.append(conn._start_call(method, params, timeout, None, reply.settle))
             except BaseException as e:
-                result.set_exception(e)
+                reply.settle(None, e)
 
         lt.loop.call_soon_threadsafe(start)
         try:
-            return result.result()
-        except BaseException:
-            if not result.done():
+            reply.done.acquire()
+        except BaseException:  # e.g. KeyboardInterrupt: the call is cancelled on the peer
 
-                def give_up() -> None:
-                    if started:
-                        conn._forget(started[0])
+            def give_up() -> None:
+                if started:
+                    conn._forget(started[0])
 
-                lt.loop.call_soon_threadsafe(give_up)
+            lt.loop.call_soon_threadsafe(give_up)
             raise
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
 
     def call_async(self, method: str, params: Any = None, *, timeout: Optional[float] = None) -> "concurrent.futures.Future[Any]":
         """Starts a call; returns a Future. ``future.cancel()`` cancels the call on the peer."""

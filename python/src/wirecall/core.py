@@ -320,7 +320,8 @@ class ConnectionCore(_Handshake, _Streams):
         if self.incoming.get(call.id) is not call or self.state == "closed":
             return False
         del self.incoming[call.id]
-        self._release(call)
+        if call.is_stream:
+            self._release(call)
         try:
             payload = self._packer.pack([P.RESULT, call.id, value])
         except Exception as e:
