@@ -1,8 +1,10 @@
 /** AutoMTLS certificates: their shape (go-plugin's), the field, and mutual TLS that trusts exactly the peer's certificate. */
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, buildIfStale } from '../test-util/build.js';
 import { AUTO_MTLS_SERVER_NAME, autoMTLSClientOptions, autoMTLSServerOptions, generateAutoMTLSCert, parseClientCert, type AutoMTLSCert } from './auto-mtls.js';
 import { certFromField } from './cert-field.js';
 import { PluginClientCertInvalid } from './errors.js';
@@ -105,5 +107,36 @@ describe('AutoMTLS certificates', () => {
       expect(none.server).toBeInstanceOf(Error);
       expect(none.client).toBeInstanceOf(Error);
     });
+  });
+});
+
+/**
+ * Runs dist's generateAutoMTLSCert in a node where `hidden` cannot be resolved (a module
+ * resolve hook, as if it were not installed); resolves to the error's code and message.
+ */
+function withoutPackage(hidden: string): Promise<string> {
+  const hook = `export async function resolve(s, c, next) { if (s === ${JSON.stringify(hidden)}) { const e = new Error('Cannot find package ' + s); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }`;
+  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+  const script = `const m = await import(${JSON.stringify(`${ROOT}dist/src/plugin/index.js`)}); await m.generateAutoMTLSCert().then(() => console.log('made'), (e) => console.log(e.code + ' ' + e.message));`;
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script], { timeout: 15_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
+    ),
+  );
+}
+
+describe('AutoMTLS without its optional packages', () => {
+  beforeAll(buildIfStale, 120_000);
+
+  it('@peculiar/x509 missing: PluginAutoMTLSUnavailable saying what to install', async () => {
+    expect(await withoutPackage('@peculiar/x509')).toMatch(/^ERR_PLUGIN_AUTO_MTLS_UNAVAILABLE AutoMTLS needs the optional peer dependency @peculiar\/x509: npm install @peculiar\/x509 reflect-metadata/);
+  });
+
+  it('no Reflect polyfill: PluginAutoMTLSUnavailable naming reflect-metadata', async () => {
+    expect(await withoutPackage('reflect-metadata')).toMatch(/^ERR_PLUGIN_AUTO_MTLS_UNAVAILABLE AutoMTLS needs a Reflect polyfill for @peculiar\/x509: npm install reflect-metadata/);
+  });
+
+  it('control: with both installed the same child makes a certificate', async () => {
+    expect(await withoutPackage('nothing-hidden')).toBe('made');
   });
 });
