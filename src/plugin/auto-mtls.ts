@@ -54,8 +54,12 @@ export interface AutoMTLSCertOptions {
 type X509Module = typeof import('@peculiar/x509');
 let loading: Promise<X509Module> | undefined;
 
-/** Loads @peculiar/x509 (and a Reflect polyfill it needs) once. Rejects with PluginAutoMTLSUnavailable. */
-export function loadX509(): Promise<X509Module> {
+/**
+ * Loads @peculiar/x509 (and a Reflect polyfill it needs) once. Rejects with
+ * PluginAutoMTLSUnavailable. Not exported: its type would make the shipped .d.ts need
+ * the optional package.
+ */
+function loadX509(): Promise<X509Module> {
   loading ??= (async () => {
     const reflect = Reflect as unknown as { getMetadata?: unknown };
     if (typeof reflect.getMetadata !== 'function') {

@@ -101,7 +101,6 @@ describe('wirecall/plugin exports', () => {
         'formatHandshakeLine',
         'generateAutoMTLSCert',
         'launchPlugin',
-        'loadX509',
         'parseClientCert',
         'parseHandshakeLine',
         'servePlugin',

@@ -23,7 +23,6 @@ export {
   parseClientCert,
   autoMTLSServerOptions,
   autoMTLSClientOptions,
-  loadX509,
   type AutoMTLSCert,
   type AutoMTLSCertOptions,
 } from './auto-mtls.js';
