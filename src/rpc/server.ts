@@ -35,7 +35,8 @@ export interface ServerOptions extends Omit<ServerConnectionOptions, 'registry' 
   /**
    * TLS on every TCP endpoint this server listens on (a tls:// endpoint needs it):
    * certificate and key; `ca` and `requestCert` for mutual TLS. Unix sockets and pipes
-   * stay plain. The handshake timeout covers the TLS handshake. See docs/TLS.md.
+   * stay plain (Unix sockets too get TLS with `unixSockets: true`). The handshake timeout
+   * covers the TLS handshake. See docs/TLS.md.
    */
   tls?: TlsServerOptions;
 }
