@@ -94,6 +94,9 @@ async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
     const f = (name: string): string => path.join(certDir, name);
     process.stdout.write(`tls --tls-ca ${f('plugin.pem')} --tls-cert ${f('host.pem')} --tls-key ${f('host-key.pem')} --tls-servername localhost\n`);
     process.once('exit', () => rmSync(certDir, { recursive: true, force: true }));
+    if (plugin.handshake.network === 'unix') {
+      process.stderr.write('note: `wirecall call` has no flag for TLS over a Unix socket; serve the plugin on TCP to call it from the command line\n');
+    }
   }
   if (interrupted) {
     await plugin.kill();
