@@ -1,10 +1,11 @@
 /** launchGrpcPlugin ↔ serveGrpcPlugin with real processes (fixtures/greeter-plugin.mjs from dist/); no Go or Python needed. */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PluginExited, PluginProtocolMismatch } from '../plugin/index.js';
+import { PluginExited, PluginProtocolMismatch, PluginVersionMismatch } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
 import { exited, processAlive, waitFor } from '../test-util/wait.js';
 import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
@@ -44,9 +45,9 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
   });
 
   it('over TCP in the port range, and with PROTOCOL versions negotiated', async () => {
-    const plugin = await launch({ FIX_NETWORK: 'tcp' }, { minPort: 20_000, maxPort: 25_000 });
+    const plugin = await launch({ FIX_NETWORK: 'tcp', FIX_VERSIONS: '1,2' }, { minPort: 20_000, maxPort: 25_000, protocolVersions: [2, 3] });
     try {
-      expect(plugin.handshake.network).toBe('tcp');
+      expect(plugin.handshake).toMatchObject({ network: 'tcp', appVersion: 2 });
       const port = Number(plugin.handshake.address.split(':')[1]);
       expect(port).toBeGreaterThanOrEqual(20_000);
       expect(port).toBeLessThanOrEqual(25_000);
@@ -72,11 +73,33 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
     }
   });
 
+  it('TCP: a port taken in the range is skipped; with none free the plugin fails with AddressInUse and the host gets PluginExited', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const plugin = await launch({ FIX_NETWORK: 'tcp' }, { minPort: port, maxPort: port + 1 });
+      expect(plugin.handshake.address).toBe(`127.0.0.1:${port + 1}`);
+      expect((await plugin.kill()).via).toBe('controller');
+      const err = await launch({ FIX_NETWORK: 'tcp' }, { minPort: port, maxPort: port }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PluginExited);
+      expect((err as PluginExited).stderr.join('\n')).toContain(`no TCP port on 127.0.0.1 in ${port}–${port} could be bound`);
+    } finally {
+      taken.close();
+    }
+  });
+
   it('kill() escalates to SIGKILL when the plugin ignores the controller and SIGTERM', async () => {
     const plugin = await launch({ FIX_STUBBORN: '1' }, { killGracePeriod: 300 });
     const started = Date.now();
     expect(await plugin.kill()).toEqual({ code: null, signal: 'SIGKILL', via: 'SIGKILL' });
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('no app protocol version in common: PluginVersionMismatch, the process stopped', async () => {
+    const err = await launch({ FIX_VERSIONS: '1,2' }, { protocolVersions: [3] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginVersionMismatch);
+    expect(err).toMatchObject({ code: 'ERR_PLUGIN_VERSION_MISMATCH', which: 'app', got: 2, supported: [3] });
   });
 
   it('a plugin run with another magic cookie prints go-plugin\'s message and exits 1: PluginExited', async () => {

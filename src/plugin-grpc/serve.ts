@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import grpc from '@grpc/grpc-js';
-import { InvalidOption } from '../errors.js';
+import { AddressInUse, InvalidOption } from '../errors.js';
+import { errorMessage } from '../util/error-message.js';
 import {
   DEFAULT_HANDSHAKE,
   NOT_A_COMMAND_MESSAGE,
@@ -190,14 +191,17 @@ async function bindTcp(server: grpc.Server, credentials: grpc.ServerCredentials,
   const min = portOf(env[ENV_MIN_PORT], ENV_MIN_PORT);
   const max = portOf(env[ENV_MAX_PORT], ENV_MAX_PORT);
   checkPortRange(min, max);
-  for (let port = min; ; port++) {
+  let last: unknown;
+  // Any failure moves on to the next port, as go-plugin's plugins do.
+  for (let port = min; port <= max; port++) {
     try {
       const got = await bind(server, `127.0.0.1:${port}`, credentials);
       return { address: `127.0.0.1:${got}`, cleanup: () => {} };
     } catch (err) {
-      if (port >= max) throw err;
+      last = err;
     }
   }
+  throw new AddressInUse(`no TCP port on 127.0.0.1 in ${min}–${max} could be bound (last: ${errorMessage(last)})`, { cause: last });
 }
 
 function portOf(value: string | undefined, name: string): number {
