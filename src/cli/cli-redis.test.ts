@@ -141,13 +141,14 @@ describe.runIf(peer.run)('CLI over the Redis registry ($WIRECALL_REGISTRY)', () 
 });
 
 describe('the file registry advertises tls too', () => {
-  it('services.json gets "tls": true for a tls:// server; call <dccType> connects with TLS from it', async () => {
+  it('services.json says extras.wirecall.tls for a tls:// server; call <dccType> connects with TLS from it', async () => {
     const dir = scratch.dir();
     const env = { WIRECALL_REGISTRY_DIR: dir };
     const s = await serveWith(env, 'tls://127.0.0.1:0', 'maya', serverTls());
     const [row] = await readServicesJson(dir);
-    expect(row).toMatchObject({ dcc_type: 'maya', instance_id: s.instanceId, tls: true, transport_address: { type: 'tcp', host: '127.0.0.1' } });
-    expect(Object.keys(row!).slice(0, 7)).toEqual(['schema_version', 'dcc_type', 'instance_id', 'host', 'port', 'transport_address', 'tls']);
+    // In extras (dcc-mcp-core's field for any JSON, which its rewrites keep), under our own key.
+    expect(row).toMatchObject({ dcc_type: 'maya', instance_id: s.instanceId, extras: { wirecall: { tls: true } }, transport_address: { type: 'tcp', host: '127.0.0.1' } });
+    expect(row).not.toHaveProperty('tls');
     const listed = JSON.parse((await runCli(['services', '--json'], env)).stdout) as Array<Record<string, unknown>>;
     expect(listed).toEqual([expect.objectContaining({ endpoint: s.endpoint, tls: true })]);
     expect(await runCli(['call', 'maya', 'add', '{"a":1,"b":1}', ...clientTls()], env)).toMatchObject({ code: 0, stdout: '2\n', stderr: '' });

@@ -1,6 +1,6 @@
 /**
  * Rows advertise TLS: a server registered with a tls:// endpoint (or the tls option on
- * tcp://) writes `"tls": true`, and the manager's sessions and pooled connections use
+ * tcp://) writes `"extras": {"wirecall": {"tls": true}}`, and the manager's sessions and pooled connections use
  * TLS for it without being told; `connectionOptions.tls` only gives the CA and client
  * certificate, and a plain row is dialled plain with the same options.
  */
@@ -44,9 +44,9 @@ describe('rows advertise tls', () => {
     expect([secure.endpoint, byOption.endpoint, plain.endpoint].map((e) => e.split(':')[0])).toEqual(['tls', 'tls', 'tcp']);
     expect([secure.entry.tls, byOption.entry.tls, plain.entry.tls]).toEqual([true, true, undefined]);
     const rows = await readServicesJson(dir);
-    expect(rows.map((r) => [r['dcc_type'], r['tls']])).toEqual([
-      ['maya', true],
-      ['houdini', true],
+    expect(rows.map((r) => [r['dcc_type'], r['extras']])).toEqual([
+      ['maya', { wirecall: { tls: true } }],
+      ['houdini', { wirecall: { tls: true } }],
       ['nuke', undefined],
     ]);
 
@@ -76,9 +76,9 @@ describe('rows advertise tls', () => {
     const byHostPort = await serve(dir, 'maya', 'tls://0.0.0.0:0', true, { host: '127.0.0.1', port: 1 });
     const byUrl = await serve(dir, 'houdini', 'tls://127.0.0.1:0', true, 'tcp://localhost:2');
     expect([byHostPort.entry.tls, byUrl.entry.tls]).toEqual([true, true]);
-    expect((await readServicesJson(dir)).map((r) => [r['port'], r['tls']])).toEqual([
-      [1, true],
-      [2, true],
+    expect((await readServicesJson(dir)).map((r) => [r['port'], r['extras']])).toEqual([
+      [1, { wirecall: { tls: true } }],
+      [2, { wirecall: { tls: true } }],
     ]);
   });
 

@@ -8,7 +8,8 @@
  * held, no heartbeat). wirecall then lists those rows and rewrites the file (register,
  * heartbeat, status); every Python-written row must come out JSON-deep-equal. Finally
  * the Python side is resumed and shuts down: its own rewrite (deregistering its rows)
- * must keep wirecall's row as wirecall wrote it.
+ * must keep wirecall's row as wirecall wrote it (its extras.wirecall.tls included: a
+ * top-level field of its own it would drop).
  *
  * Without the venv: with CI=true the test fails; elsewhere it is skipped with one line.
  */
@@ -121,7 +122,8 @@ describe.runIf(venv.run)(`file registry: rows written by dcc-mcp-core ${LATEST}`
     expect(listed.map((e) => e.dccType).sort()).toEqual(['__gateway__', 'maya']);
 
     // wirecall rewrites the file: register, heartbeat, status, deregister a second row.
-    const ours = await reg.register('blender', { kind: 'tcp', host: '127.0.0.1', port: 4321 }, { scene: 's.blend' });
+    // Ours serves TLS: its row says so in extras ({"wirecall": {"tls": true}}), which dcc-mcp-core keeps.
+    const ours = await reg.register('blender', { kind: 'tcp', host: '127.0.0.1', port: 4321, tls: true }, { scene: 's.blend' });
     const other = await reg.register('houdini', { kind: 'tcp', host: '127.0.0.1', port: 4322 });
     expect(await reg.heartbeat('blender', ours.instanceId)).toBe(true);
     expect(await reg.setStatus('blender', ours.instanceId, 'busy')).toBe(true);
@@ -131,7 +133,7 @@ describe.runIf(venv.run)(`file registry: rows written by dcc-mcp-core ${LATEST}`
     expect(after.slice(0, snapshot.length).map((r) => Object.keys(r))).toEqual(snapshot.map((r) => Object.keys(r)));
     expect(after).toHaveLength(snapshot.length + 1);
     const ourRow = after[snapshot.length]!;
-    expect(ourRow).toMatchObject({ dcc_type: 'blender', instance_id: ours.instanceId, status: 'busy', schema_version: 1 });
+    expect(ourRow).toMatchObject({ dcc_type: 'blender', instance_id: ours.instanceId, status: 'busy', schema_version: 1, extras: { wirecall: { tls: true } } });
     expect(warnings).toEqual([]);
 
     // dcc-mcp-core's own rewrite (shutdown deregisters its rows) keeps ours as we wrote it.

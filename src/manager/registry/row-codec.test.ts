@@ -178,24 +178,34 @@ describe('tls', () => {
     transport_address: { type: 'tcp', host: '10.0.0.7', port: 7443 },
     last_heartbeat: 1712000000,
   };
+  const secure = { wirecall: { tls: true } };
 
-  it('"tls": true is read as entry.tls and written back after transport_address; false or absent means plain', () => {
-    const entry = ok(parseRow({ ...base, tls: true }));
+  it('extras.wirecall.tls is read as entry.tls and written back in extras, after metadata; false or absent means plain', () => {
+    const entry = ok(parseRow({ ...base, extras: secure }));
     expect(entry.tls).toBe(true);
-    expect(entry.extra).toBeUndefined();
+    expect(entry.extra).toEqual({ extras: secure });
     const row = rowOf(entry);
-    expect(Object.keys(row).slice(0, 7)).toEqual(['schema_version', 'dcc_type', 'instance_id', 'host', 'port', 'transport_address', 'tls']);
-    expect(row['tls']).toBe(true);
-    for (const plain of [base, { ...base, tls: false }, { ...base, tls: null }]) {
-      const e = ok(parseRow(plain));
-      expect('tls' in e).toBe(false);
-      expect('tls' in rowOf(e)).toBe(false);
+    expect(Object.keys(row).indexOf('extras')).toBe(Object.keys(row).indexOf('metadata') + 1);
+    expect(row['extras']).toEqual(secure);
+    expect(ok(parseRow(row)).tls).toBe(true);
+    for (const plain of [base, { ...base, extras: { wirecall: { tls: false } } }, { ...base, extras: { tls: true } }, { ...base, extras: 'x' }]) {
+      expect('tls' in ok(parseRow(plain))).toBe(false);
     }
   });
 
-  it('a tls that is not a boolean makes the row malformed; IPC rows never use TLS', () => {
-    expect(parseRow({ ...base, tls: 'yes' })).toEqual({ ok: false, problem: 'tls is not a boolean' });
-    const ipc = ok(parseRow({ ...base, port: 0, transport_address: { type: 'unix_socket', path: '/tmp/a.sock' }, tls: true }));
+  it('a new TLS entry gets extras.wirecall.tls beside what else extras holds; plain ones no extras of ours', () => {
+    const entry = ok(parseRow(base));
+    expect(rowOf({ ...entry, tls: true })['extras']).toEqual(secure);
+    expect(rowOf({ ...entry, tls: true, extra: { extras: { note: 1, wirecall: { x: 2 } } } })['extras']).toEqual({ note: 1, wirecall: { x: 2, tls: true } });
+    expect('extras' in rowOf(entry)).toBe(false);
+    // A top-level tls (which dcc-mcp-core's rewrites drop) is not ours: kept as an unknown field.
+    expect(ok(parseRow({ ...base, tls: true }))).toMatchObject({ extra: { tls: true } });
+    expect('tls' in ok(parseRow({ ...base, tls: true }))).toBe(false);
+  });
+
+  it('a wirecall.tls that is not a boolean makes the row malformed; IPC rows never use TLS', () => {
+    expect(parseRow({ ...base, extras: { wirecall: { tls: 'yes' } } })).toEqual({ ok: false, problem: 'extras.wirecall.tls is not a boolean' });
+    const ipc = ok(parseRow({ ...base, port: 0, transport_address: { type: 'unix_socket', path: '/tmp/a.sock' }, extras: secure }));
     expect('tls' in ipc).toBe(false);
   });
 });

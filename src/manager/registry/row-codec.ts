@@ -23,7 +23,6 @@ const KNOWN_FIELDS = [
   'host',
   'port',
   'transport_address',
-  'tls',
   'version',
   'scene',
   'pid',
@@ -71,8 +70,8 @@ export function parseRow(raw: unknown): ParsedRow {
   const port = raw['port'] ?? (transportAddress?.type === 'tcp' ? transportAddress.port : transportAddress && IPC_PORT);
   if (!isPort(port)) return fail('port is missing or not an integer in 0-65535');
 
-  const tls = raw['tls'] ?? false;
-  if (typeof tls !== 'boolean') return fail('tls is not a boolean');
+  const tls = wirecallTls(raw['extras']);
+  if (tls === undefined) return fail('extras.wirecall.tls is not a boolean');
 
   const version = raw['version'] ?? null;
   if (version !== null && typeof version !== 'string') return fail('version is not a string or null');
@@ -131,17 +130,40 @@ export function rowOf(entry: ServiceEntry): RawRow {
     port: entry.port,
   };
   if (entry.transportAddress !== undefined) row['transport_address'] = { ...entry.transportAddress };
-  if (entry.tls === true) row['tls'] = true;
   row['version'] = entry.version;
   row['scene'] = entry.scene;
   if (entry.pid !== undefined) row['pid'] = entry.pid;
   if (entry.sentinelPath !== undefined) row['sentinel_path'] = entry.sentinelPath;
   row['metadata'] = entry.metadata;
+  const extras = extrasOf(entry);
+  if (extras !== undefined) row['extras'] = extras;
   row['registered_at'] = toWireTimestamp(entry.registeredAt);
   row['last_heartbeat'] = toWireTimestamp(entry.lastHeartbeat);
   row['status'] = entry.status;
-  Object.assign(row, unknownFields(entry.extra ?? {}));
+  const { extras: _placed, ...others } = unknownFields(entry.extra ?? {});
+  Object.assign(row, others);
   return row;
+}
+
+/**
+ * Where a row says its instance serves TLS: `"extras": {"wirecall": {"tls": true}}`.
+ * `extras` is dcc-mcp-core's field for any JSON about an instance, which its rewrites
+ * keep (an unknown top-level field they drop); `wirecall` keeps ours apart from what
+ * anyone else puts there. False when absent; undefined when not a boolean.
+ */
+function wirecallTls(extras: unknown): boolean | undefined {
+  if (!isRawRow(extras) || !isRawRow(extras['wirecall'])) return false;
+  const tls = extras['wirecall']['tls'] ?? false;
+  return typeof tls === 'boolean' ? tls : undefined;
+}
+
+/** The row's `extras`: what the entry carries there, with `wirecall.tls` set for a TLS entry. */
+function extrasOf(entry: ServiceEntry): unknown {
+  const given = entry.extra?.['extras'];
+  if (entry.tls !== true) return given;
+  const extras = isRawRow(given) ? given : {};
+  const ours = isRawRow(extras['wirecall']) ? extras['wirecall'] : {};
+  return { ...extras, wirecall: { ...ours, tls: true } };
 }
 
 export function patchHeartbeat(row: RawRow, ms: number): void {

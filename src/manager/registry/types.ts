@@ -36,8 +36,9 @@ export interface ServiceEntry {
   transportAddress?: TransportAddress;
   /**
    * The instance serves TLS on its TCP endpoint (registered with a `tls://` endpoint):
-   * clients connect with TLS without being told. Written as a top-level `"tls": true`,
-   * a field dcc-mcp-core does not know and keeps as it is; absent otherwise.
+   * clients connect with TLS without being told. Written as
+   * `"extras": {"wirecall": {"tls": true}}` (dcc-mcp-core's field for any JSON about an
+   * instance, which its rewrites keep); absent otherwise.
    */
   tls?: true;
   version: string | null;
