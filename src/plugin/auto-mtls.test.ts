@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, buildIfStale } from '../test-util/build.js';
 import { AUTO_MTLS_SERVER_NAME, autoMTLSClientOptions, autoMTLSServerOptions, generateAutoMTLSCert, parseClientCert, type AutoMTLSCert } from './auto-mtls.js';
 import { certFromField } from './cert-field.js';
+import { InvalidOption } from '../errors.js';
 import { PluginClientCertInvalid } from './errors.js';
 
 /** One TLS round trip between a server and a client with these options; resolves to what each side saw. */
@@ -57,6 +58,10 @@ describe('AutoMTLS certificates', () => {
     const other = await generateAutoMTLSCert();
     expect(other.fingerprint256).not.toBe(cert.fingerprint256);
     expect(other.certPem).not.toBe(cert.certPem);
+    const named = new X509Certificate((await generateAutoMTLSCert({ dnsNames: ['render-07.studio', 'localhost'], validFor: 60_000 })).certPem);
+    expect(named.subjectAltName).toBe('DNS:render-07.studio, DNS:localhost');
+    expect(Date.parse(named.validTo) - Date.now()).toBeLessThan(61_000);
+    await expect(generateAutoMTLSCert({ dnsNames: ['a,CN=b'] })).rejects.toBeInstanceOf(InvalidOption);
   });
 
   it('PLUGIN_CLIENT_CERT: one PEM certificate, else PluginClientCertInvalid', async () => {

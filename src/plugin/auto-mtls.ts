@@ -17,6 +17,7 @@
  */
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import type tls from 'node:tls';
+import { InvalidOption } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 import { certField } from './cert-field.js';
 import { PluginAutoMTLSUnavailable, PluginClientCertInvalid } from './errors.js';
@@ -96,8 +97,8 @@ export async function generateAutoMTLSCert(options: AutoMTLSCertOptions = {}): P
   const validFor = options.validFor ?? DEFAULT_VALIDITY_MS;
   const org = options.organization ?? 'wirecall';
   const cn = names[0] ?? AUTO_MTLS_SERVER_NAME;
-  for (const v of [cn, org]) {
-    if (!/^[A-Za-z0-9 .*_-]+$/.test(v)) throw new PluginAutoMTLSUnavailable(`AutoMTLS: ${JSON.stringify(v)} is not a plain name`);
+  for (const v of [...names, org]) {
+    if (!/^[A-Za-z0-9 .*_-]+$/.test(v)) throw new InvalidOption(`AutoMTLS certificate: ${JSON.stringify(v)} is not a plain name`);
   }
   const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const serial = randomBytes(16);
