@@ -1,11 +1,12 @@
 /** launchGrpcPlugin ↔ serveGrpcPlugin with real processes (fixtures/greeter-plugin.mjs from dist/); no Go or Python needed. */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { PluginExited, PluginProtocolMismatch, PluginVersionMismatch } from '../plugin/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginExited, PluginProtocolMismatch, PluginStartFailed, PluginVersionMismatch } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
 import { exited, processAlive, waitFor } from '../test-util/wait.js';
 import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
@@ -19,6 +20,12 @@ function launch(env: NodeJS.ProcessEnv = {}, options: LaunchGrpcPluginOptions = 
 }
 
 beforeAll(buildIfStale, 120_000);
+
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'plugin-grpc-test-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
   it('over a Unix socket: health SERVING, a call to the user service, kill through GRPCController/Shutdown', async () => {
@@ -94,6 +101,13 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
     const started = Date.now();
     expect(await plugin.kill()).toEqual({ code: null, signal: 'SIGKILL', via: 'SIGKILL' });
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('a command that does not exist: PluginStartFailed, and its socket directory removed', async () => {
+    const err = await launchGrpcPlugin('/nonexistent/wirecall-plugin', [], { unixSocketTempDir: scratch }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginStartFailed);
+    expect(err).toMatchObject({ code: 'ERR_PLUGIN_START_FAILED' });
+    expect(readdirSync(scratch)).toEqual([]);
   });
 
   it('no app protocol version in common: PluginVersionMismatch, the process stopped', async () => {
