@@ -99,7 +99,7 @@ export function sweepStale(): void {
   }
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0] ?? '';
-    const m = /^wcnet-(\d+)-/.exec(name);
+    const m = /^wcnet-(?:probe-)?(\d+)-/.exec(name);
     if (m === null || processAlive(Number(m[1]))) continue;
     killPidsIn(name);
     tryIp(['netns', 'del', name]);
