@@ -64,7 +64,7 @@ describe.runIf(peer.run)('across hosts: Redis registry, mutual TLS, failures', (
     await redis?.kill();
   });
 
-  it('the client host lists the services of two other hosts with `wirecall services` and calls each over mutual TLS', async () => {
+  it('the client host lists the services of three other hosts with `wirecall services` and calls them over mutual TLS', async () => {
     const env = { WIRECALL_REGISTRY: url };
     const listed = await cliOn(topo!, 'client', ['services', '--json'], env);
     expect(listed.stderr).toBe('');
