@@ -75,6 +75,9 @@ export async function startRedis(): Promise<BenchRedis> {
       continue;
     }
     child.stdout!.resume();
+    // A bench that dies on an uncaught error must not leave its server running.
+    const orphanGuard = (): void => void child.kill('SIGKILL');
+    process.once('exit', orphanGuard);
     const url = `redis://127.0.0.1:${port}`;
     const admin = adminClient(url);
     admin.on('error', () => undefined); // the server is stopped under it at the end
@@ -85,6 +88,7 @@ export async function startRedis(): Promise<BenchRedis> {
       version,
       admin,
       stop: async () => {
+        process.removeListener('exit', orphanGuard);
         admin.destroy();
         await kill(child, dir);
       },
