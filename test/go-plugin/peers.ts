@@ -25,20 +25,27 @@ export const PYVIDER_PLUGIN = path.join(ROOT, 'test/go-plugin/python/greeter_plu
 export const FIXTURE = path.join(ROOT, 'src/plugin-grpc/fixtures/greeter-plugin.mjs');
 
 export interface GoPluginPeers {
+  /** Everything is there. */
   readonly installed: boolean;
+  /** The Go host and plugin are there. */
+  readonly go: boolean;
+  /** The pyvider-rpcplugin venv is there (SKIP_PYVIDER=1 leaves it out). */
+  readonly pyvider: boolean;
   /** Run the file's tests: installed, or CI (where missing peers must fail them). */
   readonly run: boolean;
   requireInstalled(): void;
 }
 
-/** The peers for a test file named by `what`; prints the one skip line when they are missing outside CI. */
+/** The peers for a test file named by `what`; prints the one skip line when some are missing outside CI. */
 export function goPluginPeers(what: string): GoPluginPeers {
   const missing = [GO_HOST, GO_PLUGIN, PYVIDER_PYTHON].filter((f) => !existsSync(f));
   const installed = missing.length === 0;
   const line = `${what}: run \`npm run setup:go-plugin\` first`;
-  if (!installed && !inCI) process.stderr.write(`${line}\n`);
+  if (!installed && !inCI) process.stderr.write(`${line} (missing ${missing.map((f) => path.relative(ROOT, f)).join(', ')}: those tests skipped)\n`);
   return {
     installed,
+    go: !missing.includes(GO_HOST) && !missing.includes(GO_PLUGIN),
+    pyvider: !missing.includes(PYVIDER_PYTHON),
     run: installed || inCI,
     requireInstalled(): void {
       if (!installed) expect.fail(`${line} (CI=true: the go-plugin peers must be installed; missing ${missing.join(', ')})`);
