@@ -12,7 +12,7 @@ import math
 import socket
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple, cast
 
 from . import protocol as P
 from . import aio_runners
@@ -97,6 +97,7 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
         self._heard = False
         self._refusal: Optional[str] = None
+        self._blocking_wrapper: Optional[object] = None  # wirecall.blocking's face of this connection, made once
         self.address = ""
         # Nobody awaits a server connection's handshake: its failure must not be reported as unretrieved.
         self._handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -147,9 +148,10 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         MessageTooLarge or InvalidArgument (nothing sent). Cancelling the awaiting task
         sends CANCEL: the peer's handler is cancelled.
         """
-        waiter = self._start_call(method, params, timeout, self._loop.create_future(), None)
+        future: "asyncio.Future[Any]" = self._loop.create_future()
+        waiter = self._start_call(method, params, timeout, future, None)
         try:
-            return await waiter.future  # type: ignore[misc]
+            return await future
         except asyncio.CancelledError:
             self._forget(waiter)
             raise
@@ -168,8 +170,8 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
             self._flush()  # alone in flight: write now, a loop iteration sooner
         else:
             self._schedule_flush()  # others are being made: coalesce them into one write
-        if timeout_ms is not None:
-            waiter.timer = self._loop.call_later(timeout, self._deadline, waiter.id, waiter)  # type: ignore[arg-type]
+        if timeout is not None and timeout_ms is not None:
+            waiter.timer = self._loop.call_later(timeout, self._deadline, waiter.id, waiter)
         return waiter
 
     def _forget(self, waiter: _Waiter) -> None:
@@ -248,16 +250,17 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         s = OutgoingStream(self, method, kind)
         s._state = self.core.open_stream(method, params, timeout_ms, kind, window, s)
         self._schedule_flush()
-        if timeout_ms is not None:
-            s._timer = self._loop.call_later(timeout, s._deadline)  # type: ignore[arg-type]
+        if timeout is not None and timeout_ms is not None:
+            s._timer = self._loop.call_later(timeout, s._deadline)
         return s
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        t = cast(asyncio.Transport, transport)  # a stream transport (TCP, Unix socket or pipe)
+        self.transport = t
         try:
-            transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)  # type: ignore[attr-defined]
+            t.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         except Exception:
             pass
         peername = transport.get_extra_info("peername")
@@ -452,8 +455,9 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         for t in self._timers:
             t.cancel()
         self._timers.clear()
-        if not self._handshake.done():
-            self._handshake.set_result(self.core.peer)  # type: ignore[arg-type]
+        peer = self.core.peer
+        if not self._handshake.done() and peer is not None:  # (connected: the peer is known)
+            self._handshake.set_result(peer)
         self._last_ping = time.monotonic()
         self._schedule_tick()
         if self._server is not None:

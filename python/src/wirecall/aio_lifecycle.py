@@ -140,13 +140,13 @@ class _Lifecycle:
         assert self._drained is not None
         try:
             await asyncio.wait_for(self._drained.wait(), timeout)
-            error: Optional[WirecallError] = ConnectionClosed("connection closed")
+            error: WirecallError = ConnectionClosed("connection closed")
         except asyncio.TimeoutError:
             error = ConnectionClosed(f"connection closed; drain timeout of {int(timeout * 1000)} ms passed")
         if self.core.state == "closed":
             return
         self._flush()
-        self._fail_everything(error)  # type: ignore[arg-type]
+        self._fail_everything(error)
         t = self.transport
         if t is not None and not t.is_closing():
             try:

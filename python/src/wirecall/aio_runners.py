@@ -24,21 +24,29 @@ def executor_runner(executor: Any, loop: Optional[asyncio.AbstractEventLoop] = N
     Maya's ``maya.utils.executeInMainThreadWithResult`` is). A callable is called from a worker
     thread of its own, so the event loop never blocks on it."""
     if isinstance(executor, concurrent.futures.Executor):
-
-        async def run_in(handler: Handler, args: Tuple[Any, ...]) -> Any:
-            return await asyncio.get_running_loop().run_in_executor(executor, _call_with, handler.fn, args)
-
-        run_in.submit = lambda fn, args: executor.submit(_call_with, fn, args)  # type: ignore[attr-defined]
-        return run_in
+        pool: concurrent.futures.Executor = executor
+        return _ExecutorRunner(lambda fn, args: pool.submit(_call_with, fn, args))
     if not callable(executor):
         raise InvalidOption("executor must be a concurrent.futures.Executor or a callable run(fn, *args)")
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="wirecall-dispatch")
+    run = executor
+    through = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="wirecall-dispatch")
+    return _ExecutorRunner(lambda fn, args: through.submit(_call_through, run, fn, args))
 
-    async def run_through(handler: Handler, args: Tuple[Any, ...]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(pool, _call_through, executor, handler.fn, args)
 
-    run_through.submit = lambda fn, args: pool.submit(_call_through, executor, fn, args)  # type: ignore[attr-defined]
-    return run_through
+_Submit = Callable[[Callable[..., Any], Tuple[Any, ...]], "concurrent.futures.Future[Any]"]
+
+
+class _ExecutorRunner:
+    """A Runner (``await runner(handler, args)``) with ``submit(fn, args)``, which returns a
+    concurrent.futures.Future: what the dispatcher uses, answering through a callback (no Task per call)."""
+
+    __slots__ = ("submit",)
+
+    def __init__(self, submit: _Submit) -> None:
+        self.submit = submit
+
+    async def __call__(self, handler: Handler, args: Tuple[Any, ...]) -> Any:
+        return await asyncio.wrap_future(self.submit(handler.fn, args))
 
 
 def _call_with(fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:

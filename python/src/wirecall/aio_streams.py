@@ -135,11 +135,14 @@ class OutgoingStream:
     """A stream this side opened. Iterate it (server, bidi), ``write``/``end`` it (client, bidi),
     ``await stream.result()`` for the handler's return value, ``cancel()`` to give up."""
 
+    #: The core's state of the stream: set by the connection right after making this object
+    #: (the core's open_stream needs this object, as the stream's waiter).
+    _state: StreamState
+
     def __init__(self, conn: _StreamHost, method: str, kind: int) -> None:
         self._conn = conn
         self.method = method
         self.kind = kind
-        self._state: StreamState = None  # type: ignore[assignment]
         self._timer: Optional[asyncio.TimerHandle] = None
         self._items: Deque[Tuple[Any, int]] = collections.deque()
         self._waiter: Optional["asyncio.Future[None]"] = None

@@ -78,13 +78,13 @@ def _loop_thread() -> _LoopThread:
 
 def _wrap(conn: aio.Connection) -> "Connection":
     """The blocking face of ``conn``, for handlers on other threads (its loop may be any loop)."""
-    wrapper = getattr(conn, "_blocking_wrapper", None)
-    if wrapper is None:
-        lt = _instance
+    wrapper = conn._blocking_wrapper
+    if not isinstance(wrapper, Connection):
+        lt: Optional[_LoopRef] = _instance
         if lt is None or lt.loop is not conn._loop:
-            lt = _LoopRef(conn._loop, conn._loop_thread)  # type: ignore[assignment]
-        wrapper = Connection(conn, lt)  # type: ignore[arg-type]
-        conn._blocking_wrapper = wrapper  # type: ignore[attr-defined]
+            lt = _LoopRef(conn._loop, conn._loop_thread)
+        wrapper = Connection(conn, lt)
+        conn._blocking_wrapper = wrapper
     return wrapper
 
 

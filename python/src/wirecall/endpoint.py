@@ -16,13 +16,16 @@ import stat
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, NoReturn, Optional
 
 from .errors import InvalidEndpoint, TransportError
 
 __all__ = ["Endpoint", "parse_endpoint", "format_endpoint", "pipe_path", "UNIX_PATH_MAX"]
 
 UNIX_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+#: How the parsers report a problem: raises InvalidEndpoint with the text and the reason.
+_Fail = Callable[[str], NoReturn]
+
 _WIN_PIPE_PREFIX = "\\\\.\\pipe\\"
 _WIN_PIPE_MAX = 256
 _CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
@@ -57,7 +60,7 @@ def parse_endpoint(text: str, cwd: Optional[str] = None) -> Endpoint:
     if not isinstance(text, str):
         raise InvalidEndpoint(str(text), "an endpoint must be a string")
 
-    def fail(reason: str) -> None:
+    def fail(reason: str) -> NoReturn:
         raise InvalidEndpoint(text, reason)
 
     if text == "":
@@ -101,7 +104,7 @@ def _is_ipv4(host: str) -> bool:
         return False
 
 
-def _tcp(rest: str, fail) -> Endpoint:  # type: ignore[no-untyped-def]
+def _tcp(rest: str, fail: _Fail) -> Endpoint:
     if rest.startswith("["):
         close = rest.find("]")
         if close < 0:
@@ -150,7 +153,7 @@ def _unix_too_long(p: str) -> Optional[str]:
     return None
 
 
-def _unix(raw: str, cwd: Optional[str], fail) -> Endpoint:  # type: ignore[no-untyped-def]
+def _unix(raw: str, cwd: Optional[str], fail: _Fail) -> Endpoint:
     if re.fullmatch(r"/*", raw):
         fail("empty Unix socket path")
     last = raw[raw.rfind("/") + 1 :]
@@ -164,7 +167,7 @@ def _unix(raw: str, cwd: Optional[str], fail) -> Endpoint:  # type: ignore[no-un
     return Endpoint("unix", path=absolute)
 
 
-def _check_pipe_name(name: str, fail) -> None:  # type: ignore[no-untyped-def]
+def _check_pipe_name(name: str, fail: _Fail) -> None:
     if name == "":
         fail("empty pipe name")
     if "/" in name or "\\" in name:
@@ -175,7 +178,7 @@ def _check_pipe_name(name: str, fail) -> None:  # type: ignore[no-untyped-def]
         fail(f"pipe name is too long (at most {_WIN_PIPE_MAX - len(_WIN_PIPE_PREFIX)} characters)")
 
 
-def _pipe(name: str, fail) -> Endpoint:  # type: ignore[no-untyped-def]
+def _pipe(name: str, fail: _Fail) -> Endpoint:
     _check_pipe_name(name, fail)
     if sys.platform != "win32":
         sock = os.path.join(runtime_dir_path(), f"{name}.sock")

@@ -14,7 +14,7 @@ class per name in the package, whichever module it is imported from).
 
 from __future__ import annotations
 
-from typing import Type
+from typing import TYPE_CHECKING, Type
 
 from . import errors as _errors
 from .errors import InvalidOption, WirecallError
@@ -38,29 +38,38 @@ class _ManagerError(WirecallError):
     code = "ERR_MANAGER"
 
 
-ManagerError = _shared("ManagerError", _ManagerError)
+if TYPE_CHECKING:  # for the type checker, the classes below (wirecall.errors' own, if any, are the same shape)
+    ManagerError = _ManagerError
+else:
+    ManagerError = _shared("ManagerError", _ManagerError)
 
 
-class _ServiceAlreadyRegistered(ManagerError):  # type: ignore[misc, valid-type]
+class _ServiceAlreadyRegistered(ManagerError):
     code = "ERR_SERVICE_ALREADY_REGISTERED"
 
 
-class _ShutdownError(ManagerError):  # type: ignore[misc, valid-type]
+class _ShutdownError(ManagerError):
     code = "ERR_SHUTDOWN"
 
 
-class _RegistryFileError(ManagerError):  # type: ignore[misc, valid-type]
+class _RegistryFileError(ManagerError):
     code = "ERR_REGISTRY_FILE"
 
 
-class _SerializationError(ManagerError):  # type: ignore[misc, valid-type]
+class _SerializationError(ManagerError):
     code = "ERR_SERIALIZATION"
 
 
-ServiceAlreadyRegistered = _shared("ServiceAlreadyRegistered", _ServiceAlreadyRegistered)
-ShutdownError = _shared("ShutdownError", _ShutdownError)
-RegistryFileError = _shared("RegistryFileError", _RegistryFileError)
-SerializationError = _shared("SerializationError", _SerializationError)
+if TYPE_CHECKING:
+    ServiceAlreadyRegistered = _ServiceAlreadyRegistered
+    ShutdownError = _ShutdownError
+    RegistryFileError = _RegistryFileError
+    SerializationError = _SerializationError
+else:
+    ServiceAlreadyRegistered = _shared("ServiceAlreadyRegistered", _ServiceAlreadyRegistered)
+    ShutdownError = _shared("ShutdownError", _ShutdownError)
+    RegistryFileError = _shared("RegistryFileError", _RegistryFileError)
+    SerializationError = _shared("SerializationError", _SerializationError)
 
 for _cls, _name in (
     (_ManagerError, "ManagerError"),

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 from .registry_errors import RegistryFileError
 from .registry_pids import is_pid_alive, pid_namespace  # noqa: F401  (also read from here)
@@ -135,9 +135,9 @@ def _positive_int(text: Optional[str]) -> Optional[int]:
 
 def lock_timing_from_env(env: Optional[Dict[str, str]] = None) -> Tuple[float, float]:
     """(timeout, backoff) in seconds from dcc-mcp-core's variables (unusable values keep the defaults)."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
-    timeout = _positive_int(env.get(TIMEOUT_ENV)) or DEFAULT_SERVICES_LOCK_TIMEOUT_MS  # type: ignore[union-attr]
-    backoff = _positive_int(env.get(BACKOFF_ENV)) or DEFAULT_LOCK_BACKOFF_MS  # type: ignore[union-attr]
+    source: Mapping[str, str] = os.environ if env is None else env
+    timeout = _positive_int(source.get(TIMEOUT_ENV)) or DEFAULT_SERVICES_LOCK_TIMEOUT_MS
+    backoff = _positive_int(source.get(BACKOFF_ENV)) or DEFAULT_LOCK_BACKOFF_MS
     return timeout / 1000.0, backoff / 1000.0
 
 

@@ -46,23 +46,25 @@ def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
         kernel32.CloseHandle(handle)
 
 
-_namespace: Any = ...
+_namespace: Optional[str] = None
+_namespace_read = False
 
 
 def pid_namespace() -> Optional[str]:
     """Linux's ``pid:[inode]`` of our pid namespace (what the TypeScript side writes); None elsewhere."""
-    global _namespace
-    if _namespace is ...:
+    global _namespace, _namespace_read
+    if not _namespace_read:
         try:
             _namespace = os.readlink("/proc/self/ns/pid") if sys.platform.startswith("linux") else None
         except OSError:
             _namespace = None
-    return _namespace  # type: ignore[no-any-return]
+        _namespace_read = True
+    return _namespace
 
 
 def _after_fork_in_child() -> None:
-    global _namespace
-    _namespace = ...  # a child may be in another pid namespace: read it again
+    global _namespace_read
+    _namespace_read = False  # a child may be in another pid namespace: read it again
 
 
 if hasattr(os, "register_at_fork"):
