@@ -108,6 +108,8 @@ export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPlu
   const bound = network === 'tcp' ? await bindTcp(server, credentials, env) : await bindUnix(server, credentials, env);
   const line = formatHandshakeLine({ appVersion, network, address: bound.address, protocol: GRPC_PROTOCOL, serverCert });
 
+  let stopWatching = (): void => {};
+  let removeSignals = (): void => {};
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -129,8 +131,8 @@ export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPlu
       .catch(() => {})
       .finally(() => process.exit(0));
   };
-  const stopWatching = watchParent({ stdin: env[ENV_WATCH_STDIN] === '1', interval: options.parentPollInterval ?? 1000, onGone: (r) => shutdown(r) });
-  const removeSignals = options.handleSignals === false ? () => {} : signalHandlers((r) => shutdown(r));
+  stopWatching = watchParent({ stdin: env[ENV_WATCH_STDIN] === '1', interval: options.parentPollInterval ?? 1000, onGone: (r) => shutdown(r) });
+  if (options.handleSignals !== false) removeSignals = signalHandlers((r) => shutdown(r));
   // The one line the host reads; nothing may be printed on stdout before it.
   process.stdout.write(`${line}\n`);
   if (options.stdio === 'stream') stdio.capture();
