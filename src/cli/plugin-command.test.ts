@@ -46,12 +46,14 @@ describe('wirecall plugin run', () => {
     expect(r.stderr).toMatch(/^error: ERR_PLUGIN_EXITED: plugin exited \(code 3\) before its handshake line; last stderr lines:\\nloading config\\nfatal: config file missing$/m);
   });
 
-  it('`wirecall serve --plugin`: the demo as a plugin, reached by `wirecall call` through `plugin run`', async () => {
-    const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '-q', '--', process.execPath, CLI, 'serve', '--plugin'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  it('`wirecall serve --plugin`: the demo as a plugin, reached by `wirecall call` through `plugin run` ($WIRECALL_TOKEN on both sides)', async () => {
+    const env = { ...process.env, WIRECALL_TOKEN: 'plugin-s3cret' };
+    const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '-q', '--', process.execPath, CLI, 'serve', '--plugin'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const endpoint = /^listening on (unix:\/\S+)$/.exec(await firstLine(cli, 10_000))?.[1];
       expect(endpoint).toBeDefined();
-      expect(await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}'])).toMatchObject({ code: 0, stdout: '3\n' });
+      expect(await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}'], { WIRECALL_TOKEN: 'plugin-s3cret' })).toMatchObject({ code: 0, stdout: '3\n' });
+      expect((await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}'])).stderr).toMatch(/UNAUTHENTICATED|token/i);
       cli.kill('SIGTERM');
       expect(await exited(cli, 5000)).toEqual({ code: 0, signal: null });
     } finally {

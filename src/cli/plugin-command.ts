@@ -9,8 +9,9 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_HANDSHAKE, PluginError, launchPlugin, type HandshakeConfig, type LaunchedPlugin, type LaunchOptions } from '../plugin/index.js';
 import { EXIT_CODES_HELP, ExitCode, onInterrupt, packageVersion, parsePositiveMs, parseMs, reportError, formatError } from './common.js';
+import { TOKEN_HELP, resolveToken, tokenFlags, type TokenFlags } from './token.js';
 
-interface RunFlags {
+interface RunFlags extends TokenFlags {
   magicCookie?: HandshakeConfig;
   protocolVersions?: number[];
   handshakeTimeout?: number;
@@ -23,9 +24,10 @@ interface RunFlags {
 }
 
 export function pluginCommand(): Command {
-  const run = new Command('run')
-    .description('launch a plugin process and keep it running until SIGINT/SIGTERM')
-    .argument('<command...>', 'the plugin command and its arguments (after --)')
+  const run = tokenFlags(
+    new Command('run').description('launch a plugin process and keep it running until SIGINT/SIGTERM').argument('<command...>', 'the plugin command and its arguments (after --)'),
+    "send this token in the handshake with the plugin (a plugin started with $WIRECALL_TOKEN in its environment, e.g. `wirecall serve --plugin`, requires it)",
+  )
     .option('--magic-cookie <KEY=VALUE>', `the handshake's magic cookie (default ${DEFAULT_HANDSHAKE.magicCookieKey}=${DEFAULT_HANDSHAKE.magicCookieValue})`, parseCookie)
     .option('--protocol-versions <list>', 'app protocol versions offered, e.g. 1,2 (default 1)', parseVersions)
     .option('--handshake-timeout <ms>', 'wait this long for the handshake line (default 60000)', parsePositiveMs)
@@ -51,6 +53,7 @@ line "tls --tls-ca <dir>/plugin.pem --tls-cert <dir>/host.pem --tls-key <dir>/ho
 Unix socket: serve the plugin on TCP (\`wirecall serve --plugin tcp\`) to call it from the
 command line.
 Example: wirecall plugin run -- node dist/examples/my-plugin.js
+${TOKEN_HELP}
 ${EXIT_CODES_HELP}`,
     )
     .action(async (argv: string[], flags: RunFlags) => {
@@ -65,8 +68,14 @@ ${EXIT_CODES_HELP}`,
 async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
   const [command, ...args] = argv;
   if (command === undefined) return reportError(new PluginError('no plugin command given'));
+  let token: string | undefined;
+  try {
+    token = resolveToken(flags);
+  } catch (err) {
+    return reportError(err);
+  }
   const options: LaunchOptions = {
-    connect: { name: 'wirecall-cli', version: packageVersion() },
+    connect: { name: 'wirecall-cli', version: packageVersion(), ...(token === undefined ? {} : { token }) },
     ...(flags.quiet ? {} : { logger: (line: string) => process.stderr.write(`plugin: ${line}\n`) }),
   };
   if (flags.magicCookie !== undefined) options.handshake = flags.magicCookie;
