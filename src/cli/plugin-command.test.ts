@@ -1,6 +1,6 @@
 /** `wirecall plugin run -- <command…>` with real processes: the compiled CLI and src/plugin/fixtures/plugin.mjs. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ROOT, buildIfStale } from '../test-util/build.js';
@@ -84,6 +84,26 @@ describe('wirecall plugin run', () => {
       cli.kill('SIGKILL');
       await exited(cli, 5000);
       await waitFor(`plugin ${pid} to exit after its host`, () => !processAlive(pid), 5000);
+      // Killed outright, the command could not remove its directory.
+      rmSync(dir, { recursive: true, force: true });
+    } finally {
+      cli.kill('SIGKILL');
+    }
+  });
+
+  it('--auto-mtls with a plugin on a Unix socket: a note that `wirecall call` cannot reach it; SIGINT removes the certificate directory', async () => {
+    const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '--auto-mtls', '--', process.execPath, CLI, 'serve', '--plugin'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    cli.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    try {
+      const lines = await stdoutLines(cli, 2, 10_000);
+      expect(lines[0]).toMatch(/^listening on unix:\//);
+      const dir = path.dirname(/--tls-ca (\S+)/.exec(lines[1]!)![1]!);
+      expect(existsSync(dir)).toBe(true);
+      await waitFor('the note', () => stderr.includes('no flag for TLS over a Unix socket'), 5000);
+      cli.kill('SIGINT');
+      expect(await exited(cli, 5000)).toEqual({ code: 0, signal: null });
+      expect(existsSync(dir)).toBe(false);
     } finally {
       cli.kill('SIGKILL');
     }
