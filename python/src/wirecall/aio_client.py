@@ -20,6 +20,8 @@ async def _open_transport(loop: asyncio.AbstractEventLoop, factory: Callable[[],
     if endpoint.kind == "tcp":
         await loop.create_connection(factory, endpoint.host, endpoint.port)
     elif endpoint.kind == "unix":
+        if sys.platform == "win32":  # the proactor loop has no Unix sockets
+            raise NotSupported(f"unix:{endpoint.path}: Unix sockets are not available on Windows; use pipe://name or tcp://")
         await loop.create_unix_connection(factory, endpoint.path)
     else:
         if sys.platform == "win32":

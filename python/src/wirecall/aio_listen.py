@@ -7,9 +7,10 @@ import asyncio
 import os
 import socket
 import stat as st
+import sys
 import tempfile
 
-from .errors import AddressInUse, ConnectionFailed
+from .errors import AddressInUse, ConnectionFailed, NotSupported
 
 
 def _host_of(address: str) -> str:
@@ -23,6 +24,8 @@ def _host_of(address: str) -> str:
 async def _bind_unix(path: str, mode: int = 0o600) -> socket.socket:
     """A listening Unix socket at ``path``, created 0600 in a private directory and linked into place.
     A leftover socket nobody answers on is removed; a live one is AddressInUse; other files are never touched."""
+    if sys.platform == "win32":  # Python's socket module has no AF_UNIX there
+        raise NotSupported(f"unix:{path}: Unix sockets are not available on Windows; use pipe://name or tcp://")
     if os.path.lexists(path):
         if not st.S_ISSOCK(os.lstat(path).st_mode):  # (not into ``mode``: that is the new socket's)
             raise AddressInUse(f"unix:{path} exists and is not a socket")

@@ -109,7 +109,7 @@ def write_registry_file(path: str, rows: List[Any]) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if mode is not None and sys.platform != "win32":
+            if sys.platform != "win32" and mode is not None:  # (the platform first: for the type checker)
                 os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
