@@ -143,9 +143,13 @@ class ConnectionCore(_Handshake, _Streams):
         decoder = self._decoder
         decoder.push(data)
         o = self.options
+        max_elements = o.max_message_elements
+        max_depth = o.max_message_depth
+        unpack = P.unpack_payload
+        validate = P.validate_message
         try:
             for payload in decoder.frames():
-                m = P.decode_payload(payload, o.max_message_elements, o.max_message_depth)
+                m = validate(unpack(payload, max_elements, max_depth))  # (P.decode_payload, one call less)
                 self._dispatch(m, len(payload), events)
                 if self.state == "closed":
                     break
@@ -191,7 +195,8 @@ class ConnectionCore(_Handshake, _Streams):
         if t == P.RESULT:
             waiter = self.outgoing.pop(m[1], None)
             if waiter is not None:
-                self._release(waiter)
+                if type(waiter) is StreamState:
+                    self._release(waiter)
                 events.append((EV_RESULT, waiter, m[2]))
         elif t == P.CALL:
             self._on_call(m, events)
@@ -278,12 +283,30 @@ class ConnectionCore(_Handshake, _Streams):
 
     def start_call(self, method: str, params: Any, timeout_ms: Optional[int], waiter: Any) -> int:
         """Queues a CALL; returns its id. Raises ConnectionClosed, InvalidArgument or MessageTooLarge."""
-        self._check_open()
-        if not isinstance(method, str):
+        if self.state != "connected":
+            raise ConnectionClosed(self._closed_message())
+        if type(method) is not str and not isinstance(method, str):
             raise InvalidArgument("method must be a string")
-        id = self._allocate_id()
-        self._out.append(self._checked([P.CALL, id, method, params, timeout_ms], f"call of {method}"))
-        self.outgoing[id] = waiter
+        id = self._next_id
+        outgoing = self.outgoing
+        if id in outgoing:
+            id = self._allocate_id()
+        else:
+            self._next_id = id + 1 if id < P.MAX_UINT32 else 1
+        # (what _checked does, without formatting its "what" for every call)
+        packer = self._packer
+        try:
+            payload = packer.pack([P.CALL, id, method, params, timeout_ms])
+        except Exception as e:
+            packer.reset()
+            raise InvalidArgument(f"call of {method} cannot be encoded: {e}") from None
+        peer = self.peer
+        limit = peer.max_frame_size if peer is not None else P.HANDSHAKE_FRAME_LIMIT
+        n = len(payload)
+        if n > limit:
+            raise MessageTooLarge(n, limit, f"call of {method}")
+        self._out.append(_HEADER.pack(n) + payload)
+        outgoing[id] = waiter
         return id
 
     def forget_call(self, id: int, send_cancel: bool = True) -> bool:
