@@ -95,6 +95,54 @@ while True:
 """
 
 
+#: The same loop with just enough of the protocol for a real client (HELLO -> WELCOME, CALL ->
+#: RESULT, PING -> PONG, SHUTDOWN -> close), one connection after another: the limit for a given client, so that a
+#: pairing's gap can be told apart into the server's share and the client's.
+ECHO_HANDSHAKE_SERVER = r"""
+import socket, struct, sys, msgpack
+hdr = struct.Struct(">I")
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+print(srv.getsockname()[1], flush=True)
+welcome = {"protocol": "wirecall", "version": 1, "peerName": "echo", "peerVersion": "0", "connectionId": "echo",
+           "maxFrameSize": 16 << 20, "heartbeatMs": 0, "streamWindowMessages": 1024, "streamWindowBytes": 262144}
+def frame(m):
+    p = msgpack.packb(m)
+    return hdr.pack(len(p)) + p
+while True:
+    c, _ = srv.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    closing = False
+    while not closing:
+        data = c.recv(65536)
+        if not data:
+            break
+        buf += data
+        out = []
+        while len(buf) >= 4:
+            (n,) = hdr.unpack_from(buf)
+            if len(buf) < 4 + n:
+                break
+            m = msgpack.unpackb(buf[4 : 4 + n])
+            buf = buf[4 + n :]
+            if m[0] == 16:
+                p = msgpack.packb([17, m[1], m[3]["a"] + m[3]["b"]])
+                out.append(hdr.pack(len(p)) + p)
+            elif m[0] == 1:
+                out.append(frame([2, welcome]))
+            elif m[0] == 48:
+                out.append(frame([49, m[1]]))
+            elif m[0] == 50:
+                closing = True
+        if out:
+            c.sendall(b"".join(out))
+    c.close()
+"""
+
+
+def echo_handshake_server() -> "subprocess.Popen[str]":
+    return subprocess.Popen([sys.executable, "-c", ECHO_HANDSHAKE_SERVER], stdout=subprocess.PIPE, text=True)
+
+
 def plain_echo() -> Dict[str, float]:
     """The limit: a bare socket echo in its own process, the same frames, msgpack on both ends."""
     proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
@@ -205,6 +253,14 @@ def measure() -> Dict[str, Any]:
         return {"one_in_flight": one, "pipelined": piped}
 
     results["ts_client_to_py_asyncio_server"] = asyncio.run(aio_server())
+    # The same clients against the plain echo with a handshake: each client's own limit
+    echo = echo_handshake_server()
+    echo_ep = f"tcp://127.0.0.1:{int(echo.stdout.readline())}"  # type: ignore[union-attr]
+    results["ts_client_to_plain_echo"] = {"one_in_flight": ts_client(echo_ep), "pipelined": ts_client(echo_ep, "pipelined")}
+    results["py_client_to_plain_echo"] = asyncio.run(py_client(echo_ep))
+    results["py_blocking_client_to_plain_echo"] = blocking_client(echo_ep)
+    echo.kill()
+    echo.wait(5)
     if os.environ.get("STREAMS", "1") == "0":
         return results
 
@@ -269,6 +325,9 @@ PAIRINGS = [
     ("Python blocking client → Python server", "py_blocking_client_to_py_server"),
     ("TS client → Python blocking server, worker pool", "ts_client_to_py_blocking_server_pool"),
     ("TS client → TS server (for comparison)", "ts_client_to_ts_server"),
+    ("TS client → plain echo with a handshake (the TS client's own limit)", "ts_client_to_plain_echo"),
+    ("Python asyncio client → plain echo with a handshake", "py_client_to_plain_echo"),
+    ("Python blocking client → plain echo with a handshake", "py_blocking_client_to_plain_echo"),
 ]
 
 
