@@ -1,12 +1,12 @@
 /**
  * wirecall/plugin-grpc: real HashiCorp go-plugin interop on PROTOCOL `grpc`
- * (docs/PLUGINS-GRPC.md). Needs the optional peer dependency @grpc/grpc-js; the rest of
- * wirecall never loads it.
+ * (docs/PLUGINS-GRPC.md). Needs the optional peer dependencies @grpc/grpc-js and
+ * protobufjs; the rest of wirecall never loads them.
  */
 export { serveGrpcPlugin, type ServeGrpcPluginOptions, type ServedGrpcPlugin } from './serve.js';
 export { launchGrpcPlugin, type LaunchGrpcPluginOptions, type LaunchedGrpcPlugin, type GrpcPluginKill } from './launch.js';
 export type { GrpcPluginExit } from './child.js';
-export { GrpcPluginUnhealthy } from './errors.js';
+export { GrpcPluginUnhealthy, GrpcPluginUnavailable } from './errors.js';
 export { GRPC_PROTOCOL } from './constants.js';
 export { GO_PLUGIN_HEALTH_SERVICE, HealthService, ControllerService, BrokerService, StdioService } from './services.js';
 export { ServingStatus, type ServingStatusName } from './pb.js';

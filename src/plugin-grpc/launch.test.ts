@@ -1,15 +1,18 @@
 /** launchGrpcPlugin ↔ serveGrpcPlugin with real processes (fixtures/greeter-plugin.mjs from dist/); no Go or Python needed. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOption } from '../errors.js';
 import { PluginExited, PluginProtocolMismatch, PluginStartFailed, PluginVersionMismatch } from '../plugin/index.js';
 import { buildIfStale } from '../test-util/build.js';
 import { exited, processAlive, waitFor } from '../test-util/wait.js';
-import { GrpcPluginUnhealthy, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
+import { GrpcPluginUnhealthy, HealthService, launchGrpcPlugin, type LaunchGrpcPluginOptions } from './index.js';
+import { servingStatusName } from './pb.js';
 import { FIXTURE, Greeter, greet } from '../../test/go-plugin/peers.js';
 
 const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/host.mjs');
@@ -49,6 +52,52 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
     expect(existsSync(dir)).toBe(false);
     // Its stdout after the handshake line reached the logger.
     expect(lines).toContain('stdout: greeted unix');
+  });
+
+  it('grpc.health.v1.Health/Watch: the status at once (SERVICE_UNKNOWN for another name), NOT_SERVING at shutdown, then the end', async () => {
+    const plugin = await launch();
+    const client = new grpc.Client(plugin.target, plugin.credentials, { channelOverride: plugin.channel });
+    const watch = (service: string) => {
+      const def = HealthService.watch;
+      const call = client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, { service }, new grpc.Metadata(), {});
+      const seen: string[] = [];
+      call.on('data', (m: { status: number }) => seen.push(servingStatusName(m.status)));
+      call.on('error', () => {});
+      return { seen, ended: new Promise<grpc.status>((r) => call.on('status', (s: grpc.StatusObject) => r(s.code))) };
+    };
+    try {
+      const [own, other] = [watch('plugin'), watch('nope')];
+      await waitFor('the first statuses', () => own.seen.length > 0 && other.seen.length > 0, 5000);
+      expect(own.seen).toEqual(['SERVING']);
+      expect(other.seen).toEqual(['SERVICE_UNKNOWN']);
+      expect((await plugin.kill()).via).toBe('controller');
+      expect(await own.ended).toBe(grpc.status.OK);
+      expect(await other.ended).toBe(grpc.status.OK);
+      expect(own.seen).toEqual(['SERVING', 'NOT_SERVING']);
+      expect(other.seen).toEqual(['SERVICE_UNKNOWN']);
+    } finally {
+      await plugin.kill();
+      client.close();
+    }
+  });
+
+  it.skipIf(process.platform === 'win32')('PLUGIN_UNIX_SOCKET_GROUP: the socket 0660 and its directory 0770, that group\'s; an unknown group refused on either side', async () => {
+    const gid = process.getgid!();
+    const plugin = await launch({}, { unixSocketGroup: String(gid) });
+    try {
+      const socket = plugin.handshake.address;
+      expect(statSync(socket).mode & 0o777).toBe(0o660);
+      expect(statSync(socket).gid).toBe(gid);
+      expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o770);
+      expect(await greet(plugin.client(Greeter), 'group')).toBe('hello, group, from wirecall');
+    } finally {
+      expect((await plugin.kill()).via).toBe('controller');
+    }
+    await expect(launch({}, { unixSocketGroup: 'no-such-group-wirecall' })).rejects.toBeInstanceOf(InvalidOption);
+    // The plugin's own check (a host that made no directory of its own for the group, like go-plugin's default).
+    const err = await launch({ PLUGIN_UNIX_SOCKET_GROUP: 'no-such-group-wirecall' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginExited);
+    expect((err as PluginExited).stderr.join('\n')).toMatch(/PLUGIN_UNIX_SOCKET_GROUP: no group named "no-such-group-wirecall"/);
   });
 
   it('over TCP in the port range, and with PROTOCOL versions negotiated', async () => {

@@ -5,7 +5,7 @@
  * health service "plugin", and hands back the channel for the plugin's own services. kill()
  * asks GRPCController/Shutdown, then escalates to SIGTERM and SIGKILL.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type grpc from '@grpc/grpc-js';
@@ -24,12 +24,23 @@ import {
   type HandshakeConfig,
   type HandshakeLine,
 } from '../plugin/index.js';
-import { ENV_CLIENT_CERT, ENV_MAX_PORT, ENV_MIN_PORT, ENV_PROTOCOL_VERSIONS, ENV_UNIX_SOCKET_DIR, ENV_WATCH_STDIN, checkPortRange, checkVersions } from '../plugin/handshake.js';
+import {
+  ENV_CLIENT_CERT,
+  ENV_MAX_PORT,
+  ENV_MIN_PORT,
+  ENV_PROTOCOL_VERSIONS,
+  ENV_UNIX_SOCKET_DIR,
+  ENV_UNIX_SOCKET_GROUP,
+  ENV_WATCH_STDIN,
+  checkPortRange,
+  checkVersions,
+} from '../plugin/handshake.js';
+import { setGroupWritable } from '../plugin/socket-group.js';
 import { checkHealth, followStdio, openChannel, requestShutdown, type PluginChannel } from './channel.js';
 import { PluginProcess, type GrpcPluginExit } from './child.js';
 import { GRPC_PROTOCOL } from './constants.js';
 import { GrpcPluginUnhealthy } from './errors.js';
-import type { ServingStatusName } from './pb.js';
+import { loadProtobuf, type ServingStatusName } from './pb.js';
 import { GO_PLUGIN_HEALTH_SERVICE } from './services.js';
 
 export interface LaunchGrpcPluginOptions {
@@ -48,6 +59,12 @@ export interface LaunchGrpcPluginOptions {
   maxPort?: number;
   /** Where the private PLUGIN_UNIX_SOCKET_DIR is made. Default os.tmpdir(). */
   unixSocketTempDir?: string;
+  /**
+   * PLUGIN_UNIX_SOCKET_GROUP: the group (name or gid) the plugin gives its socket to,
+   * for a plugin running as another user; the socket directory is made 0770 and that
+   * group's too. This process must be a member. An unknown group: InvalidOption.
+   */
+  unixSocketGroup?: string;
   /** Base environment (default process.env); the handshake variables are set on top. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -98,8 +115,9 @@ export interface LaunchedGrpcPlugin {
 /** Starts `command args…` as a go-plugin gRPC plugin, connects and checks its health. Rejects with a PluginError (the process stopped). */
 export async function launchGrpcPlugin(command: string, args: readonly string[] = [], options: LaunchGrpcPluginOptions = {}): Promise<LaunchedGrpcPlugin> {
   const cfg = resolve(options);
+  loadProtobuf(); // GrpcPluginUnavailable now rather than failed calls later
   const own = options.autoMTLS === true ? await generateAutoMTLSCert() : undefined;
-  const socketDir = process.platform === 'win32' ? undefined : makeSocketDir(options.unixSocketTempDir ?? os.tmpdir());
+  const socketDir = process.platform === 'win32' ? undefined : makeSocketDir(options.unixSocketTempDir ?? os.tmpdir(), options.unixSocketGroup);
   const env: NodeJS.ProcessEnv = {
     ...(options.env ?? process.env),
     [cfg.handshake.magicCookieKey]: cfg.handshake.magicCookieValue,
@@ -108,6 +126,7 @@ export async function launchGrpcPlugin(command: string, args: readonly string[] 
     [ENV_MAX_PORT]: String(cfg.maxPort),
     [ENV_WATCH_STDIN]: '1',
     ...(socketDir === undefined ? {} : { [ENV_UNIX_SOCKET_DIR]: socketDir }),
+    ...(options.unixSocketGroup === undefined ? {} : { [ENV_UNIX_SOCKET_GROUP]: options.unixSocketGroup }),
     ...(own === undefined ? {} : { [ENV_CLIENT_CERT]: own.certPem }),
   };
   const proc = new PluginProcess(command, args, {
@@ -218,10 +237,20 @@ function resolve(options: LaunchGrpcPluginOptions) {
   return { versions, minPort, maxPort, timeout, healthTimeout, grace, stderrLines, handshake };
 }
 
-function makeSocketDir(parent: string): string {
+/** The private (0700, from mkdtemp) directory passed in PLUGIN_UNIX_SOCKET_DIR; with a group, 0770 and that group's. */
+function makeSocketDir(parent: string, group: string | undefined): string {
+  let dir: string;
   try {
-    return mkdtempSync(path.join(parent, 'plugin-dir'));
+    dir = mkdtempSync(path.join(parent, 'plugin-dir'));
   } catch (err) {
     throw new PluginStartFailed(`cannot create the plugin's socket directory under ${parent}: ${errorMessage(err)}`, { cause: err });
   }
+  if (group === undefined) return dir;
+  try {
+    setGroupWritable(dir, group, 0o770, 'unixSocketGroup');
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return dir;
 }

@@ -5,6 +5,9 @@
  * - grpc.health.v1.Health/Check: SERVING for "plugin" (what go-plugin hosts ask) and ""
  *   (the whole server), NOT_SERVING for both once shutting down; any other name is
  *   NOT_FOUND, as grpc's health server answers.
+ * - grpc.health.v1.Health/Watch: the current status at once (SERVICE_UNKNOWN for another
+ *   name, the stream kept open, as grpc's health server does), NOT_SERVING when the
+ *   shutdown starts, and the end of the stream when the server stops.
  * - plugin.GRPCController/Shutdown: answers, then asks for the shutdown (the host waits
  *   for the process to exit; go-plugin hosts kill it 2 s later).
  * - plugin.GRPCBroker/StartStream: kept open (go-plugin hosts open it at once) and ended
@@ -18,24 +21,41 @@ import { BrokerService, ControllerService, GO_PLUGIN_HEALTH_SERVICE, HealthServi
 import type { StdioForwarder } from './stdio.js';
 
 export interface GoPluginServices {
-  /** Health answers NOT_SERVING from now on. */
+  /** Health answers NOT_SERVING from now on, and tells its watchers. */
   notServing(): void;
-  /** Ends the broker and stdio streams (so a graceful server shutdown need not wait for them). */
+  /** Ends the broker, health watch and stdio streams (so a graceful server shutdown need not wait for them). */
   endStreams(): void;
 }
 
 export function addGoPluginServices(server: grpc.Server, stdio: StdioForwarder, onShutdownRequest: () => void): GoPluginServices {
   let serving = true;
   const brokers = new Set<grpc.ServerDuplexStream<ConnInfo, ConnInfo>>();
+  const watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
+  const known = (name: string): boolean => name === GO_PLUGIN_HEALTH_SERVICE || name === '';
+  const status = (): number => (serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
 
   server.addService(HealthService, {
     check(call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) {
       const name = call.request.service;
-      if (name !== GO_PLUGIN_HEALTH_SERVICE && name !== '') {
+      if (!known(name)) {
         callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(name)}` });
         return;
       }
-      callback(null, { status: serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING });
+      callback(null, { status: status() });
+    },
+    watch(call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) {
+      call.write({ status: known(call.request.service) ? status() : ServingStatus.SERVICE_UNKNOWN });
+      if (!serving) {
+        call.end();
+        return;
+      }
+      watchers.add(call);
+      const done = (): void => {
+        watchers.delete(call);
+      };
+      call.on('cancelled', done);
+      call.on('close', done);
+      call.on('error', done);
     },
   });
 
@@ -75,11 +95,14 @@ export function addGoPluginServices(server: grpc.Server, stdio: StdioForwarder, 
 
   return {
     notServing() {
+      if (!serving) return;
       serving = false;
+      for (const call of watchers) if (known(call.request.service)) call.write({ status: ServingStatus.NOT_SERVING });
     },
     endStreams() {
-      for (const call of brokers) call.end();
+      for (const call of [...brokers, ...watchers]) call.end();
       brokers.clear();
+      watchers.clear();
       stdio.close();
     },
   };

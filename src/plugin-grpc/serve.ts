@@ -1,10 +1,10 @@
 /**
  * Be a plugin of a go-plugin host on PROTOCOL `grpc`: serveGrpcPlugin() checks the magic
  * cookie, adds go-plugin's own services (plugin-services.ts) beside the user's on one
- * grpc-js server, listens on a Unix socket in PLUGIN_UNIX_SOCKET_DIR (or TCP on 127.0.0.1
- * in the allowed port range), with AutoMTLS when the host sent PLUGIN_CLIENT_CERT, prints
- * the handshake line, and exits after GRPCController/Shutdown, SIGTERM, or when the host
- * is gone.
+ * grpc-js server, listens on a Unix socket in PLUGIN_UNIX_SOCKET_DIR (given to
+ * PLUGIN_UNIX_SOCKET_GROUP when set) or TCP on 127.0.0.1 in the allowed port range, with
+ * AutoMTLS when the host sent PLUGIN_CLIENT_CERT, prints the handshake line, and exits
+ * after GRPCController/Shutdown, SIGTERM, or when the host is gone.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,9 +22,21 @@ import {
   parseClientCert,
   type HandshakeConfig,
 } from '../plugin/index.js';
-import { ENV_CLIENT_CERT, ENV_MAX_PORT, ENV_MIN_PORT, ENV_PROTOCOL_VERSIONS, ENV_UNIX_SOCKET_DIR, ENV_WATCH_STDIN, checkPortRange, checkVersions } from '../plugin/handshake.js';
+import {
+  ENV_CLIENT_CERT,
+  ENV_MAX_PORT,
+  ENV_MIN_PORT,
+  ENV_PROTOCOL_VERSIONS,
+  ENV_UNIX_SOCKET_DIR,
+  ENV_UNIX_SOCKET_GROUP,
+  ENV_WATCH_STDIN,
+  checkPortRange,
+  checkVersions,
+} from '../plugin/handshake.js';
 import { watchParent } from '../plugin/parent-watch.js';
+import { setGroupWritable } from '../plugin/socket-group.js';
 import { GRPC_PROTOCOL } from './constants.js';
+import { loadProtobuf } from './pb.js';
 import { addGoPluginServices } from './plugin-services.js';
 import { StdioForwarder } from './stdio.js';
 
@@ -89,6 +101,7 @@ export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPlu
   const versions = checkVersions(options.protocolVersions ?? [1], 'protocolVersions');
   const appVersion = chooseAppVersion(env[ENV_PROTOCOL_VERSIONS], versions);
   const drainTimeout = options.drainTimeout ?? 1000;
+  loadProtobuf(); // GrpcPluginUnavailable now rather than failed calls later
   const network = options.network === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
 
   // AutoMTLS: the host's certificate is the only one accepted; ours goes in the line.
@@ -174,15 +187,28 @@ interface Bound {
   cleanup(): void;
 }
 
-/** A socket `plugin<random>` in PLUGIN_UNIX_SOCKET_DIR, or in a fresh private directory without it (removed at close). */
+/**
+ * A socket `plugin<random>` in PLUGIN_UNIX_SOCKET_DIR, or in a fresh private directory
+ * without it (removed at close); with PLUGIN_UNIX_SOCKET_GROUP, handed to that group and
+ * made group-writable (0660), as go-plugin's plugins do. An unknown group, or one this
+ * process may not give the socket to: InvalidOption, nothing left served.
+ */
 async function bindUnix(server: grpc.Server, credentials: grpc.ServerCredentials, env: NodeJS.ProcessEnv): Promise<Bound> {
   const given = env[ENV_UNIX_SOCKET_DIR];
   const own = given === undefined || given === '' ? mkdtempSync(path.join(os.tmpdir(), 'plugin-dir')) : undefined;
   const address = path.resolve(own ?? given!, `plugin${randomBytes(6).toString('hex')}`);
+  const group = env[ENV_UNIX_SOCKET_GROUP];
   try {
     await bind(server, `unix://${address}`, credentials);
   } catch (err) {
     if (own !== undefined) rmSync(own, { recursive: true, force: true });
+    throw err;
+  }
+  try {
+    if (group !== undefined && group !== '') setGroupWritable(address, group, 0o660, ENV_UNIX_SOCKET_GROUP);
+  } catch (err) {
+    server.forceShutdown();
+    rmSync(own ?? address, { recursive: true, force: true });
     throw err;
   }
   return { address, cleanup: () => rmSync(own ?? address, { recursive: true, force: true }) };

@@ -1,21 +1,20 @@
 /**
  * grpc-js service definitions of what go-plugin speaks beside the plugin's own services:
- * grpc.health.v1.Health/Check, plugin.GRPCController/Shutdown, plugin.GRPCBroker/StartStream
- * and plugin.GRPCStdio/StreamStdio, with the hand-written codecs of pb.ts. Used by both
- * sides: the plugin adds them to its server, the host calls them.
+ * grpc.health.v1.Health/Check and /Watch, plugin.GRPCController/Shutdown,
+ * plugin.GRPCBroker/StartStream and plugin.GRPCStdio/StreamStdio (go-plugin v1.8.0's
+ * internal/plugin/*.proto and grpc's health.proto, see protos.ts), their messages encoded
+ * by protobufjs (pb.ts). Used by both sides: the plugin adds them to its server, the host
+ * calls them. Defining them loads nothing: protobufjs is loaded at the first message.
  */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import {
-  decodeConnInfo,
-  decodeEmpty,
-  decodeHealthCheckRequest,
-  decodeHealthCheckResponse,
-  decodeStdioData,
-  encodeConnInfo,
-  encodeEmpty,
-  encodeHealthCheckRequest,
-  encodeHealthCheckResponse,
-  encodeStdioData,
+  ConnInfoCodec,
+  EmptyCodec,
+  HealthCheckRequestCodec,
+  HealthCheckResponseCodec,
+  ProtobufEmptyCodec,
+  StdioDataCodec,
+  type Codec,
   type ConnInfo,
   type Empty,
   type HealthCheckRequest,
@@ -26,46 +25,31 @@ import {
 /** The health service name go-plugin hosts check (go-plugin's GRPCServiceName). */
 export const GO_PLUGIN_HEALTH_SERVICE = 'plugin';
 
-function method<Req, Res>(
-  path: string,
-  requestStream: boolean,
-  responseStream: boolean,
-  encodeReq: (m: Req) => Buffer,
-  decodeReq: (b: Buffer) => Req,
-  encodeRes: (m: Res) => Buffer,
-  decodeRes: (b: Buffer) => Res,
-): MethodDefinition<Req, Res> {
+function method<Req, Res>(path: string, requestStream: boolean, responseStream: boolean, req: Codec<Req>, res: Codec<Res>): MethodDefinition<Req, Res> {
   return {
     path,
     requestStream,
     responseStream,
-    requestSerialize: encodeReq,
-    requestDeserialize: decodeReq,
-    responseSerialize: encodeRes,
-    responseDeserialize: decodeRes,
+    requestSerialize: req.encode,
+    requestDeserialize: req.decode,
+    responseSerialize: res.encode,
+    responseDeserialize: res.decode,
   };
 }
 
 export const HealthService = {
-  check: method<HealthCheckRequest, HealthCheckResponse>(
-    '/grpc.health.v1.Health/Check',
-    false,
-    false,
-    encodeHealthCheckRequest,
-    decodeHealthCheckRequest,
-    encodeHealthCheckResponse,
-    decodeHealthCheckResponse,
-  ),
+  check: method<HealthCheckRequest, HealthCheckResponse>('/grpc.health.v1.Health/Check', false, false, HealthCheckRequestCodec, HealthCheckResponseCodec),
+  watch: method<HealthCheckRequest, HealthCheckResponse>('/grpc.health.v1.Health/Watch', false, true, HealthCheckRequestCodec, HealthCheckResponseCodec),
 } satisfies ServiceDefinition;
 
 export const ControllerService = {
-  shutdown: method<Empty, Empty>('/plugin.GRPCController/Shutdown', false, false, encodeEmpty, decodeEmpty, encodeEmpty, decodeEmpty),
+  shutdown: method<Empty, Empty>('/plugin.GRPCController/Shutdown', false, false, EmptyCodec, EmptyCodec),
 } satisfies ServiceDefinition;
 
 export const BrokerService = {
-  startStream: method<ConnInfo, ConnInfo>('/plugin.GRPCBroker/StartStream', true, true, encodeConnInfo, decodeConnInfo, encodeConnInfo, decodeConnInfo),
+  startStream: method<ConnInfo, ConnInfo>('/plugin.GRPCBroker/StartStream', true, true, ConnInfoCodec, ConnInfoCodec),
 } satisfies ServiceDefinition;
 
 export const StdioService = {
-  streamStdio: method<Empty, StdioData>('/plugin.GRPCStdio/StreamStdio', false, true, encodeEmpty, decodeEmpty, encodeStdioData, decodeStdioData),
+  streamStdio: method<Empty, StdioData>('/plugin.GRPCStdio/StreamStdio', false, true, ProtobufEmptyCodec, StdioDataCodec),
 } satisfies ServiceDefinition;
