@@ -37,7 +37,7 @@ export function transportFor(kind: Endpoint['kind']): Transport {
  * its address to a parent.
  */
 export async function listen(endpoint: string | Endpoint | undefined, options: ListenOptions): Promise<Listener> {
-  if (endpoint === undefined) return unixTransport.listenPrivate(options);
+  if (endpoint === undefined) return options.tls?.unixSockets === true ? tlsTransport.listenPrivate(options) : unixTransport.listenPrivate(options);
   const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : validateEndpoint(endpoint);
   if (usesTls(ep, options.tls)) return tlsTransport.listen(ep, options);
   return transportFor(ep.kind).listen(ep, options);

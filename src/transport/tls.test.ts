@@ -184,4 +184,18 @@ describe('tls transport', () => {
     }
     expect(fs.existsSync(file)).toBe(false);
   });
+
+  it.skipIf(process.platform === 'win32')('tls.unixSockets without an endpoint: the fresh private Unix socket speaks TLS too (never silently plain)', async () => {
+    let plain = 0;
+    const listener = await transport.listen(undefined, { onConnection: echoServer(scratch), onPlaintext: (s) => (plain++, s.destroy()), tls: { ...serverTls(), unixSockets: true } });
+    try {
+      expect(listener.url).toMatch(/^unix:\//);
+      const socket = scratch.socket(await transport.connect(listener.url, { tls: { ca: certs.ca, unixSockets: true } }));
+      expect((await echoRoundTrip(socket, Buffer.from('private tls'))).toString()).toBe('private tls');
+      scratch.socket(await transport.connect(listener.url)).write('plain bytes');
+      await waitFor('the plain client', () => plain === 1);
+    } finally {
+      await listener.close();
+    }
+  });
 });

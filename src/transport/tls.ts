@@ -37,46 +37,22 @@ export class TlsTransport implements Transport {
 
   async listen(endpoint: Endpoint, options: ListenOptions): Promise<Listener> {
     const ep = asTlsEndpoint(endpoint);
-    const settings = serverTls(options.tls ?? ({} as TlsServerOptions));
     const url = tlsUrl(ep);
-    const handshakeTimeout = Math.min(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, MAX_TIMER);
-    // Never listens: accepted sockets are handed to it (its 'connection' event) once
-    // they have been seen to open with TLS. It runs the handshake and its timeout.
-    // Client certificates are judged below, not by OpenSSL, so that a refused client
-    // is told why in a REJECT over TLS instead of a bare reset.
-    const tlsServer = tls.createServer({
-      ...settings.context,
-      requestCert: settings.requestCert,
-      rejectUnauthorized: false,
-      handshakeTimeout,
-    });
-    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
-      const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket, url)) : undefined;
-      if (refusal !== undefined) {
-        if (options.onTlsRefusal !== undefined) options.onTlsRefusal(socket, refusal);
-        else socket.destroy();
-        return;
-      }
-      socket.setNoDelay(true);
-      options.onConnection(socket);
-    });
-    tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      const remote = peerUrl(socket, url);
-      // Node leaves the socket open after some of these (a handshake timeout): close it.
-      socket.destroy();
-      const error =
-        errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT'
-          ? new HandshakeTimeout(`TLS handshake with ${remote} did not complete within ${handshakeTimeout} ms`, { cause: err })
-          : (tlsFailure(err, 'server', remote) ?? new TlsError(`TLS handshake with ${remote} failed: ${errorMessage(err)}`, { cause: err }));
-      options.onHandshakeError?.(error, remote);
-    });
-    const onConnection = (raw: net.Socket): void => peek(raw, handshakeTimeout, options, tlsServer, ep.kind === 'unix' ? url : undefined);
+    const onConnection = acceptor(options, ep.kind === 'unix' ? url : undefined);
     if (ep.kind === 'unix') return unixTransport.listen(ep, { ...options, onConnection });
     const server = await startNetServer({ host: ep.host, port: ep.port, backlog: options.backlog }, { ...options, onConnection }, (err) =>
       listenError(err, url, ep.host),
     );
     const address = server.address() as net.AddressInfo;
     return listenerFor({ kind: 'tcp', host: address.address, port: address.port, tls: true }, () => server.close());
+  }
+
+  /** A fresh private Unix socket (a named pipe on Windows) with TLS: listen() without an endpoint and `tls.unixSockets`. */
+  async listenPrivate(options: ListenOptions): Promise<Listener> {
+    const local = { url: 'a private socket' };
+    const listener = await unixTransport.listenPrivate({ ...options, onConnection: acceptor(options, local) });
+    local.url = listener.url;
+    return listener;
   }
 
   connect(endpoint: Endpoint, options: ConnectOptions = {}): Promise<net.Socket> {
@@ -91,6 +67,48 @@ export class TlsTransport implements Transport {
     }
     return connectTls(target, tlsUrl(ep), options);
   }
+}
+
+/**
+ * What runs on each accepted socket: the peek, then TLS and the client certificate's
+ * check; verified sockets go on to options.onConnection. `local` names the listener for
+ * a Unix socket's clients, which have no address (undefined for TCP).
+ */
+function acceptor(options: ListenOptions, local: string | { url: string } | undefined): (raw: net.Socket) => void {
+  const settings = serverTls(options.tls ?? ({} as TlsServerOptions));
+  const handshakeTimeout = Math.min(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, MAX_TIMER);
+  const localUrl = (): string | undefined => (typeof local === 'object' ? local.url : local);
+  // Never listens: accepted sockets are handed to it (its 'connection' event) once
+  // they have been seen to open with TLS. It runs the handshake and its timeout.
+  // Client certificates are judged below, not by OpenSSL, so that a refused client
+  // is told why in a REJECT over TLS instead of a bare reset.
+  const tlsServer = tls.createServer({
+    ...settings.context,
+    requestCert: settings.requestCert,
+    rejectUnauthorized: false,
+    handshakeTimeout,
+  });
+  tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+    const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket, localUrl())) : undefined;
+    if (refusal !== undefined) {
+      if (options.onTlsRefusal !== undefined) options.onTlsRefusal(socket, refusal);
+      else socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    options.onConnection(socket);
+  });
+  tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+    const remote = peerUrl(socket, localUrl());
+    // Node leaves the socket open after some of these (a handshake timeout): close it.
+    socket.destroy();
+    const error =
+      errorCode(err) === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+        ? new HandshakeTimeout(`TLS handshake with ${remote} did not complete within ${handshakeTimeout} ms`, { cause: err })
+        : (tlsFailure(err, 'server', remote) ?? new TlsError(`TLS handshake with ${remote} failed: ${errorMessage(err)}`, { cause: err }));
+    options.onHandshakeError?.(error, remote);
+  });
+  return (raw) => peek(raw, handshakeTimeout, options, tlsServer, localUrl());
 }
 
 /**
@@ -226,4 +244,4 @@ function tlsUrl(ep: TlsEndpoint): string {
   return ep.kind === 'unix' ? formatEndpoint(ep) : formatEndpoint({ ...ep, tls: true });
 }
 
-export const tlsTransport: Transport = new TlsTransport();
+export const tlsTransport: TlsTransport = new TlsTransport();
