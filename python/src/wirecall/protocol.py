@@ -7,7 +7,7 @@ docs/PROTOCOL.md describes every message byte by byte.
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import msgpack
 
@@ -112,6 +112,9 @@ DEFAULT_STREAM_WINDOW_BYTES = 256 * 1024
 
 _HEADER = struct.Struct(">I")
 
+#: A frame's payload as the decoder hands it on: bytes, or a view into the bytes read.
+Buffer = Union[bytes, bytearray, memoryview]
+
 
 def pack(value: Any) -> bytes:
     """One MessagePack value, as this package writes it (str as str, bytes as bin)."""
@@ -161,7 +164,7 @@ def _measure(value: Any, max_elements: int, max_depth: int) -> None:
 
 
 def unpack_payload(
-    payload: bytes,
+    payload: Buffer,
     max_elements: int = DEFAULT_MAX_MESSAGE_ELEMENTS,
     max_depth: int = DEFAULT_MAX_MESSAGE_DEPTH,
 ) -> Any:
@@ -329,7 +332,7 @@ def validate_message(m: Any) -> List[Any]:
 
 
 def decode_payload(
-    payload: bytes,
+    payload: Buffer,
     max_elements: int = DEFAULT_MAX_MESSAGE_ELEMENTS,
     max_depth: int = DEFAULT_MAX_MESSAGE_DEPTH,
 ) -> List[Any]:
@@ -365,7 +368,7 @@ class FrameDecoder:
     def feed(self, data: bytes) -> List[bytes]:
         """Every complete frame in the bytes so far (the limit is checked at each prefix)."""
         self.push(data)
-        return list(self.frames())
+        return [bytes(p) for p in self.frames()]
 
     def push(self, data: bytes) -> None:
         """Adds bytes; take the frames out with :meth:`frames`."""
@@ -375,11 +378,14 @@ class FrameDecoder:
             self._pending = data
             self._pos = 0
 
-    def frames(self) -> Iterator[bytes]:
+    def frames(self) -> Iterator[Buffer]:
         """Yields the complete frames one by one. ``max_frame_size`` is read at each length
-        prefix, so a limit changed between two frames (after the handshake) applies to the next."""
+        prefix, so a limit changed between two frames (after the handshake) applies to the next.
+        A frame from bytes pushed as a memoryview is a view into them, not a copy: use it before
+        the next push (the connection decodes each at once; ``feed`` copies)."""
         buf = self._buf
         src: Any = buf if buf else self._pending
+        view = type(src) is memoryview  # slices of it are views; of the buffer, copies (it is cut below)
         pos = 0
         end = len(src)
         unpack_from = _HEADER.unpack_from
@@ -396,7 +402,7 @@ class FrameDecoder:
                     break
                 start = pos + 4
                 pos = start + size
-                yield bytes(src[start:pos])
+                yield src[start:pos] if view else bytes(src[start:pos])
         finally:
             if src is buf:
                 del buf[:pos]
