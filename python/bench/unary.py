@@ -5,8 +5,10 @@
     N=20000 REPEAT=5 python bench/unary.py --markdown
 
 Pairs: Python client → TS demo server, TS client → Python server (asyncio, and blocking
-with its worker pool), Python ↔ Python, and a plain Python socket echo carrying the same
-frames (4-byte length + msgpack) as the limit. Over TCP on 127.0.0.1.
+with its worker pool), Python ↔ Python (the server in a process of its own, and in the
+client's process), and a plain Python socket echo carrying the same frames (4-byte length +
+msgpack) as the limit; then each client against a plain echo that answers the handshake
+(that client's own limit). Over TCP on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -139,6 +141,23 @@ while True:
 """
 
 
+#: A Python asyncio server in a process of its own (sync handler, inline on the loop), as a
+#: deployment runs it: the in-process pairings share one interpreter and its GIL between the
+#: client's thread and the server's.
+PY_SERVER = r"""
+import asyncio
+from wirecall import aio
+
+async def main():
+    s = aio.Server()
+    s.register("add", lambda p: p["a"] + p["b"])
+    print(await s.listen("tcp://127.0.0.1:0"), flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
 def echo_handshake_server() -> "subprocess.Popen[str]":
     return subprocess.Popen([sys.executable, "-c", ECHO_HANDSHAKE_SERVER], stdout=subprocess.PIPE, text=True)
 
@@ -227,6 +246,12 @@ def measure() -> Dict[str, Any]:
     results["py_client_to_py_server"] = asyncio.run(py_client(ep))
     results["py_blocking_client_to_py_server"] = blocking_client(ep)
     server.close()
+    own = subprocess.Popen([sys.executable, "-c", PY_SERVER], stdout=subprocess.PIPE, text=True)
+    own_ep = own.stdout.readline().strip()  # type: ignore[union-attr]
+    results["py_client_to_py_server_process"] = asyncio.run(py_client(own_ep))
+    results["py_blocking_client_to_py_server_process"] = blocking_client(own_ep)
+    own.kill()
+    own.wait(5)
     # TS server
     ts = subprocess.Popen(["node", str(TS_DIST / "src/cli/main.js"), "serve", "tcp://127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
     ts_ep = _listening(ts)
@@ -320,9 +345,11 @@ PAIRINGS = [
     ("plain Python socket echo (the limit)", "plain_python_echo"),
     ("Python asyncio client → TS server", "py_client_to_ts_server"),
     ("TS client → Python asyncio server", "ts_client_to_py_asyncio_server"),
-    ("Python asyncio client → Python asyncio server", "py_client_to_py_server"),
+    ("Python asyncio client → Python asyncio server, its own process", "py_client_to_py_server_process"),
+    ("Python asyncio client → Python asyncio server, same process", "py_client_to_py_server"),
     ("Python blocking client → TS server", "py_blocking_client_to_ts_server"),
-    ("Python blocking client → Python server", "py_blocking_client_to_py_server"),
+    ("Python blocking client → Python asyncio server, its own process", "py_blocking_client_to_py_server_process"),
+    ("Python blocking client → Python server, same process", "py_blocking_client_to_py_server"),
     ("TS client → Python blocking server, worker pool", "ts_client_to_py_blocking_server_pool"),
     ("TS client → TS server (for comparison)", "ts_client_to_ts_server"),
     ("TS client → plain echo with a handshake (the TS client's own limit)", "ts_client_to_plain_echo"),
