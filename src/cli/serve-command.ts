@@ -136,7 +136,7 @@ async function serve(endpoint: string | undefined, flags: ServeFlags): Promise<n
         ...(flags.registryDir === undefined ? {} : { registryDir: flags.registryDir }),
         ...(flags.scene === undefined ? {} : { scene: flags.scene }),
         version: packageVersion(),
-        metadata: { server: options.name },
+        ...(options.name === undefined ? {} : { metadata: { server: options.name } }),
         handleSignals: false, // our own handlers below close (and so deregister) it
         onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       });

@@ -14,7 +14,8 @@ import type { RegisterOptions, ServiceEntry, ServiceRegistry, ServiceStatus } fr
 export interface ServiceRegistration {
   version?: string | null;
   scene?: string | null;
-  metadata?: Record<string, unknown>;
+  /** String values only (dcc-mcp-core shares the rows; see RegisterOptions.metadata). */
+  metadata?: Record<string, string>;
   /** Re-register under a known id (after a restart) instead of a fresh UUID v4. */
   instanceId?: string;
   status?: ServiceStatus;

@@ -31,7 +31,7 @@ describe('services', () => {
   it('register (endpoint string or host/port), list, heartbeat, set status, deregister', async () => {
     const dir = scratch.dir();
     const m = manager({ registryDir: dir });
-    const a = await m.registerService('maya', 'unix:/tmp/wc-a.sock', { version: '2025.1', scene: 'a.mb', metadata: { k: 1 } });
+    const a = await m.registerService('maya', 'unix:/tmp/wc-a.sock', { version: '2025.1', scene: 'a.mb', metadata: { k: '1' } });
     const b = await m.registerService('maya', { host: '127.0.0.1', port: 18812 });
     const h = await m.registerService('houdini', 'tcp://127.0.0.1:18813');
     for (const id of [a, b, h]) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -40,7 +40,7 @@ describe('services', () => {
     expect(maya.find((e) => e.instanceId === a)).toMatchObject({
       version: '2025.1',
       scene: 'a.mb',
-      metadata: { k: 1 },
+      metadata: { k: '1' },
       transportAddress: { type: 'unix_socket', path: '/tmp/wc-a.sock' },
       pid: process.pid,
       status: 'available',

@@ -59,7 +59,7 @@ describe('register and read back', () => {
       instanceId: '00112233-4455-6677-8899-aabbccddeeff',
       version: '2025.1',
       scene: '/shots/010.ma',
-      metadata: { user: 'anim01', gpus: [0, 1] },
+      metadata: { user: 'anim01', gpus: '0,1' },
       status: 'booting',
       pid: process.pid,
       extra: { display_name: 'Maya 2025', documents: ['/shots/010.ma'], port: 1 }, // known keys are not extra
@@ -75,7 +75,7 @@ describe('register and read back', () => {
       scene: '/shots/010.ma',
       pid: process.pid,
       sentinelPath: path.join(dir, 'locks', 'maya-00112233-4455-6677-8899-aabbccddeeff.lock'),
-      metadata: { user: 'anim01', gpus: [0, 1] },
+      metadata: { user: 'anim01', gpus: '0,1' },
       registeredAt: entry.lastHeartbeat,
       lastHeartbeat: expect.any(Number),
       status: 'booting',
@@ -97,7 +97,7 @@ describe('register and read back', () => {
       scene: '/shots/010.ma',
       pid: process.pid,
       sentinel_path: path.join(dir, 'locks', 'maya-00112233-4455-6677-8899-aabbccddeeff.lock'),
-      metadata: { user: 'anim01', gpus: [0, 1] },
+      metadata: { user: 'anim01', gpus: '0,1' },
       registered_at: toWireTimestamp(entry.registeredAt),
       last_heartbeat: toWireTimestamp(entry.lastHeartbeat),
       status: 'booting',
@@ -130,7 +130,10 @@ describe('register and read back', () => {
     await expect(reg.register('', TCP)).rejects.toThrow(InvalidOption);
     await expect(reg.register(42 as unknown as string, TCP)).rejects.toThrow(InvalidOption);
     await expect(reg.register('maya', { kind: 'tcp', host: 'bad host', port: 1 })).rejects.toThrow(/invalid endpoint/);
-    await expect(reg.register('maya', TCP, { metadata: { n: 1n } })).rejects.toThrow(SerializationError);
+    await expect(reg.register('maya', TCP, { metadata: { n: 1n } as unknown as Record<string, string> })).rejects.toThrow(SerializationError);
+    // dcc-mcp-core reads metadata as strings: anything else would make it drop the whole file.
+    await expect(reg.register('maya', TCP, { metadata: { gpus: [0, 1] } as unknown as Record<string, string> })).rejects.toThrow(/metadata\.gpus must be a string/);
+    await expect(reg.register('maya', TCP, { metadata: { n: 1 } as unknown as Record<string, string> })).rejects.toThrow(InvalidOption);
     await expect(reg.register('maya', TCP, { status: 'sleepy' as 'busy' })).rejects.toThrow(InvalidOption);
     await expect(reg.setStatus('maya', 'x', 'sleepy' as 'busy')).rejects.toThrow(InvalidOption);
     await expect(fs.access(path.join(dir, 'services.json'))).rejects.toThrow();

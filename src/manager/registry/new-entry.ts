@@ -32,7 +32,7 @@ export function newEntry(dccType: string, endpoint: Endpoint, options: RegisterO
     version,
     scene,
     pid,
-    metadata: jsonObject('metadata', options.metadata ?? {}),
+    metadata: stringMap('metadata', options.metadata ?? {}),
     registeredAt: 0,
     lastHeartbeat: 0,
     status,
@@ -41,6 +41,20 @@ export function newEntry(dccType: string, endpoint: Endpoint, options: RegisterO
   const extra = unknownFields(jsonObject('extra', options.extra ?? {}));
   if (Object.keys(extra).length > 0) entry.extra = extra;
   return entry;
+}
+
+/**
+ * metadata as dcc-mcp-core reads it, a map of strings: any other value would make it set
+ * the whole services.json aside as corrupt, losing every row in it.
+ */
+function stringMap(what: string, value: Record<string, string>): Record<string, string> {
+  const copy = jsonObject(what, value);
+  for (const [key, v] of Object.entries(copy)) {
+    if (typeof v !== 'string') {
+      throw new InvalidOption(`${what}.${key} must be a string, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v} (dcc-mcp-core reads metadata as strings; put structured data in extra: { extras: { ... } })`);
+    }
+  }
+  return copy as Record<string, string>;
 }
 
 /** A JSON-safe copy (the caller's object may change later); SerializationError if it cannot be JSON. */

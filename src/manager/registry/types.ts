@@ -65,7 +65,12 @@ export interface ServiceEntry {
 export interface RegisterOptions {
   version?: string | null;
   scene?: string | null;
-  metadata?: Record<string, unknown>;
+  /**
+   * String values only: dcc-mcp-core reads `metadata` as strings and sets a services.json
+   * holding anything else aside as corrupt (every row in it lost). Structured data goes in
+   * `extra: { extras: {...} }`, which it keeps as any JSON.
+   */
+  metadata?: Record<string, string>;
   /** Use this id instead of a fresh UUID v4 (re-registration after a restart). */
   instanceId?: string;
   status?: ServiceStatus;
