@@ -68,8 +68,9 @@ Endpoints:
   tcp://host:port   host:port   [::1]:port   unix:/abs/path   /abs/path   pipe://name
   tls://host:port   TCP with TLS (--tls-cert, --tls-key, --tls-ca; docs/TLS.md)
   A bare word (no ':' or '/'), e.g. maya, is a DCC type: a live instance of it is
-  looked up in the service registry (--registry-dir, else $WIRECALL_REGISTRY_DIR, else
-  $DCC_MCP_REGISTRY_DIR, else <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).
+  looked up in the service registry (--registry-dir, else $WIRECALL_REGISTRY=redis://…
+  for a Redis registry, else $WIRECALL_REGISTRY_DIR, else $DCC_MCP_REGISTRY_DIR, else
+  <tmpdir>/dcc-mcp-registry, the directory dcc-mcp-core uses).
   A host without a port (127.0.0.1, localhost, example.com, ::1) is neither: add the port.`;
 
 export { UsageError } from './usage-error.js';
