@@ -91,16 +91,18 @@ describe('wirecall plugin run', () => {
     }
   });
 
-  it('--auto-mtls with a plugin on a Unix socket: a note that `wirecall call` cannot reach it; SIGINT removes the certificate directory', async () => {
+  it('--auto-mtls with a plugin on a Unix socket: the flags on the second line reach it (TLS over the socket), a plain call is refused; SIGINT removes the certificate directory', async () => {
     const cli = spawn(process.execPath, [CLI, 'plugin', 'run', '--auto-mtls', '--', process.execPath, CLI, 'serve', '--plugin'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    cli.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     try {
       const lines = await stdoutLines(cli, 2, 10_000);
-      expect(lines[0]).toMatch(/^listening on unix:\//);
-      const dir = path.dirname(/--tls-ca (\S+)/.exec(lines[1]!)![1]!);
+      const endpoint = /^listening on (unix:\/\S+)$/.exec(lines[0]!)?.[1];
+      expect(endpoint, lines[0]).toBeDefined();
+      const flags = /^tls (.+)$/.exec(lines[1]!)![1]!.split(' ');
+      const dir = path.dirname(flags[1]!);
       expect(existsSync(dir)).toBe(true);
-      await waitFor('the note', () => stderr.includes('no flag for TLS over a Unix socket'), 5000);
+      expect(await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}', ...flags])).toMatchObject({ code: 0, stdout: '3\n' });
+      // Plain, it is refused: the plugin's socket speaks TLS only.
+      expect((await runCli(['call', endpoint!, 'add', '{"a":1,"b":2}'])).code).toBe(3);
       cli.kill('SIGINT');
       expect(await exited(cli, 5000)).toEqual({ code: 0, signal: null });
       expect(existsSync(dir)).toBe(false);

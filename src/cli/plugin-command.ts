@@ -48,10 +48,8 @@ SIGINT/SIGTERM stop the plugin gracefully (SIGTERM, SIGKILL after --kill-grace) 
 0; if the plugin exits by itself, so does this command (exit code 3).
 With --auto-mtls the endpoint of a plugin on TCP is tls://127.0.0.1:<port>, and a second
 line "tls --tls-ca <dir>/plugin.pem --tls-cert <dir>/host.pem --tls-key <dir>/host-key.pem
---tls-servername localhost" gives the flags \`wirecall call\` needs; <dir> is private
-(0700) and removed when this command ends. \`wirecall call\` has no flag for TLS over a
-Unix socket: serve the plugin on TCP (\`wirecall serve --plugin tcp\`) to call it from the
-command line.
+--tls-servername localhost" gives the flags \`wirecall call\` needs, for a plugin on a
+Unix socket as on TCP; <dir> is private (0700) and removed when this command ends.
 Example: wirecall plugin run -- node dist/examples/my-plugin.js
 ${TOKEN_HELP}
 ${EXIT_CODES_HELP}`,
@@ -103,9 +101,6 @@ async function runPlugin(argv: string[], flags: RunFlags): Promise<number> {
     const f = (name: string): string => path.join(certDir, name);
     process.stdout.write(`tls --tls-ca ${f('plugin.pem')} --tls-cert ${f('host.pem')} --tls-key ${f('host-key.pem')} --tls-servername localhost\n`);
     process.once('exit', () => rmSync(certDir, { recursive: true, force: true }));
-    if (plugin.handshake.network === 'unix') {
-      process.stderr.write('note: `wirecall call` has no flag for TLS over a Unix socket; serve the plugin on TCP to call it from the command line\n');
-    }
   }
   if (interrupted) {
     await plugin.kill();

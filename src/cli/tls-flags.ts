@@ -1,7 +1,8 @@
 /**
  * --tls-cert, --tls-key, --tls-ca (and a client's --tls-servername): PEM files for TLS
  * (docs/TLS.md). A tls:// endpoint turns TLS on by itself; any of these flags turns it on
- * for a tcp:// one. A server given --tls-ca requires client certificates signed by it
+ * for a tcp:// one, and for a client on a Unix socket (an AutoMTLS plugin's: `wirecall
+ * plugin run --auto-mtls` prints the flags). A server given --tls-ca requires client certificates signed by it
  * (mutual TLS). A file that cannot be read is a usage error (exit 2).
  */
 import fs from 'node:fs';
@@ -18,7 +19,8 @@ export interface TlsFlags {
 }
 
 export const TLS_HELP = `
-TLS (tls://host:port, or any --tls-* flag on a tcp:// endpoint; docs/TLS.md):
+TLS (tls://host:port, or any --tls-* flag on a tcp:// endpoint, or on a Unix socket
+for call, notify and ping: an AutoMTLS plugin's; docs/TLS.md):
   --tls-cert <file>  our certificate (PEM); a server needs one, a client sends one for mutual TLS
   --tls-key <file>   its private key (PEM)
   --tls-ca <file>    CA certificates (PEM): a client trusts servers signed by them (default:
@@ -66,6 +68,8 @@ export function clientTlsOptions(flags: TlsFlags, endpoint: string): TlsClientOp
   const options: TlsClientOptions = { ...pair(flags) };
   if (flags.tlsCa !== undefined) options.ca = readPem(flags.tlsCa, '--tls-ca');
   if (flags.tlsServername !== undefined) options.servername = flags.tlsServername;
+  // Flags given for a Unix socket mean it: TLS there too (plain otherwise, as the library does).
+  if (/^(unix:|\/)/i.test(endpoint)) options.unixSockets = true;
   return options;
 }
 
