@@ -1,7 +1,7 @@
 /**
  * The manager's housekeeping pass: prune stale and dead registry rows, apply session
  * idle timeouts and lifetimes, evict pooled connections, give sessions on a restarted
- * instance its new id. Run on demand and every `cleanupInterval` on an unref'd timer;
+ * instance its new id (the only reason it lists the registry, so only with sessions). Run on demand and every `cleanupInterval` on an unref'd timer;
  * a caller and the timer share one pass rather than overlap.
  */
 import { errorMessage } from '../util/error-message.js';
@@ -26,7 +26,7 @@ export interface CleanupParts {
   registry: ServiceRegistry;
   sessions: SessionTable;
   pool: ConnectionPool;
-  /** Told the live rows each pass reads. */
+  /** Told the live rows when a pass reads them (passes with sessions). */
   onListed(live: readonly ServiceEntry[]): void;
   warn(message: string): void;
 }
@@ -64,9 +64,14 @@ export class Cleanup {
     const swept = sessions.sweep(now);
     const evictedConnections = pool.evict(now);
     const staleServices = await registry.prune();
-    const live = await registry.listAll();
-    this.parts.onListed(live);
-    const reboundSessions = sessions.rebindRestarted(live);
+    // Listing is O(rows) (a Redis list holds the server for all of it): only when a
+    // session may have to follow a restarted instance.
+    let reboundSessions = 0;
+    if (sessions.size > 0) {
+      const live = await registry.listAll();
+      this.parts.onListed(live);
+      reboundSessions = sessions.rebindRestarted(live);
+    }
     return { staleServices, closedSessions: swept.closed, evictedConnections, reboundSessions, idledSessions: swept.idled };
   }
 }

@@ -193,6 +193,29 @@ describe('lifecycle', () => {
     expect(m.toString()).toMatch(/sessions=0, pool=0\)$/);
   });
 
+  it('a cleanup pass lists the registry only when there are sessions (a list costs O(rows))', async () => {
+    const dir = scratch.dir();
+    const endpoint = `unix:${path.join(dir, 'maya.sock')}`;
+    const registry = new FileRegistry({ dir });
+    let lists = 0;
+    const listAll = registry.listAll.bind(registry);
+    registry.listAll = () => (lists++, listAll());
+    const m = manager({ registry });
+    const server = scratch.server(createServer().register('who', () => 'maya'));
+    await server.listen(endpoint);
+    await m.registerService('maya', endpoint);
+    await m.cleanup();
+    await m.cleanup();
+    expect(lists).toBe(0);
+    const session = await m.getOrCreateSession('maya');
+    expect(await session.call('who')).toBe('maya');
+    const before = lists;
+    await m.cleanup();
+    expect(lists).toBe(before + 1);
+    await m.shutdown();
+    await registry.close();
+  });
+
   it('an injected registry is used and left open by shutdown', async () => {
     const registry = new FileRegistry({ dir: scratch.dir() });
     const m = manager({ registry });
