@@ -16,7 +16,8 @@
 
 This module is the public face; the work is done in one module per job:
 
-- ``aio_connection``: a Connection (calls, writing, the protocol callbacks, event routing);
+- ``aio_connection``: a Connection (calls, notifications, streams opened, event routing);
+- ``aio_io``: its bytes in and out (the protocol callbacks, writing);
 - ``aio_dispatch``: serving the peer's calls, notifications and streams;
 - ``aio_lifecycle``: handshake timeout, heartbeats and watchdogs, drain and close;
 - ``aio_streams``: the stream objects both sides use;
@@ -30,7 +31,8 @@ from __future__ import annotations
 
 from .aio_calls import _timeout_ms as _timeout_ms  # noqa: F401
 from .aio_client import connect as connect  # noqa: F401
-from .aio_connection import HIGH_WATER as HIGH_WATER, LOW_WATER as LOW_WATER, MAX_WRITE_BUFFER as MAX_WRITE_BUFFER, Connection as Connection  # noqa: F401
+from .aio_connection import HIGH_WATER as HIGH_WATER, LOW_WATER as LOW_WATER, Connection as Connection  # noqa: F401
+from .aio_io import MAX_WRITE_BUFFER as MAX_WRITE_BUFFER  # noqa: F401
 from .aio_lifecycle import LINGER as LINGER  # noqa: F401
 from .aio_listen import _bind_unix as _bind_unix, _host_of as _host_of  # noqa: F401
 from .aio_runners import Runner as Runner, executor_runner as executor_runner, set_blocking_face as set_blocking_face  # noqa: F401

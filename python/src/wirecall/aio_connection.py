@@ -1,7 +1,7 @@
 """One wirecall connection on asyncio, either side: the public face (call, notify, ping, streams,
-close), the asyncio.Protocol callbacks, writing (one write per loop iteration, or at once for a
-call alone in flight) and the routing of the core's events. Serving the peer's calls is in
-``aio_dispatch``, keeping alive and closing in ``aio_lifecycle``."""
+close), the start of a connection (connection_made) and the routing of the core's events.
+Reading and writing bytes is in ``aio_io``, serving the peer's calls in ``aio_dispatch``,
+keeping alive and closing in ``aio_lifecycle``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from . import protocol as P
 from . import aio_runners
 from .aio_calls import _timeout_ms, _Waiter
 from .aio_dispatch import _Dispatch
+from .aio_io import READ_BUFFER, _Io
 from .aio_lifecycle import _Lifecycle
 from .aio_listen import _host_of
 from .aio_runners import Runner
@@ -25,7 +26,7 @@ from .aio_streams import OutgoingStream
 from .core import ConnectionCore, IncomingCall, Options, PeerInfo
 from .core_types import EV_CALL, EV_CANCEL, EV_CONNECTED, EV_CREDIT, EV_ERROR, EV_FATAL, EV_NOTIFY, EV_PONG
 from .core_types import EV_REFUSED, EV_REJECTED, EV_RESULT, EV_SHUTDOWN, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN
-from .errors import CallCancelled, ConnectionClosed, ConnectionLost, DeadlineExceeded, HandshakeRejected, LimitExceeded, WirecallError
+from .errors import CallCancelled, ConnectionClosed, DeadlineExceeded, HandshakeRejected, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, CallContext, HandlerRegistry, error_from_body
 
 
@@ -42,14 +43,9 @@ __all__ = ["Connection"]
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 128 * 1024
-MAX_WRITE_BUFFER = 64 * 1024 * 1024
-#: The buffer the transport reads into (asyncio.BufferedProtocol), one per connection. With a plain
-#: Protocol asyncio allocates a fresh 256 KiB bytes object per read (mmap, mremap and munmap: three
-#: syscalls a call); reading into this one costs none.
-READ_BUFFER = 256 * 1024
 
 
-class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
+class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
     """One wirecall connection, either side. Either side may call the other.
 
     Use :func:`connect` for a client; a :class:`Server` makes one per accepted socket.
@@ -297,95 +293,7 @@ class Connection(_Lifecycle, _Dispatch, asyncio.BufferedProtocol):
         self._flush()
         self._timers.append(self._loop.call_later(self._options.handshake_timeout, self._handshake_timeout))
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._read_view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        # The core's decoder keeps no reference to the view: what it has not made frames of is copied.
-        self.data_received(self._read_view[:nbytes])
-
-    def data_received(self, data: bytes) -> None:
-        self._heard = True
-        core = self.core
-        events = core.receive_data(data)
-        if events:
-            self._flush_pending = True  # answers made while handling are written once, below
-            try:
-                self._handle(events)
-            finally:
-                self._flush_pending = False
-        if core.has_data:
-            self._flush()
-        if core.state == "closing":
-            self._check_drained()
-
-    def eof_received(self) -> bool:
-        core = self.core
-        if core.state == "closing" and core.incoming:
-            return True  # the peer is done sending; our answers still go out, then we close
-        if core.state == "closing":
-            self._terminate(None)
-        elif core.state == "pending":
-            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
-        else:
-            self._terminate(ConnectionLost("connection lost (the peer closed the connection)"))
-        return False
-
-    def connection_lost(self, exc: Optional[Exception]) -> None:
-        if self.core.state == "closed" and self._closed.done():
-            return
-        if self.core.state == "closing":
-            reason = self.core.shutdown_reason
-            self._terminate(None if exc is None else ConnectionClosed(f"peer closed the connection ({exc})"), reason)
-        elif self.core.state == "pending":
-            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
-        elif self.core.state == "closed":
-            self._terminate(self._close_error)
-        else:
-            self._terminate(ConnectionLost(f"connection lost ({exc})" if exc else "connection lost"))
-
-    def pause_writing(self) -> None:
-        # The peer does not read its answers: stop reading its calls, unless calls or
-        # streams of our own wait on it (what we would read may be their answers).
-        self._write_paused = True
-        self._write_paused_since = time.monotonic()
-        t = self.transport
-        if t is not None and not self.core.outgoing and not self._paused_reading:
-            try:
-                t.pause_reading()
-                self._paused_reading = True
-            except Exception:
-                pass
-        if t is not None and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            self._terminate(LimitExceeded("peer does not read its answers (write buffer over the limit)"))
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._paused_reading and self.transport is not None:
-            self._paused_reading = False
-            try:
-                self.transport.resume_reading()
-            except Exception:
-                pass
-        for key in list(self._credit_waiters):
-            self._wake_credit(key)
-
     # ------------------------------------------------------------------ internals
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        data = self.core.data_to_send()
-        t = self.transport
-        if data and t is not None and not t.is_closing():
-            t.write(data)
-            if self._write_paused and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
-                # Answers of calls already running kept coming for a peer that reads none: cut at once.
-                self._terminate(LimitExceeded("peer does not read its answers (maxWriteBuffer)"))
 
     def _handle(self, events: List[Tuple[Any, ...]]) -> None:
         for ev in events:

@@ -1,0 +1,132 @@
+"""Bytes in and out of an asyncio Connection: the asyncio.Protocol callbacks after
+connection_made (reads into one buffer per connection, end of file, loss, the transport's
+flow control) and writing (one write per loop iteration, or at once for a call alone in
+flight). A mixin of ``aio_connection.Connection``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from .core import ConnectionCore
+from .errors import ConnectionClosed, ConnectionLost, LimitExceeded, WirecallError
+
+MAX_WRITE_BUFFER = 64 * 1024 * 1024
+#: The buffer the transport reads into (asyncio.BufferedProtocol), one per connection. With a plain
+#: Protocol asyncio allocates a fresh 256 KiB bytes object per read (mmap, mremap and munmap: three
+#: syscalls a call); reading into this one costs none.
+READ_BUFFER = 256 * 1024
+
+
+class _Io:
+    """Reading and writing for a Connection (its state lives on the Connection)."""
+
+    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
+    core: ConnectionCore
+    transport: Optional[asyncio.Transport]
+    _loop: asyncio.AbstractEventLoop
+    _read_view: memoryview
+    _heard: bool
+    _flush_pending: bool
+    _closed: "asyncio.Future[Optional[BaseException]]"
+    _close_error: Optional[WirecallError]
+    _paused_reading: bool
+    _write_paused: bool
+    _write_paused_since: float
+    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
+
+    if TYPE_CHECKING:
+
+        def _handle(self, events: List[Tuple[Any, ...]]) -> None: ...
+        def _check_drained(self) -> None: ...
+        def _terminate(self, error: Optional[WirecallError], reason: Optional[str] = None) -> None: ...
+        def _wake_credit(self, key: int) -> None: ...
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # The core's decoder keeps no reference to the view: what it has not made frames of is copied.
+        self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data: bytes) -> None:
+        self._heard = True
+        core = self.core
+        events = core.receive_data(data)
+        if events:
+            self._flush_pending = True  # answers made while handling are written once, below
+            try:
+                self._handle(events)
+            finally:
+                self._flush_pending = False
+        if core.has_data:
+            self._flush()
+        if core.state == "closing":
+            self._check_drained()
+
+    def eof_received(self) -> bool:
+        core = self.core
+        if core.state == "closing" and core.incoming:
+            return True  # the peer is done sending; our answers still go out, then we close
+        if core.state == "closing":
+            self._terminate(None)
+        elif core.state == "pending":
+            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+        else:
+            self._terminate(ConnectionLost("connection lost (the peer closed the connection)"))
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.core.state == "closed" and self._closed.done():
+            return
+        if self.core.state == "closing":
+            reason = self.core.shutdown_reason
+            self._terminate(None if exc is None else ConnectionClosed(f"peer closed the connection ({exc})"), reason)
+        elif self.core.state == "pending":
+            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+        elif self.core.state == "closed":
+            self._terminate(self._close_error)
+        else:
+            self._terminate(ConnectionLost(f"connection lost ({exc})" if exc else "connection lost"))
+
+    def pause_writing(self) -> None:
+        # The peer does not read its answers: stop reading its calls, unless calls or
+        # streams of our own wait on it (what we would read may be their answers).
+        self._write_paused = True
+        self._write_paused_since = time.monotonic()
+        t = self.transport
+        if t is not None and not self.core.outgoing and not self._paused_reading:
+            try:
+                t.pause_reading()
+                self._paused_reading = True
+            except Exception:
+                pass
+        if t is not None and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self._terminate(LimitExceeded("peer does not read its answers (write buffer over the limit)"))
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            try:
+                self.transport.resume_reading()
+            except Exception:
+                pass
+        for key in list(self._credit_waiters):
+            self._wake_credit(key)
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        data = self.core.data_to_send()
+        t = self.transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
+            if self._write_paused and t.get_write_buffer_size() > MAX_WRITE_BUFFER:
+                # Answers of calls already running kept coming for a peer that reads none: cut at once.
+                self._terminate(LimitExceeded("peer does not read its answers (maxWriteBuffer)"))
