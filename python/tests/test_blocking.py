@@ -233,3 +233,31 @@ def test_many_threads_share_one_blocking_connection() -> None:
             t.join(30)
     assert errors == []
     server.close()
+
+
+def test_thread_handlers_finishing_together_are_each_answered() -> None:
+    """Answers of thread handlers go back to the loop in batches (one wake-up for those that
+    finish together): every call still gets its own answer, results and errors mixed."""
+    release = threading.Event()
+
+    def work(p: int) -> int:
+        release.wait(10)  # hold the workers, so that they finish together
+        if p % 3 == 0:
+            raise ValueError(f"no {p}")
+        return p * 2
+
+    server = wirecall.Server(max_workers=16)
+    server.register("work", work)
+    ep = server.listen("tcp://127.0.0.1:0")
+    with wirecall.connect(ep) as conn:
+        futures = [conn.call_async("work", i) for i in range(64)]
+        time.sleep(0.2)
+        release.set()
+        for i, f in enumerate(futures):
+            if i % 3 == 0:
+                with pytest.raises(RemoteError) as info:
+                    f.result(10)
+                assert info.value.remote_name == "ValueError" and str(i) in str(info.value)
+            else:
+                assert f.result(10) == i * 2
+    server.close()
