@@ -201,3 +201,19 @@ class TestFrameDecoder:
         (payload,) = P.FrameDecoder().feed(b"\x00\x00\x00\x00")
         with pytest.raises(ProtocolError, match="empty frame"):
             P.decode_payload(payload)
+
+
+def test_frames_of_a_memoryview_are_views_and_feed_copies() -> None:
+    """The connection reads into one buffer and hands the decoder a view of it: the frames
+    are views of that buffer (decoded before the next read), while feed() returns bytes."""
+    data = P.pack_frame([P.PING, 1]) + P.pack_frame([P.PONG, 2]) + P.pack_frame([P.PING, 3])[:3]
+    buf = bytearray(data)
+    d = P.FrameDecoder()
+    d.push(memoryview(buf))
+    frames = list(d.frames())
+    assert [type(f) for f in frames] == [memoryview, memoryview]
+    assert [P.decode_payload(f) for f in frames] == [[P.PING, 1], [P.PONG, 2]]
+    del frames
+    buf[:] = b"\xff" * len(buf)  # the buffer is reused for the next read: the partial frame was copied
+    assert d.feed(P.pack_frame([P.PING, 3])[3:]) == [P.pack([P.PING, 3])]
+    assert all(type(f) is bytes for f in P.FrameDecoder().feed(memoryview(P.pack_frame([P.PING, 4]))))
