@@ -56,7 +56,7 @@ def copy_fixture(name: str, directory) -> list:
 
 
 def test_register_list_heartbeat_status_deregister(reg, tmp_path):
-    e = reg.register("maya", "tcp://127.0.0.1:18812", version="2025.1", scene="/a.ma", metadata={"gpu": 2})
+    e = reg.register("maya", "tcp://127.0.0.1:18812", version="2025.1", scene="/a.ma", metadata={"gpu": "2"})
     assert e.pid == os.getpid() and e.status == "available" and len(e.instance_id) == 36
     assert e.sentinel_path == str(tmp_path / "locks" / f"maya-{e.instance_id}.lock")
     assert holds_sentinel(e.sentinel_path) and probe_sentinel(e.sentinel_path) == "held"
@@ -64,7 +64,7 @@ def test_register_list_heartbeat_status_deregister(reg, tmp_path):
     assert reg.list_instances("houdini") == []
     (row,) = read_rows(str(tmp_path))
     assert row["transport_address"] == {"type": "tcp", "host": "127.0.0.1", "port": 18812}
-    assert row["sentinel_path"] == e.sentinel_path and row["metadata"] == {"gpu": 2}
+    assert row["sentinel_path"] == e.sentinel_path and row["metadata"] == {"gpu": "2"}
 
     before = reg.get("maya", e.instance_id).last_heartbeat
     time.sleep(0.01)
@@ -112,6 +112,9 @@ def test_bad_arguments(reg):
         reg.register("maya", "tcp://127.0.0.1:1", metadata={"x": object()})
     with pytest.raises(SerializationError):
         reg.register("maya", "tcp://127.0.0.1:1", metadata={"x": float("nan")})
+    # dcc-mcp-core reads metadata as strings; anything else would make it drop the whole file.
+    with pytest.raises(InvalidOption, match=r"metadata\.gpus must be a string"):
+        reg.register("maya", "tcp://127.0.0.1:1", metadata={"gpus": [0, 1]})  # type: ignore[dict-item]
     assert reg.list_all() == [] and not os.path.exists(os.path.join(reg.dir, "locks"))
 
 

@@ -108,7 +108,7 @@ def test_python_rows_listed_by_wirecall_services(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     os.makedirs(str(tmp_path / "run"), mode=0o700)
     reg = FileRegistry(d)
-    tcp = reg.register("houdini", "tcp://127.0.0.1:18812", version="20.5", scene="/shot.hip", metadata={"gpu": 1})
+    tcp = reg.register("houdini", "tcp://127.0.0.1:18812", version="20.5", scene="/shot.hip", metadata={"gpu": "1"})
     ipv6 = reg.register("houdini", "[::1]:18813")
     unix = reg.register("blender", "unix:/tmp/blender-7.sock")
     pipe = reg.register("nuke", "pipe://nuke-7")
@@ -117,7 +117,7 @@ def test_python_rows_listed_by_wirecall_services(tmp_path, monkeypatch):
         assert set(listed) == {tcp.instance_id, ipv6.instance_id, unix.instance_id, pipe.instance_id}
         t = listed[tcp.instance_id]
         assert (t["dccType"], t["endpoint"], t["status"], t["liveness"], t["pid"]) == ("houdini", "tcp://127.0.0.1:18812", "available", "live", os.getpid())
-        assert (t["version"], t["scene"], t["metadata"], t["host"], t["port"]) == ("20.5", "/shot.hip", {"gpu": 1}, "127.0.0.1", 18812)
+        assert (t["version"], t["scene"], t["metadata"], t["host"], t["port"]) == ("20.5", "/shot.hip", {"gpu": "1"}, "127.0.0.1", 18812)
         assert listed[ipv6.instance_id]["endpoint"] == "tcp://[::1]:18813"
         assert listed[unix.instance_id]["endpoint"] == "unix:/tmp/blender-7.sock"
         assert listed[pipe.instance_id]["endpoint"] == "unix:" + str(tmp_path / "run" / "wirecall" / "nuke-7.sock")

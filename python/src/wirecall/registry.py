@@ -138,7 +138,7 @@ class FileRegistry(_Store):
         *,
         version: Optional[str] = None,
         scene: Optional[str] = None,
-        metadata: Optional[Mapping[str, Any]] = None,
+        metadata: Optional[Mapping[str, str]] = None,
         instance_id: Optional[str] = None,
         status: str = "available",
         pid: Optional[int] = None,

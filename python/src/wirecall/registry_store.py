@@ -78,7 +78,7 @@ class _Store:
             version=version,
             scene=scene,
             pid=pid,
-            metadata=_json_object("metadata", {} if metadata is None else metadata),
+            metadata=_string_map("metadata", {} if metadata is None else metadata),
             status=status,
             schema_version=SCHEMA_VERSION,
             extra=unknown_fields(_json_object("extra", {} if extra is None else extra)),
@@ -207,6 +207,19 @@ class _Store:
             self._warned.clear()
         self._warned.add(message)
         self._warn(message)
+
+
+def _string_map(what: str, value: Any) -> Dict[str, Any]:
+    """metadata as dcc-mcp-core reads it, strings only: any other value makes it set the
+    whole services.json aside as corrupt, losing every row in it."""
+    copied = _json_object(what, value)
+    for key, item in copied.items():
+        if not isinstance(item, str):
+            raise InvalidOption(
+                f"{what}.{key} must be a string, got {type(item).__name__} "
+                "(dcc-mcp-core reads metadata as strings; put structured data in extra={'extras': {...}})"
+            )
+    return copied
 
 
 def _json_object(what: str, value: Any) -> Dict[str, Any]:
