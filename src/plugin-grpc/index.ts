@@ -5,7 +5,7 @@
  */
 export { serveGrpcPlugin, type ServeGrpcPluginOptions, type ServedGrpcPlugin } from './serve.js';
 export { launchGrpcPlugin, type LaunchGrpcPluginOptions, type LaunchedGrpcPlugin, type GrpcPluginKill } from './launch.js';
-export type { GrpcPluginExit } from './child.js';
+export type { GrpcPluginExit } from './launch.js';
 export { GrpcPluginUnhealthy, GrpcPluginUnavailable } from './errors.js';
 export { GRPC_PROTOCOL } from './constants.js';
 export { GO_PLUGIN_HEALTH_SERVICE, HealthService, ControllerService, BrokerService, StdioService } from './services.js';

@@ -1,74 +1,74 @@
 /**
- * The plugin process as the gRPC host runs it: spawned with the handshake environment,
- * its first stdout line read within a timeout, stderr kept (a tail) and logged, its exit
- * awaited, signals sent. The connection and the controller are launch.ts's.
+ * A plugin process as a host runs it: spawned with the handshake environment (stdin a
+ * pipe the host holds open and never writes), its first stdout line read within a
+ * timeout, stderr kept (a tail) and logged, its exit awaited (its socket directory removed
+ * then), and signals sent. The connection on top is each host's own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { errorMessage } from '../util/error-message.js';
-import { PluginExited, PluginHandshakeInvalid, PluginHandshakeTimeout, PluginStartFailed } from '../plugin/index.js';
-import { LineTail, MAX_LINE, readLines } from '../plugin/lines.js';
+import { PluginExited, PluginHandshakeInvalid, PluginHandshakeTimeout, PluginStartFailed } from './errors.js';
+import { removeDir } from './host-env.js';
+import type { HostOptions } from './host-options.js';
+import { killOnExit } from './kill-on-exit.js';
+import { LineTail, MAX_LINE, readLines } from './lines.js';
 
 /** How the process ended: an exit code, or the signal that ended it. */
-export interface GrpcPluginExit {
+export interface PluginExit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-export interface ChildOptions {
+/** What the host made for this start: the environment, the socket directory (removed once the process has exited), the checked stderrLines. */
+export interface PluginStart {
   env: NodeJS.ProcessEnv;
-  cwd?: string;
+  socketDir: string | undefined;
   stderrLines: number;
-  logger?: (line: string, stream: 'stdout' | 'stderr') => void;
-  /** Removed when the process has exited. */
-  socketDir?: string;
-  killOnExit: boolean;
 }
 
 export class PluginProcess {
   readonly tail: LineTail;
-  readonly exited: Promise<GrpcPluginExit>;
-  status: GrpcPluginExit | undefined;
+  readonly exited: Promise<PluginExit>;
+  status: PluginExit | undefined;
   private readonly child: ChildProcess;
   private spawnError: Error | undefined;
   private firstLine: ((line: string) => void) | undefined;
   private gotLine = false;
   private readonly stderrDone: Promise<void>;
 
+  /** Spawns `command args…`; throws PluginStartFailed when spawn() itself throws. */
   constructor(
     private readonly command: string,
     args: readonly string[],
-    options: ChildOptions,
+    options: Pick<HostOptions, 'cwd' | 'logger' | 'killOnExit'>,
+    start: PluginStart,
   ) {
-    this.tail = new LineTail(options.stderrLines);
+    this.tail = new LineTail(start.stderrLines);
     const log = options.logger ?? (() => {});
-    const removeDir = (): void => {
-      if (options.socketDir !== undefined) rmSync(options.socketDir, { recursive: true, force: true });
-    };
     try {
-      // stdin: a pipe we hold and never write; when this process dies it closes (a wirecall plugin then exits).
-      this.child = spawn(command, [...args], { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+      // stdin stays a pipe we never write to: when this process dies it closes, and a wirecall plugin exits.
+      this.child = spawn(command, [...args], { env: start.env, stdio: ['pipe', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
     } catch (err) {
-      removeDir();
+      removeDir(start.socketDir);
       throw new PluginStartFailed(`cannot start plugin ${JSON.stringify(command)}: ${errorMessage(err)}`, { cause: err });
     }
     const child = this.child;
     this.exited = new Promise((resolveExit) => {
       child.once('exit', (code, signal) => {
         this.status = { code, signal };
-        removeDir();
+        removeDir(start.socketDir);
         resolveExit(this.status);
       });
       child.once('error', (err) => {
         this.spawnError = err;
+        // spawn failed: no 'exit' will come.
         if (child.pid === undefined) {
           this.status = { code: null, signal: null };
-          removeDir();
+          removeDir(start.socketDir);
           resolveExit(this.status);
         }
       });
     });
-    if (options.killOnExit) killOnExit(child, this.exited);
+    if (options.killOnExit !== false) killOnExit(child, this.exited);
     child.stdin?.on('error', () => {});
     readLines(child.stdout!, (line) => {
       if (this.gotLine) return log(line, 'stdout');
@@ -91,7 +91,7 @@ export class PluginProcess {
     return this.child.pid ?? -1;
   }
 
-  /** The first stdout line, or a PluginError: exited, timed out, or could not start. */
+  /** The first stdout line, or a PluginError: exited, timed out (Infinity: no limit), or could not start. */
   handshakeLine(timeout: number): Promise<string> {
     return new Promise((resolveLine, reject) => {
       const timer = Number.isFinite(timeout) ? setTimeout(() => reject(new PluginHandshakeTimeout(timeout, this.tail.snapshot())), timeout) : undefined;
@@ -106,38 +106,33 @@ export class PluginProcess {
           reject(new PluginStartFailed(`cannot start plugin ${JSON.stringify(this.command)}: ${this.spawnError.message}`, { cause: this.spawnError }));
           return;
         }
-        // Its last words may still be in the pipe: wait a moment for stderr to end.
-        await Promise.race([this.stderrDone, sleep(200)]);
+        // Its last words may still be in the pipe: wait a moment for stderr to end (a held timer, so the error is reported).
+        await Promise.race([this.stderrDone, new Promise((r) => setTimeout(r, 200))]);
         reject(new PluginExited(status.code, status.signal, this.tail.snapshot()));
       });
     });
   }
 
-  /** Resolves true if the process exits within `ms`. */
+  /** Resolves true if the process exits within `ms` (at once if it has). */
   async exitsWithin(ms: number): Promise<boolean> {
     if (this.status !== undefined) return true;
     return Promise.race([this.exited.then(() => true), sleep(ms).then(() => false)]);
   }
 
+  /** Sends `sig` unless it has exited. */
   signal(sig: NodeJS.Signals): void {
     if (this.status === undefined) this.child.kill(sig);
   }
+
+  /** SIGTERM, then SIGKILL if it still runs after `grace` ms; resolves to its exit and the signal that ended the wait. */
+  async terminate(grace: number): Promise<PluginExit & { via: 'SIGTERM' | 'SIGKILL' }> {
+    this.signal('SIGTERM');
+    if (await this.exitsWithin(grace)) return { ...(await this.exited), via: 'SIGTERM' };
+    this.signal('SIGKILL');
+    return { ...(await this.exited), via: 'SIGKILL' };
+  }
 }
 
-/** Children to SIGTERM when this process exits (go-plugin's CleanupClients): one 'exit' listener for all. */
-const running = new Set<ChildProcess>();
-let exitHook = false;
-
-function killOnExit(child: ChildProcess, exited: Promise<unknown>): void {
-  running.add(child);
-  void exited.then(() => running.delete(child));
-  if (exitHook) return;
-  exitHook = true;
-  process.on('exit', () => {
-    for (const c of running) c.kill('SIGTERM');
-  });
-}
-
-export function sleep(ms: number): Promise<void> {
+function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
