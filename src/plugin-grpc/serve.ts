@@ -6,59 +6,28 @@
  * AutoMTLS when the host sent PLUGIN_CLIENT_CERT, prints the handshake line, and exits
  * after GRPCController/Shutdown, SIGTERM, or when the host is gone.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import grpc from '@grpc/grpc-js';
 import { AddressInUse, InvalidOption } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
-import {
-  DEFAULT_HANDSHAKE,
-  NOT_A_COMMAND_MESSAGE,
-  chooseAppVersion,
-  formatHandshakeLine,
-  generateAutoMTLSCert,
-  parseClientCert,
-  type HandshakeConfig,
-} from '../plugin/index.js';
-import {
-  ENV_CLIENT_CERT,
-  ENV_MAX_PORT,
-  ENV_MIN_PORT,
-  ENV_PROTOCOL_VERSIONS,
-  ENV_UNIX_SOCKET_DIR,
-  ENV_UNIX_SOCKET_GROUP,
-  ENV_WATCH_STDIN,
-  checkPortRange,
-  checkVersions,
-} from '../plugin/handshake.js';
-import { watchParent } from '../plugin/parent-watch.js';
-import { setGroupWritable } from '../plugin/socket-group.js';
+import { formatHandshakeLine, generateAutoMTLSCert, parseClientCert, type HandshakeConfig } from '../plugin/index.js';
+import { ENV_CLIENT_CERT } from '../plugin/handshake.js';
+import { bindUnixSocket, portRange } from '../plugin/listen-env.js';
+import { announceToHost, type PluginLife } from '../plugin/serve-lifecycle.js';
+import { startPluginSide, type PluginSideOptions } from '../plugin/serve-options.js';
 import { GRPC_PROTOCOL } from './constants.js';
 import { loadProtobuf } from './pb.js';
 import { addGoPluginServices } from './plugin-services.js';
 import { StdioForwarder } from './stdio.js';
 
-export interface ServeGrpcPluginOptions {
+export interface ServeGrpcPluginOptions extends PluginSideOptions {
   /** The magic cookie; default DEFAULT_HANDSHAKE (wirecall's; give the go-plugin host's HandshakeConfig here). */
   handshake?: HandshakeConfig;
-  /** App protocol versions this plugin speaks. Default [1]. */
-  protocolVersions?: readonly number[];
-  /** `unix` (default; TCP anyway on Windows, like go-plugin) or `tcp` on 127.0.0.1. */
-  network?: 'unix' | 'tcp';
-  /** Where the handshake variables are read; default process.env. */
-  env?: NodeJS.ProcessEnv;
-  /** Milliseconds between checks that the parent process is alive; 0: no polling. Default 1000. */
-  parentPollInterval?: number;
   /**
    * After GRPCController/Shutdown, SIGTERM, or when the host is gone. Default: close()
    * (in-flight calls get `drainTimeout` ms, default 1000) and exit with code 0.
    */
   onShutdown?: (reason: string) => void | Promise<void>;
-  drainTimeout?: number;
-  /** Handle SIGTERM (graceful shutdown) and ignore SIGINT, as go-plugin plugins do. Default true. */
-  handleSignals?: boolean;
   /**
    * `inherit` (default): stdout and stderr stay the process's own (a go-plugin host logs
    * the plugin's stderr lines). `stream`: writes after the handshake line go to the
@@ -86,23 +55,11 @@ export interface ServedGrpcPlugin {
  * stderr and exits with code 1.
  */
 export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPluginOptions = {}): Promise<ServedGrpcPlugin> {
-  const env = options.env ?? process.env;
-  const handshake = options.handshake ?? DEFAULT_HANDSHAKE;
-  if (env[handshake.magicCookieKey] !== handshake.magicCookieValue) {
-    process.stderr.write(NOT_A_COMMAND_MESSAGE);
-    process.exit(1);
-  }
-  if (options.network !== undefined && options.network !== 'unix' && options.network !== 'tcp') {
-    throw new InvalidOption(`network must be 'unix' or 'tcp', got ${JSON.stringify(options.network)}`);
-  }
+  const { env, appVersion, network, drainTimeout } = startPluginSide(options);
   if (options.stdio !== undefined && options.stdio !== 'inherit' && options.stdio !== 'stream') {
     throw new InvalidOption(`stdio must be 'inherit' or 'stream', got ${JSON.stringify(options.stdio)}`);
   }
-  const versions = checkVersions(options.protocolVersions ?? [1], 'protocolVersions');
-  const appVersion = chooseAppVersion(env[ENV_PROTOCOL_VERSIONS], versions);
-  const drainTimeout = options.drainTimeout ?? 1000;
   loadProtobuf(); // GrpcPluginUnavailable now rather than failed calls later
-  const network = options.network === 'tcp' || process.platform === 'win32' ? 'tcp' : 'unix';
 
   // AutoMTLS: the host's certificate is the only one accepted; ours goes in the line.
   const clientCert = env[ENV_CLIENT_CERT];
@@ -116,40 +73,19 @@ export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPlu
   }
 
   const stdio = new StdioForwarder();
-  let shutdown: (reason: string) => void = () => {};
-  const services = addGoPluginServices(server, stdio, () => shutdown('GRPCController/Shutdown'));
+  let life: PluginLife | undefined;
+  // A Shutdown before the line is printed (nothing to shut down yet) is ignored.
+  const services = addGoPluginServices(server, stdio, () => life?.shutdown('GRPCController/Shutdown'));
   const bound = network === 'tcp' ? await bindTcp(server, credentials, env) : await bindUnix(server, credentials, env);
   const line = formatHandshakeLine({ appVersion, network, address: bound.address, protocol: GRPC_PROTOCOL, serverCert });
-
-  let stopWatching = (): void => {};
-  let removeSignals = (): void => {};
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      stopWatching();
-      removeSignals();
-      services.notServing();
-      services.endStreams();
-      await shutdownServer(server, drainTimeout);
-      bound.cleanup();
-    })();
-    return closing;
-  };
-  shutdown = (reason: string): void => {
-    if (options.onShutdown !== undefined) {
-      void Promise.resolve(options.onShutdown(reason)).catch(() => {});
-      return;
-    }
-    void close()
-      .catch(() => {})
-      .finally(() => process.exit(0));
-  };
-  stopWatching = watchParent({ stdin: env[ENV_WATCH_STDIN] === '1', interval: options.parentPollInterval ?? 1000, onGone: (r) => shutdown(r) });
-  if (options.handleSignals !== false) removeSignals = signalHandlers((r) => shutdown(r));
-  // The one line the host reads; nothing may be printed on stdout before it.
-  process.stdout.write(`${line}\n`);
+  life = announceToHost(line, env, options, async () => {
+    services.notServing();
+    services.endStreams();
+    await shutdownServer(server, drainTimeout);
+    bound.cleanup();
+  });
   if (options.stdio === 'stream') stdio.capture();
-  return { address: bound.address, network, line, appVersion, tls: serverCert !== '', close };
+  return { address: bound.address, network, line, appVersion, tls: serverCert !== '', close: life.close };
 }
 
 /** tryShutdown, bounded by `drainTimeout`, then forceShutdown. */
@@ -164,18 +100,6 @@ function shutdownServer(server: grpc.Server, drainTimeout: number): Promise<void
       resolve();
     });
   });
-}
-
-function signalHandlers(shutdown: (reason: string) => void): () => void {
-  const onTerm = (): void => shutdown('SIGTERM');
-  // Ctrl-C in a terminal reaches the whole process group: the host decides when we stop.
-  const onInt = (): void => {};
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
-  return () => {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onInt);
-  };
 }
 
 function bind(server: grpc.Server, target: string, credentials: grpc.ServerCredentials): Promise<number> {
@@ -194,31 +118,28 @@ interface Bound {
  * process may not give the socket to: InvalidOption, nothing left served.
  */
 async function bindUnix(server: grpc.Server, credentials: grpc.ServerCredentials, env: NodeJS.ProcessEnv): Promise<Bound> {
-  const given = env[ENV_UNIX_SOCKET_DIR];
-  const own = given === undefined || given === '' ? mkdtempSync(path.join(os.tmpdir(), 'plugin-dir')) : undefined;
-  const address = path.resolve(own ?? given!, `plugin${randomBytes(6).toString('hex')}`);
-  const group = env[ENV_UNIX_SOCKET_GROUP];
-  try {
-    await bind(server, `unix://${address}`, credentials);
-  } catch (err) {
-    if (own !== undefined) rmSync(own, { recursive: true, force: true });
-    throw err;
-  }
-  try {
-    if (group !== undefined && group !== '') setGroupWritable(address, group, 0o660, ENV_UNIX_SOCKET_GROUP);
-  } catch (err) {
-    server.forceShutdown();
-    rmSync(own ?? address, { recursive: true, force: true });
-    throw err;
-  }
-  return { address, cleanup: () => rmSync(own ?? address, { recursive: true, force: true }) };
+  // The socket file is removed by us too, whatever grpc-js's shutdown does with it.
+  const removeFile = (file: string): void => rmSync(file, { force: true });
+  const socket = await bindUnixSocket(
+    env,
+    (file) => bind(server, `unix://${file}`, credentials),
+    (file) => {
+      server.forceShutdown();
+      removeFile(file);
+    },
+  );
+  return {
+    address: socket.file,
+    cleanup: () => {
+      removeFile(socket.file);
+      socket.removeOwnDir();
+    },
+  };
 }
 
 /** The first port from PLUGIN_MIN_PORT to PLUGIN_MAX_PORT that binds on 127.0.0.1 (go-plugin's order); both unset: any port. */
 async function bindTcp(server: grpc.Server, credentials: grpc.ServerCredentials, env: NodeJS.ProcessEnv): Promise<Bound> {
-  const min = portOf(env[ENV_MIN_PORT], ENV_MIN_PORT);
-  const max = portOf(env[ENV_MAX_PORT], ENV_MAX_PORT);
-  checkPortRange(min, max);
+  const { min, max } = portRange(env);
   let last: unknown;
   // Any failure moves on to the next port, as go-plugin's plugins do.
   for (let port = min; port <= max; port++) {
@@ -230,10 +151,4 @@ async function bindTcp(server: grpc.Server, credentials: grpc.ServerCredentials,
     }
   }
   throw new AddressInUse(`no TCP port on 127.0.0.1 in ${min}–${max} could be bound (last: ${errorMessage(last)})`, { cause: last });
-}
-
-function portOf(value: string | undefined, name: string): number {
-  if (value === undefined || value === '') return 0;
-  if (!/^[0-9]{1,5}$/.test(value)) throw new InvalidOption(`${name} must be a port number, got ${JSON.stringify(value)}`);
-  return Number(value);
 }
