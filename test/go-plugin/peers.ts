@@ -8,11 +8,13 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import grpc from '@grpc/grpc-js';
 import { expect } from 'vitest';
 import { ROOT } from '../../src/test-util/build.js';
 import { inCI } from '../../src/test-util/interop.js';
-import { decodeStringValue, encodeStringValue } from '../../src/plugin-grpc/pb.js';
+import { greeterClient, type GreeterClient } from '../../src/plugin-grpc/fixtures/greeter.mjs';
+import * as pb from '../../src/plugin-grpc/pb.js';
+
+export type { GreeterClient } from '../../src/plugin-grpc/fixtures/greeter.mjs';
 
 const SETUP = readFileSync(path.join(ROOT, 'scripts/setup-go-plugin.sh'), 'utf8');
 /** The pinned pyvider-rpcplugin. */
@@ -53,27 +55,8 @@ export function goPluginPeers(what: string): GoPluginPeers {
   };
 }
 
-/** wirecall.interop.Greeter: Greet(StringValue) → StringValue, as the Go and Python peers serve it. */
-export const GreeterService = {
-  greet: {
-    path: '/wirecall.interop.Greeter/Greet',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: encodeStringValue,
-    requestDeserialize: decodeStringValue,
-    responseSerialize: encodeStringValue,
-    responseDeserialize: decodeStringValue,
-  },
-} satisfies grpc.ServiceDefinition;
-
-export interface GreeterClient extends grpc.Client {
-  greet(name: string, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, reply?: string) => void): grpc.ClientUnaryCall;
-}
-export const Greeter = grpc.makeGenericClientConstructor(GreeterService, 'wirecall.interop.Greeter') as unknown as new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ClientOptions,
-) => GreeterClient;
+/** wirecall.interop.Greeter's client, as the Go and Python peers serve it. */
+export const Greeter = greeterClient(pb);
 
 /** One Greet call with a 10 s deadline. */
 export function greet(client: GreeterClient, name: string): Promise<string> {

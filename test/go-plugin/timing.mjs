@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import grpc from '@grpc/grpc-js';
 import { launchGrpcPlugin } from '../../dist/src/plugin-grpc/index.js';
-import { decodeStringValue, encodeStringValue } from '../../dist/src/plugin-grpc/pb.js';
+import * as pb from '../../dist/src/plugin-grpc/pb.js';
+import { greeterClient } from '../../src/plugin-grpc/fixtures/greeter.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const N = Number(process.argv.find((a) => /^[0-9]+$/.test(a)) ?? 20);
@@ -21,20 +21,7 @@ const plugins = {
   'pyvider-rpcplugin 0.5.5 plugin': [path.join(ROOT, '.interop/pyvider-rpcplugin-0.5.5/bin/python'), path.join(ROOT, 'test/go-plugin/python/greeter_plugin.py')],
   'wirecall gRPC plugin (Node)': [process.execPath, path.join(ROOT, 'src/plugin-grpc/fixtures/greeter-plugin.mjs')],
 };
-const Greeter = grpc.makeGenericClientConstructor(
-  {
-    greet: {
-      path: '/wirecall.interop.Greeter/Greet',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: encodeStringValue,
-      requestDeserialize: decodeStringValue,
-      responseSerialize: encodeStringValue,
-      responseDeserialize: decodeStringValue,
-    },
-  },
-  'wirecall.interop.Greeter',
-);
+const Greeter = greeterClient(pb);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
