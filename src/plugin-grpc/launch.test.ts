@@ -54,6 +54,17 @@ describe('launchGrpcPlugin ↔ serveGrpcPlugin', () => {
     expect(lines).toContain('stdout: greeted unix');
   });
 
+  it('a PLUGIN_CLIENT_CERT inherited from our own host never reaches the plugin without AutoMTLS', async () => {
+    const plugin = await launch({ PLUGIN_CLIENT_CERT: 'inherited from our own host' });
+    try {
+      expect(plugin.tls).toBe(false);
+      expect(plugin.handshake.serverCert).toBe('');
+      expect(await greet(plugin.client(Greeter), 'inherited')).toBe('hello, inherited, from wirecall');
+    } finally {
+      await plugin.kill();
+    }
+  });
+
   it('grpc.health.v1.Health/Watch: the status at once (SERVICE_UNKNOWN for another name), NOT_SERVING at shutdown, then the end', async () => {
     const plugin = await launch();
     const client = new grpc.Client(plugin.target, plugin.credentials, { channelOverride: plugin.channel });

@@ -43,6 +43,9 @@ export function hostEnvironment(
     ...(options.unixSocketGroup === undefined ? {} : { [ENV_UNIX_SOCKET_GROUP]: options.unixSocketGroup }),
     ...(clientCertPem === undefined ? {} : { [ENV_CLIENT_CERT]: clientCertPem }),
   };
+  // A host that is itself a plugin inherits its own host's certificate: passed on, it
+  // would turn AutoMTLS on in a plugin whose host does not do it.
+  if (clientCertPem === undefined) delete env[ENV_CLIENT_CERT];
   return { env, socketDir };
 }
 

@@ -10,7 +10,7 @@ import type { Contract } from '../rpc/contract.js';
 import type { TlsClientOptions } from '../transport/tls-options.js';
 import { autoMTLSClientOptions, generateAutoMTLSCert, type AutoMTLSCert } from './auto-mtls.js';
 import { certFromField } from './cert-field.js';
-import { ENV_CLIENT_CERT, checkHandshake, endpointOfLine, parseHandshakeLine, type HandshakeLine } from './handshake.js';
+import { checkHandshake, endpointOfLine, parseHandshakeLine, type HandshakeLine } from './handshake.js';
 import { hostEnvironment } from './host-env.js';
 import { MAX_TIMER, checkHostOptions, type HostOptions } from './host-options.js';
 import { PluginProcess, type PluginExit } from './plugin-process.js';
@@ -80,8 +80,6 @@ export async function launchPlugin<Remote = Contract, Local = Contract>(
   const cfg = resolve(options);
   const hostCert = options.autoMTLS === true ? await generateAutoMTLSCert() : undefined;
   const { env, socketDir } = hostEnvironment(options, cfg, hostCert?.certPem);
-  // Without AutoMTLS a PLUGIN_CLIENT_CERT inherited from our own host must not reach the plugin.
-  if (hostCert === undefined) delete env[ENV_CLIENT_CERT];
   const proc = new PluginProcess(command, args, options, { env, socketDir, stderrLines: cfg.stderrLines });
 
   let connection: Connection<Remote, Local> | undefined;
