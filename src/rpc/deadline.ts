@@ -3,7 +3,7 @@
  * the absolute time our timer fires (TimerQueue `dueAt`) and the relative value the
  * peer receives, which becomes the absolute `ctx.deadline` on its side.
  */
-import { InvalidArgument } from '../errors.js';
+import { CallCancelled, DeadlineExceeded, InvalidArgument } from '../errors.js';
 import { wireTimeout } from '../wire/encode.js';
 
 export interface Deadline {
@@ -33,4 +33,20 @@ export function callDeadline(options: { timeout?: number; deadline?: number } | 
 /** The absolute deadline of a call that arrived with `timeoutMs` (nil: none). */
 export function deadlineFromWire(timeoutMs: number | null): number | undefined {
   return timeoutMs === null ? undefined : Date.now() + timeoutMs;
+}
+
+/**
+ * How close to our own deadline a peer's CANCEL may arrive and still be taken for it: the
+ * caller's timer fires first (its deadline started before ours, by the transit time), so
+ * a CANCEL sent by the caller's deadline arrives just before or after ours would fire.
+ */
+const DEADLINE_CANCEL_SLACK_MS = 5;
+
+/**
+ * Why a peer's CANCEL ends a call or stream of ours that has deadline `dueAt` (0: none):
+ * its deadline when that is due or all but due, else the caller's cancellation.
+ */
+export function cancelReason(dueAt: number, method: string): CallCancelled | DeadlineExceeded {
+  if (dueAt !== 0 && Date.now() >= dueAt - DEADLINE_CANCEL_SLACK_MS) return new DeadlineExceeded(`deadline of ${method} passed`);
+  return new CallCancelled('cancelled by the caller');
 }

@@ -4,12 +4,12 @@
  * and cancellation, and the RESULT or ERROR it ends with. Notifications too: no answer,
  * but a bound on how many run at once.
  */
-import { CallCancelled, DeadlineExceeded, LimitExceeded, ProtocolError, RemoteError, type TransportError } from '../errors.js';
+import { DeadlineExceeded, LimitExceeded, ProtocolError, RemoteError, type TransportError } from '../errors.js';
 import { Status } from '../status.js';
 import type { ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
 import type { CallContext, Caller, Contract, PeerInfo } from './contract.js';
-import { deadlineFromWire } from './deadline.js';
+import { cancelReason, deadlineFromWire } from './deadline.js';
 import { deadlineBody, errorFrame, errorToBody, notFoundBody } from './error-body.js';
 import type { Frames } from './frames.js';
 import type { Outbox } from './outbox.js';
@@ -199,8 +199,8 @@ export class IncomingCalls {
     const call = this.table.get(id);
     if (call === undefined) return false;
     this.forget(call);
-    const reason = new CallCancelled('cancelled by the caller');
-    if (call.trace !== undefined) traceEnd(call.trace, true, reason, Status.CANCELLED);
+    const reason = cancelReason(call.dueAt, call.method);
+    if (call.trace !== undefined) traceEnd(call.trace, true, reason, reason.status);
     call.abort(reason);
     this.link.settled();
     return true;

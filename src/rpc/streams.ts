@@ -9,7 +9,7 @@ import { encodeStreamOpen } from '../wire/encode.js';
 import { DEFAULT_STREAM_WINDOW, StreamKind, type ErrorBody } from '../wire/native.js';
 import { CallTable } from './call-table.js';
 import type { Caller, Contract, StreamOptions } from './contract.js';
-import { callDeadline, deadlineFromWire } from './deadline.js';
+import { callDeadline, cancelReason, deadlineFromWire } from './deadline.js';
 import { deadlineBody, errorFromBody, notFoundBody } from './error-body.js';
 import { GrowthBudget, type Window } from './flow.js';
 import type { IncomingCalls } from './incoming-calls.js';
@@ -200,7 +200,8 @@ export class Streams {
   }
 
   onCancel(id: number): void {
-    this.peers.get(id)?.abort(new CallCancelled('cancelled by the caller'));
+    const stream = this.peers.get(id);
+    stream?.abort(cancelReason(stream.dueAt, stream.method));
   }
 
   /** The connection is gone: every stream ends with `error`. */
