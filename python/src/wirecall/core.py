@@ -9,19 +9,20 @@ events (tuples whose first element is one of the ``EV_*`` names). The asyncio an
 blocking front-ends drive it; a test can drive it with bytes alone.
 
 One job per module: this one has the connection's tables, input, calls and answers, and
-closing; ``core_handshake`` the handshake, ``core_streams`` stream credit and frames,
+closing; ``core_handshake`` the handshake, ``core_answers`` the peer's calls (admission,
+refusals) and our answers to them, ``core_streams`` stream credit and frames,
 ``core_types`` Options, PeerInfo, the call records and the event names.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 
 from . import protocol as P
+from .protocol_frames import _HEADER
 from .errors import (
     ConnectionClosed,
     FrameTooLarge,
@@ -31,7 +32,7 @@ from .errors import (
     ProtocolError,
     WirecallError,
 )
-from .status import Status
+from .core_answers import _Answers
 from .core_handshake import _Handshake
 from .core_streams import _Streams
 from .core_types import (  # noqa: F401  (the names the front-ends and tests read from core)
@@ -59,10 +60,8 @@ from .core_types import (  # noqa: F401  (the names the front-ends and tests rea
 
 __all__ = ["ConnectionCore", "PeerInfo", "Options", "IncomingCall", "StreamState"]
 
-_HEADER = struct.Struct(">I")
 
-
-class ConnectionCore(_Handshake, _Streams):
+class ConnectionCore(_Handshake, _Answers, _Streams):
     """One connection's protocol state. ``role`` is ``"client"`` or ``"server"``."""
 
     def __init__(self, role: str, options: Options, address: str = "") -> None:
@@ -229,36 +228,6 @@ class ConnectionCore(_Handshake, _Streams):
         else:  # HELLO, WELCOME, REJECT
             raise ProtocolError(f"unexpected message type {t} after the handshake")
 
-    def _refuse(self, id: int, status: int, body: Dict[str, Any]) -> None:
-        now = time.monotonic()
-        if now - self._refusal_window >= 1.0:
-            self._refusal_window = now
-            self._refusals = 0
-        self._refusals += 1
-        if self._refusals <= self.options.max_refused_per_second:
-            self._queue([P.ERROR, id, status, body])
-        else:  # the refusal that crosses the limit is not sent: the SHUTDOWN is (as the reference)
-            raise LimitExceeded(
-                f"peer kept calling past the concurrency limit ({self.options.max_concurrent_calls}): "
-                f"over {self.options.max_refused_per_second} refusals within a second (maxRefusedPerSecond)"
-            )
-
-    def _on_call(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
-        id = m[1]
-        if id in self.incoming:
-            raise ProtocolError(f"peer reused call id {id} while that call was still running")
-        if self.state == "closing":
-            self._queue([P.ERROR, id, Status.UNAVAILABLE, _BODY_UNAVAILABLE])
-            return
-        if len(self.incoming) >= self.options.max_concurrent_calls:
-            self._refuse(id, Status.RESOURCE_EXHAUSTED, {"name": "ResourceExhausted", "message": f"too many concurrent calls (limit {self.options.max_concurrent_calls})"})
-            return
-        call = IncomingCall(id, m[2], m[3], m[4])
-        self.incoming[id] = call
-        events.append((EV_CALL, call))
-
-    # ------------------------------------------------------------------ streams (input)
-
     # ------------------------------------------------------------------ calls (output)
 
     def _allocate_id(self) -> int:
@@ -335,54 +304,6 @@ class ConnectionCore(_Handshake, _Streams):
     def heartbeat(self) -> None:
         if self.state in ("connected", "closing"):
             self._queue([P.PING, 0])
-
-    # ------------------------------------------------------------------ answers (output)
-
-    def send_result(self, call: IncomingCall, value: Any) -> bool:
-        """Answers a call the peer made. False if it is no longer running (cancelled, expired)."""
-        if self.incoming.get(call.id) is not call or self.state == "closed":
-            return False
-        del self.incoming[call.id]
-        if call.is_stream:
-            self._release(call)
-        try:
-            payload = self._packer.pack([P.RESULT, call.id, value])
-        except Exception as e:
-            self._packer.reset()
-            self._queue([P.ERROR, call.id, Status.SERVER_ERROR, {"name": "EncodeError", "message": f"result of {call.method} cannot be encoded: {e}"}])
-            return True
-        limit = self._peer_limit()
-        if len(payload) > limit:
-            self._queue([P.ERROR, call.id, Status.RESOURCE_EXHAUSTED, {"name": "FrameTooLarge", "message": f"result of {call.method} is {len(payload)} bytes, over the caller's limit of {limit}"}])
-            return True
-        self._out.append(_HEADER.pack(len(payload)) + payload)
-        return True
-
-    def send_error(self, call: IncomingCall, status: int, body: Dict[str, Any]) -> bool:
-        """Answers a call the peer made with an ERROR, made to fit (PROTOCOL.md 7.3)."""
-        if self.incoming.get(call.id) is not call or self.state == "closed":
-            return False
-        del self.incoming[call.id]
-        self._release(call)
-        self._queue_error(call.id, status, body)
-        return True
-
-    def _queue_error(self, id: int, status: int, body: Dict[str, Any]) -> None:
-        try:
-            payload = self._packer.pack([P.ERROR, id, status, body])
-        except Exception:
-            self._packer.reset()
-            slim = {k: body[k] for k in ("name", "message", "code") if body.get(k) is not None}
-            payload = self._packer.pack([P.ERROR, id, status, slim])
-        if len(payload) > self._peer_limit():
-            payload = self._packer.pack([P.ERROR, id, status, {"name": body["name"], "message": body["message"][:1024]}])
-        self._out.append(_HEADER.pack(len(payload)) + payload)
-
-    def expire(self, call: IncomingCall) -> bool:
-        """The deadline of a call the peer made passed: ERROR 4 is queued. False if it was over."""
-        return self.send_error(call, Status.DEADLINE_EXCEEDED, {"name": "DeadlineExceeded", "message": f"deadline of {call.method} passed"})
-
-    # ------------------------------------------------------------------ streams (output)
 
     # ------------------------------------------------------------------ closing
 
