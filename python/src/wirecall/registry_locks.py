@@ -2,21 +2,9 @@
 and released in the reverse one, exactly as the TypeScript registry takes them
 (src/manager/registry/file-lock.ts, services-lock.ts, lock-dir-fs.ts, lock-owner.ts):
 
-1. dcc-mcp-core's: an exclusive ``flock`` on ``<dir>/services.lock`` (Windows:
-   ``msvcrt.locking`` on byte 0, length 1, i.e. LockFileEx on the first byte). Polled
-   with a non-blocking try every ``DCC_MCP_REGISTRY_LOCK_BACKOFF_MS`` (10 ms) up to
-   ``DCC_MCP_REGISTRY_LOCK_TIMEOUT_MS`` (2 s), then RegistryFileError. The OS drops it
-   when its holder dies, so there is no staleness rule.
-2. wirecall's older one: the directory ``<dir>/services.json.lock`` (proper-lockfile's
-   mkdir lock), with an owner record ``owner-<pid>-<16 hex>.json`` =
-   ``{"pid", "host", "pidNamespace", "since"}`` written inside it right after mkdir
-   (O_EXCL; the attempt counts only if our record is then the only entry). A waiter
-   removes a lock whose mtime is older than ``lock_stale`` (10 s), and at once one whose
-   owner record names a dead pid on this host and pid namespace: claim by unlinking the
-   record (one waiter wins), then rmdir (fails on a newer holder's record). An empty
-   directory is removed only by the mtime rule. TypeScript wirecalls before services.lock
-   take only this lock, so a Python writer must take it too. While a Python holder holds
-   it longer than half the stale time, a timer refreshes its mtime, as proper-lockfile does.
+1. dcc-mcp-core's: an exclusive ``flock`` on ``<dir>/services.lock`` (registry_flock.py);
+2. wirecall's older one: the directory ``<dir>/services.json.lock``, proper-lockfile's mkdir
+   lock with an owner record inside it (registry_mkdir_lock.py).
 
 Within one process the locks are also ordered by a threading lock per path, so threads
 never poll against each other (a second flock from this very process, on another open
@@ -25,21 +13,26 @@ file, would conflict with the first).
 
 from __future__ import annotations
 
-import errno
-import json
 import math
 import os
-import random
-import re
-import socket
-import sys
 import threading
-import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterator
 
 from .registry_errors import RegistryFileError
-from .registry_pids import is_pid_alive, pid_namespace  # noqa: F401  (also read from here)
+from .registry_flock import (  # noqa: F401  (also read from here)
+    BACKOFF_ENV as BACKOFF_ENV,
+    DEFAULT_LOCK_BACKOFF_MS as DEFAULT_LOCK_BACKOFF_MS,
+    DEFAULT_SERVICES_LOCK_TIMEOUT_MS as DEFAULT_SERVICES_LOCK_TIMEOUT_MS,
+    SERVICES_LOCK_FILE as SERVICES_LOCK_FILE,
+    TIMEOUT_ENV as TIMEOUT_ENV,
+    lock_timing_from_env as lock_timing_from_env,
+    take_services_lock as take_services_lock,
+    try_lock as try_lock,
+    unlock as unlock,
+)
+from .registry_mkdir_lock import LOCK_FILE as LOCK_FILE, MkdirLock as MkdirLock, remove_if_abandoned as remove_if_abandoned  # noqa: F401
+from .registry_pids import is_pid_alive as is_pid_alive, pid_namespace as pid_namespace  # noqa: F401  (also read from here)
 
 __all__ = [
     "try_lock",
@@ -52,51 +45,6 @@ __all__ = [
     "SERVICES_LOCK_FILE",
     "LOCK_FILE",
 ]
-
-SERVICES_LOCK_FILE = "services.lock"
-LOCK_FILE = "services.json.lock"
-
-DEFAULT_LOCK_BACKOFF_MS = 10
-DEFAULT_SERVICES_LOCK_TIMEOUT_MS = 2000
-BACKOFF_ENV = "DCC_MCP_REGISTRY_LOCK_BACKOFF_MS"
-TIMEOUT_ENV = "DCC_MCP_REGISTRY_LOCK_TIMEOUT_MS"
-
-_WINDOWS = sys.platform == "win32"
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def try_lock(fd: int) -> bool:
-        """Exclusive lock on byte 0 (length 1) without waiting: False if another open file holds it."""
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError as err:
-            if err.errno in (errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
-                return False
-            raise
-
-    def unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def try_lock(fd: int) -> bool:
-        """Exclusive flock(2) without waiting: False if another open file holds it."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as err:
-            if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                return False
-            raise
-
-    def unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
 
 # ---- in-process ordering ------------------------------------------------------
 
@@ -123,254 +71,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-# ---- services.lock (dcc-mcp-core's flock) ------------------------------------
-
-
-def _positive_int(text: Optional[str]) -> Optional[int]:
-    if text is None or not re.fullmatch(r"[ \t\n\r\f\v]*[0-9]+[ \t\n\r\f\v]*", text):
-        return None
-    n = int(text)
-    return n if 0 < n <= 2**53 - 1 else None
-
-
-def lock_timing_from_env(env: Optional[Dict[str, str]] = None) -> Tuple[float, float]:
-    """(timeout, backoff) in seconds from dcc-mcp-core's variables (unusable values keep the defaults)."""
-    source: Mapping[str, str] = os.environ if env is None else env
-    timeout = _positive_int(source.get(TIMEOUT_ENV)) or DEFAULT_SERVICES_LOCK_TIMEOUT_MS
-    backoff = _positive_int(source.get(BACKOFF_ENV)) or DEFAULT_LOCK_BACKOFF_MS
-    return timeout / 1000.0, backoff / 1000.0
-
-
-def take_services_lock(path: str, timeout: float, backoff: float) -> Callable[[], None]:
-    """Takes the flock on ``path``, polling; returns its release."""
-    try:
-        # "a+" like dcc-mcp-core's Python helper: created if missing, never truncated.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError as err:
-        raise RegistryFileError(f"cannot open the registry lock {path}: {err}") from err
-    deadline = time.monotonic() + timeout
-    try:
-        while not try_lock(fd):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RegistryFileError(
-                    f"timed out after {round(timeout * 1000)} ms waiting for the registry lock {path} "
-                    "(held by another process)"
-                )
-            time.sleep(min(left, backoff))
-    except RegistryFileError:
-        os.close(fd)
-        raise
-    except OSError as err:
-        os.close(fd)
-        raise RegistryFileError(f"cannot take the registry lock {path}: {err}") from err
-
-    def release() -> None:
-        try:
-            unlock(fd)
-        finally:
-            os.close(fd)  # releases it in any case
-
-    return release
-
-
-# ---- services.json.lock (wirecall's mkdir lock) -------------------------------
-
-_OWNER_FILE = re.compile(r"owner-[0-9]+-[0-9a-f]+\.json")
-_MAX_PAUSE = 0.05
-
-
-class MkdirLock:
-    """proper-lockfile's directory lock with lock-owner.ts's owner records, held by this process."""
-
-    def __init__(self, lock_path: str, stale: float, timeout: float, warn: Callable[[str], None]) -> None:
-        self.lock_path = lock_path
-        self.stale = max(stale, 2.0)  # proper-lockfile will not go lower
-        self.timeout = timeout
-        self.warn = warn
-        self.owner: Optional[str] = None
-        #: The lock was removed from a holder whose process had died while we waited.
-        self.holder_died = False
-        self._refresher: Optional[threading.Timer] = None
-
-    def acquire(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        pause = 0.002
-        while True:
-            if self._try_take():
-                self._schedule_refresh()
-                return
-            how = remove_if_abandoned(self.lock_path, self.stale)
-            if how is not None:
-                if how == "dead":
-                    self.holder_died = True
-                continue  # removed: try again at once
-            if self._remove_if_stale_and_empty():
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RegistryFileError(
-                    f"timed out after {round(self.timeout * 1000)} ms waiting for the registry lock "
-                    f"{self.lock_path} (held by another process)"
-                )
-            time.sleep(min(left, pause * (0.5 + random.random())))
-            pause = min(pause * 2, _MAX_PAUSE)
-
-    def _try_take(self) -> bool:
-        name = f"owner-{os.getpid()}-{os.urandom(8).hex()}.json"
-        try:
-            os.mkdir(self.lock_path)
-        except FileExistsError:
-            return False
-        except OSError as err:
-            raise RegistryFileError(f"cannot take the registry lock {self.lock_path}: {err}") from err
-        record = os.path.join(self.lock_path, name)
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "pidNamespace": pid_namespace(), "since": _now_ms()}
-        try:
-            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileNotFoundError:
-            return False  # a waiter removed our empty directory in the instant between
-        except OSError as err:
-            _quiet(os.rmdir, self.lock_path)  # ours, and empty
-            raise RegistryFileError(f"cannot take the registry lock {self.lock_path}: {err}") from err
-        try:
-            os.write(fd, json.dumps(owner, separators=(",", ":")).encode("utf-8"))
-        finally:
-            os.close(fd)
-        try:
-            entries = os.listdir(self.lock_path)
-        except OSError:
-            entries = []
-        if entries != [name]:
-            _quiet(os.unlink, record)
-            return False
-        self.owner = name
-        return True
-
-    def _remove_if_stale_and_empty(self) -> bool:
-        """proper-lockfile's own rule: a directory not refreshed for ``stale`` is removed (rmdir: only if empty)."""
-        try:
-            mtime = os.stat(self.lock_path).st_mtime
-        except FileNotFoundError:
-            return True  # gone meanwhile: try again at once
-        except OSError:
-            return False
-        if mtime >= time.time() - self.stale:
-            return False
-        try:
-            os.rmdir(self.lock_path)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False  # not empty: a record, judged by remove_if_abandoned
-
-    def _schedule_refresh(self) -> None:
-        if not math.isfinite(self.stale):
-            return  # never stale: nothing to keep fresh
-        timer = threading.Timer(self.stale / 2, self._refresh)
-        timer.daemon = True
-        self._refresher = timer
-        timer.start()
-
-    def _refresh(self) -> None:
-        if self.owner is None:
-            return
-        try:
-            os.utime(self.lock_path, None)
-        except OSError:
-            return
-        self._schedule_refresh()
-
-    def still_ours(self) -> bool:
-        return self.owner is not None and os.path.exists(os.path.join(self.lock_path, self.owner))
-
-    def release(self) -> None:
-        timer, self._refresher = self._refresher, None
-        if timer is not None:
-            timer.cancel()
-        owner, self.owner = self.owner, None
-        if owner is None:
-            return
-        record = os.path.join(self.lock_path, owner)
-        try:
-            os.unlink(record)
-        except FileNotFoundError:
-            self.warn(
-                f"registry lock {self.lock_path} was lost while held (taken over as stale); "
-                "a concurrent write may have been overwritten"
-            )
-            return
-        except OSError as err:
-            self.warn(f"could not release registry lock {self.lock_path}: {err}")
-            return
-        try:
-            os.rmdir(self.lock_path)
-        except OSError as err:
-            if err.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
-                self.warn(f"could not release registry lock {self.lock_path}: {err}")
-
-
-def _read_owner(record: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(record, encoding="utf-8") as f:
-            owner = json.load(f)
-    except (OSError, ValueError):
-        return None  # half-written, or removed meanwhile: judged by its mtime only
-    if not isinstance(owner, dict):
-        return None
-    pid, host = owner.get("pid"), owner.get("host")
-    if isinstance(pid, bool) or not isinstance(pid, int) or not isinstance(host, str):
-        return None
-    return {"pid": pid, "host": host, "pidNamespace": owner.get("pidNamespace")}
-
-
-def _is_dead(owner: Optional[Dict[str, Any]]) -> bool:
-    """Dead only when its pid is ours to judge and names no process; unknown means alive."""
-    if owner is None:
-        return False
-    if owner["host"] != socket.gethostname() or owner["pidNamespace"] != pid_namespace():
-        return False
-    return not is_pid_alive(owner["pid"])
-
-
-def remove_if_abandoned(lock_path: str, stale: float) -> Optional[str]:
-    """Removes a held lock whose holder is gone: 'dead' (pid gone here) or 'stale' (mtime); else None."""
-    try:
-        entries = os.listdir(lock_path)
-        mtime = os.stat(lock_path).st_mtime
-    except OSError:
-        return None
-    if len(entries) != 1 or not _OWNER_FILE.fullmatch(entries[0]):
-        return None
-    record = os.path.join(lock_path, entries[0])
-    how: Optional[str] = None
-    if mtime < time.time() - stale:
-        how = "stale"
-    elif _is_dead(_read_owner(record)):
-        how = "dead"
-    if how is None:
-        return None
-    try:
-        os.unlink(record)  # the claim: only one waiter succeeds
-    except OSError:
-        return None
-    _quiet(os.rmdir, lock_path)  # ENOTEMPTY: a newer holder's record is in it
-    return how
-
-
-def _quiet(fn: Callable[[str], Any], path: str) -> None:
-    try:
-        fn(path)
-    except OSError:
-        pass
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-# ---- both ---------------------------------------------------------------------
+# ---- both, in order --------------------------------------------------------------
 
 
 @contextmanager
