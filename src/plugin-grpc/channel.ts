@@ -3,8 +3,9 @@
  * (mutual TLS pinned to the plugin's certificate with AutoMTLS), and the calls to
  * go-plugin's own services: health, controller shutdown, and the plugin's stdio stream.
  */
-import grpc from '@grpc/grpc-js';
+import type grpc from '@grpc/grpc-js';
 import { AUTO_MTLS_SERVER_NAME, type AutoMTLSCert, type HandshakeLine } from '../plugin/index.js';
+import { grpcJs } from './grpc-js.js';
 import { servingStatusName, StdioChannel, type ServingStatusName } from './pb.js';
 import { ControllerService, HealthService, StdioService } from './services.js';
 
@@ -23,12 +24,13 @@ export function targetOf(line: Pick<HandshakeLine, 'network' | 'address'>): stri
 }
 
 export function openChannel(line: HandshakeLine, tls: { own: AutoMTLSCert; pluginPem: string; fingerprint: string } | undefined, extra: grpc.ChannelOptions = {}): PluginChannel {
+  const { credentials: make, Channel, Client } = grpcJs();
   const target = targetOf(line);
   let credentials: grpc.ChannelCredentials;
   let options: grpc.ChannelOptions = { ...extra };
-  if (tls === undefined) credentials = grpc.credentials.createInsecure();
+  if (tls === undefined) credentials = make.createInsecure();
   else {
-    credentials = grpc.credentials.createSsl(Buffer.from(tls.pluginPem), Buffer.from(tls.own.keyPem), Buffer.from(tls.own.certPem), {
+    credentials = make.createSsl(Buffer.from(tls.pluginPem), Buffer.from(tls.own.keyPem), Buffer.from(tls.own.certPem), {
       // Exactly the certificate the plugin announced, under go-plugin's name.
       checkServerIdentity: (host, cert) =>
         host !== AUTO_MTLS_SERVER_NAME
@@ -39,19 +41,20 @@ export function openChannel(line: HandshakeLine, tls: { own: AutoMTLSCert; plugi
     });
     options = { 'grpc.ssl_target_name_override': AUTO_MTLS_SERVER_NAME, 'grpc.default_authority': AUTO_MTLS_SERVER_NAME, ...options };
   }
-  const channel = new grpc.Channel(target, credentials, options);
-  const client = new grpc.Client(target, credentials, { ...options, channelOverride: channel });
+  const channel = new Channel(target, credentials, options);
+  const client = new Client(target, credentials, { ...options, channelOverride: channel });
   return { target, credentials, options, channel, client };
 }
 
 function unary<Req, Res>(client: grpc.Client, def: grpc.MethodDefinition<Req, Res>, request: Req, timeout: number): Promise<Res> {
+  const { Metadata } = grpcJs();
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(
       def.path,
       def.requestSerialize,
       def.responseDeserialize,
       request,
-      new grpc.Metadata(),
+      new Metadata(),
       { deadline: Date.now() + timeout, waitForReady: true } as grpc.CallOptions,
       (err, value) => (err ? reject(err) : resolve(value!)),
     );
@@ -76,7 +79,8 @@ export async function requestShutdown(ch: PluginChannel, timeout: number): Promi
  */
 export function followStdio(ch: PluginChannel, log: (line: string, stream: 'stdout' | 'stderr') => void): () => void {
   const def = StdioService.streamStdio;
-  const call = ch.client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, {}, new grpc.Metadata(), {});
+  const { Metadata } = grpcJs();
+  const call = ch.client.makeServerStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, {}, new Metadata(), {});
   const pending = { stdout: '', stderr: '' };
   call.on('data', (msg: { channel: number; data: Buffer }) => {
     const stream = msg.channel === StdioChannel.STDERR ? 'stderr' : 'stdout';

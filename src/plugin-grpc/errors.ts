@@ -9,10 +9,11 @@
  *   WirecallError
  *   └── PluginError
  *       ├── GrpcPluginUnhealthy   the health check of service "plugin" failed or did not answer SERVING
- *       └── GrpcPluginUnavailable the optional peer dependency protobufjs (go-plugin's messages) is missing
+ *       └── GrpcPluginUnavailable an optional peer dependency (@grpc/grpc-js, protobufjs) is missing
  */
 import type { WirecallErrorOptions } from '../errors.js';
 import { PluginError } from '../plugin/index.js';
+import { errorMessage } from '../util/error-message.js';
 
 export class GrpcPluginUnhealthy extends PluginError {
   static override readonly kind: string = 'GrpcPluginUnhealthy';
@@ -30,11 +31,22 @@ export class GrpcPluginUnhealthy extends PluginError {
 }
 
 /**
- * serveGrpcPlugin() or launchGrpcPlugin() needs the optional peer dependency protobufjs
- * (it encodes go-plugin's messages), and it cannot be loaded. Thrown before anything
- * is bound or started.
+ * serveGrpcPlugin() or launchGrpcPlugin() needs the optional peer dependencies
+ * @grpc/grpc-js and protobufjs (it encodes go-plugin's messages), and one of them (or
+ * both: the message names every one missing) cannot be loaded. Thrown before anything is
+ * bound or started.
  */
 export class GrpcPluginUnavailable extends PluginError {
   static override readonly kind: string = 'GrpcPluginUnavailable';
   static override readonly code: string = 'ERR_PLUGIN_GRPC_UNAVAILABLE';
+}
+
+/** GrpcPluginUnavailable for the packages `names`, whose load failed with `causes` (in the same order). */
+export function peersUnavailable(names: readonly string[], causes: readonly unknown[]): GrpcPluginUnavailable {
+  const what = names.length === 1 ? `the optional peer dependency ${names[0]!}` : `the optional peer dependencies ${names.join(' and ')}`;
+  // Node's require() error without its "Require stack:" lines.
+  const why = causes.map((err) => errorMessage(err).split('\n', 1)[0]!).join('; ');
+  return new GrpcPluginUnavailable(`wirecall/plugin-grpc needs ${what}: npm install ${names.join(' ')} (${why})`, {
+    cause: causes.length === 1 ? causes[0] : new AggregateError(causes, `cannot load ${names.join(', ')}`),
+  });
 }

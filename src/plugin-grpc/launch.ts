@@ -24,7 +24,8 @@ import { PluginProcess, type PluginExit } from '../plugin/plugin-process.js';
 import { checkHealth, followStdio, openChannel, requestShutdown, type PluginChannel } from './channel.js';
 import { GRPC_PROTOCOL } from './constants.js';
 import { GrpcPluginUnhealthy } from './errors.js';
-import { loadProtobuf, type ServingStatusName } from './pb.js';
+import { loadPeerDependencies } from './grpc-js.js';
+import type { ServingStatusName } from './pb.js';
 import { GO_PLUGIN_HEALTH_SERVICE } from './services.js';
 
 /** How the process ended: an exit code, or the signal that ended it. */
@@ -78,7 +79,7 @@ export interface LaunchedGrpcPlugin {
 /** Starts `command args…` as a go-plugin gRPC plugin, connects and checks its health. Rejects with a PluginError (the process stopped). */
 export async function launchGrpcPlugin(command: string, args: readonly string[] = [], options: LaunchGrpcPluginOptions = {}): Promise<LaunchedGrpcPlugin> {
   const cfg = resolve(options);
-  loadProtobuf(); // GrpcPluginUnavailable now rather than failed calls later
+  loadPeerDependencies(); // GrpcPluginUnavailable now, before anything is started
   const own = options.autoMTLS === true ? await generateAutoMTLSCert() : undefined;
   const { env, socketDir } = hostEnvironment(options, cfg, own?.certPem);
   const proc = new PluginProcess(command, args, options, { env, socketDir, stderrLines: cfg.stderrLines });

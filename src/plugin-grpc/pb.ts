@@ -3,8 +3,9 @@
  * dependency) from the JSON descriptors of protos.ts. protobufjs is loaded on first
  * use, with require() (no top-level await: the module graph stays loadable by require()),
  * and only its light build: descriptors need no .proto parser. serveGrpcPlugin() and
- * launchGrpcPlugin() call loadProtobuf() first, so a missing package is a
- * GrpcPluginUnavailable before anything starts rather than a failed call.
+ * launchGrpcPlugin() call loadProtobuf() first (through loadPeerDependencies(), grpc-js.ts,
+ * which loads @grpc/grpc-js the same way), so a missing package is a GrpcPluginUnavailable
+ * before anything starts rather than a failed call.
  *
  * With protobufjs ^8.2 the bytes are Go's: fields at their zero value (0, '', false, empty
  * bytes) are left out, a present sub-message is written even when empty. (7.x, which
@@ -14,8 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import type { INamespace, Root, Type } from 'protobufjs/light.js';
-import { errorMessage } from '../util/error-message.js';
-import { GrpcPluginUnavailable } from './errors.js';
+import { peersUnavailable } from './errors.js';
 import { GO_PLUGIN_PROTOS, ServingStatus, StdioChannel } from './protos.js';
 
 export { ServingStatus, StdioChannel };
@@ -68,7 +68,7 @@ function loadRoot(): Root {
   try {
     pb = createRequire(import.meta.url)('protobufjs/light.js') as Protobuf;
   } catch (err) {
-    throw new GrpcPluginUnavailable(`wirecall/plugin-grpc needs the optional peer dependency protobufjs: npm install protobufjs (${errorMessage(err)})`, { cause: err });
+    throw peersUnavailable(['protobufjs'], [err]);
   }
   root = pb.Root.fromJSON(GO_PLUGIN_PROTOS as INamespace);
   root.resolveAll();

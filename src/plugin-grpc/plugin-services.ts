@@ -15,7 +15,8 @@
  *   and a multiplexing knock is refused.
  * - plugin.GRPCStdio/StreamStdio: see stdio.ts.
  */
-import grpc from '@grpc/grpc-js';
+import type grpc from '@grpc/grpc-js';
+import { grpcJs } from './grpc-js.js';
 import { ServingStatus, type ConnInfo, type Empty, type HealthCheckRequest, type HealthCheckResponse, type StdioData } from './pb.js';
 import { BrokerService, ControllerService, GO_PLUGIN_HEALTH_SERVICE, HealthService, StdioService } from './services.js';
 import type { StdioForwarder } from './stdio.js';
@@ -28,6 +29,7 @@ export interface GoPluginServices {
 }
 
 export function addGoPluginServices(server: grpc.Server, stdio: StdioForwarder, onShutdownRequest: () => void): GoPluginServices {
+  const { status: code } = grpcJs();
   let serving = true;
   const brokers = new Set<grpc.ServerDuplexStream<ConnInfo, ConnInfo>>();
   const watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
@@ -38,7 +40,7 @@ export function addGoPluginServices(server: grpc.Server, stdio: StdioForwarder, 
     check(call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) {
       const name = call.request.service;
       if (!known(name)) {
-        callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${JSON.stringify(name)}` });
+        callback({ code: code.NOT_FOUND, details: `unknown service ${JSON.stringify(name)}` });
         return;
       }
       callback(null, { status: status() });

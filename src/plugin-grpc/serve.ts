@@ -7,7 +7,7 @@
  * after GRPCController/Shutdown, SIGTERM, or when the host is gone.
  */
 import { rmSync } from 'node:fs';
-import grpc from '@grpc/grpc-js';
+import type grpc from '@grpc/grpc-js';
 import { AddressInUse, InvalidOption } from '../errors.js';
 import { errorMessage } from '../util/error-message.js';
 import { formatHandshakeLine, generateAutoMTLSCert, parseClientCert, type HandshakeConfig } from '../plugin/index.js';
@@ -16,7 +16,7 @@ import { bindUnixSocket, portRange } from '../plugin/listen-env.js';
 import { announceToHost, type PluginLife } from '../plugin/serve-lifecycle.js';
 import { startPluginSide, type PluginSideOptions } from '../plugin/serve-options.js';
 import { GRPC_PROTOCOL } from './constants.js';
-import { loadProtobuf } from './pb.js';
+import { grpcJs, loadPeerDependencies } from './grpc-js.js';
 import { addGoPluginServices } from './plugin-services.js';
 import { StdioForwarder } from './stdio.js';
 
@@ -59,16 +59,17 @@ export async function serveGrpcPlugin(server: grpc.Server, options: ServeGrpcPlu
   if (options.stdio !== undefined && options.stdio !== 'inherit' && options.stdio !== 'stream') {
     throw new InvalidOption(`stdio must be 'inherit' or 'stream', got ${JSON.stringify(options.stdio)}`);
   }
-  loadProtobuf(); // GrpcPluginUnavailable now rather than failed calls later
+  loadPeerDependencies(); // GrpcPluginUnavailable now, before `server` is even looked at
+  const { ServerCredentials } = grpcJs();
 
   // AutoMTLS: the host's certificate is the only one accepted; ours goes in the line.
   const clientCert = env[ENV_CLIENT_CERT];
-  let credentials = grpc.ServerCredentials.createInsecure();
+  let credentials = ServerCredentials.createInsecure();
   let serverCert = '';
   if (clientCert !== undefined && clientCert !== '') {
     const host = parseClientCert(clientCert);
     const own = await generateAutoMTLSCert();
-    credentials = grpc.ServerCredentials.createSsl(Buffer.from(host.pem), [{ cert_chain: Buffer.from(own.certPem), private_key: Buffer.from(own.keyPem) }], true);
+    credentials = ServerCredentials.createSsl(Buffer.from(host.pem), [{ cert_chain: Buffer.from(own.certPem), private_key: Buffer.from(own.keyPem) }], true);
     serverCert = own.field;
   }
 

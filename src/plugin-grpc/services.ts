@@ -25,7 +25,23 @@ import {
 /** The health service name go-plugin hosts check (go-plugin's GRPCServiceName). */
 export const GO_PLUGIN_HEALTH_SERVICE = 'plugin';
 
-function method<Req, Res>(path: string, requestStream: boolean, responseStream: boolean, req: Codec<Req>, res: Codec<Res>): MethodDefinition<Req, Res> {
+/**
+ * A grpc-js MethodDefinition, written out here (the same shape: method() checks it against
+ * grpc-js's) so that the shipped services.d.ts does not need @grpc/grpc-js: without it, a
+ * TypeScript user with `skipLibCheck: false` gets errors only from the declarations that
+ * cannot do without it (serveGrpcPlugin's `grpc.Server`, launchGrpcPlugin's channel).
+ */
+export interface GoPluginMethod<Req, Res> {
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  readonly requestSerialize: (value: Req) => Buffer;
+  readonly requestDeserialize: (bytes: Buffer) => Req;
+  readonly responseSerialize: (value: Res) => Buffer;
+  readonly responseDeserialize: (bytes: Buffer) => Res;
+}
+
+function method<Req, Res>(path: string, requestStream: boolean, responseStream: boolean, req: Codec<Req>, res: Codec<Res>): GoPluginMethod<Req, Res> {
   return {
     path,
     requestStream,
@@ -34,7 +50,7 @@ function method<Req, Res>(path: string, requestStream: boolean, responseStream: 
     requestDeserialize: req.decode,
     responseSerialize: res.encode,
     responseDeserialize: res.decode,
-  };
+  } satisfies MethodDefinition<Req, Res>;
 }
 
 export const HealthService = {
