@@ -5,14 +5,14 @@ what a stream handler yields as the caller's credit allows. A mixin of ``aio_con
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Deque, Optional, Tuple
 
 from . import protocol as P
-from .core import ConnectionCore, IncomingCall, Options, StreamState
+from .aio_state import _ConnectionState
+from .core import IncomingCall, StreamState
 from .aio_runners import Runner
 from .aio_streams import StreamContext, StreamInbox
 from .errors import ConnectionClosed, DeadlineExceeded, InvalidArgument, MessageTooLarge, RemoteError
@@ -49,21 +49,14 @@ _NEXT_HANDLER = Handler("<next>", _next)
 _PLAIN = frozenset([type(None), bool, int, float, str, bytes, list, dict, tuple])
 
 
-class _Dispatch:
+class _Dispatch(_ConnectionState):
     """The incoming side of a Connection (its state lives on the Connection)."""
 
-    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
-    core: ConnectionCore
-    _loop: asyncio.AbstractEventLoop
-    _options: Options
+    # What else it uses of the Connection (declared for the type checker; set in Connection.__init__).
     _handlers: HandlerRegistry
     _runner: Optional[Runner]
     _on_notification: Optional[Callable[[str, Any], Any]]
     _context_connection: Optional[Callable[[Any], Any]]  # the Connection -> what handlers on threads see
-    _write_paused: bool
-    _drained: Optional[asyncio.Event]
-    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
-    _flush_pending: bool
     #: Calls whose handler finished on a thread, waiting for the loop to answer them, and
     #: whether the loop has been woken for them (one wake-up for a batch).
     _threads_done: Deque[Tuple[IncomingCall, CallContext, "concurrent.futures.Future[Any]"]]
@@ -72,8 +65,6 @@ class _Dispatch:
     if TYPE_CHECKING:
 
         def _schedule_flush(self) -> None: ...
-        def _flush(self) -> None: ...
-        def _check_drained(self) -> None: ...
 
     def _ctx_connection(self, handler: Handler) -> Any:
         if self._context_connection is not None and not handler.is_async:

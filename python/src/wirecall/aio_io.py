@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Optional
 
-from .core import ConnectionCore
+from .aio_state import _ConnectionState
 from .errors import ConnectionClosed, ConnectionLost, LimitExceeded, WirecallError
 
 MAX_WRITE_BUFFER = 64 * 1024 * 1024
@@ -19,29 +19,16 @@ MAX_WRITE_BUFFER = 64 * 1024 * 1024
 READ_BUFFER = 256 * 1024
 
 
-class _Io:
+class _Io(_ConnectionState):
     """Reading and writing for a Connection (its state lives on the Connection)."""
 
-    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
-    core: ConnectionCore
-    transport: Optional[asyncio.Transport]
-    _loop: asyncio.AbstractEventLoop
+    # What else it uses of the Connection (declared for the type checker; set in Connection.__init__).
     _read_view: memoryview
     _heard: bool
-    _flush_pending: bool
-    _closed: "asyncio.Future[Optional[BaseException]]"
-    _close_error: Optional[WirecallError]
-    _paused_reading: bool
-    _write_paused: bool
-    _write_paused_since: float
-    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
 
     if TYPE_CHECKING:
 
-        def _handle(self, events: List[Tuple[Any, ...]]) -> None: ...
-        def _check_drained(self) -> None: ...
         def _terminate(self, error: Optional[WirecallError], reason: Optional[str] = None) -> None: ...
-        def _wake_credit(self, key: int) -> None: ...
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_view

@@ -7,43 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from .aio_calls import _Waiter
-from .core import ConnectionCore, Options, PeerInfo
+from .aio_state import _ConnectionState
+from .core import PeerInfo
 from .errors import ConnectionClosed, ConnectionLost, HandshakeTimeout, LimitExceeded, WirecallError
 
 LINGER = 2.0
 
 
-class _Lifecycle:
+class _Lifecycle(_ConnectionState):
     """Keeping a Connection alive and closing it (its state lives on the Connection)."""
 
-    # What it uses of the Connection (declared for the type checker; set in Connection.__init__).
-    core: ConnectionCore
-    transport: Optional[asyncio.Transport]
+    # What else it uses of the Connection (declared for the type checker; set in Connection.__init__).
     address: str
-    _loop: asyncio.AbstractEventLoop
-    _options: Options
     _handshake: "asyncio.Future[PeerInfo]"
-    _closed: "asyncio.Future[Optional[BaseException]]"
-    _drained: Optional[asyncio.Event]
     _draining: Optional["asyncio.Task[None]"]
     _timers: List[asyncio.TimerHandle]
     _tick_handle: Optional[asyncio.TimerHandle]
     _last_ping: float
     _pings: Dict[int, "asyncio.Future[float]"]
-    _close_error: Optional[WirecallError]
-    _paused_reading: bool
-    _write_paused: bool
-    _write_paused_since: float
-    _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
 
     if TYPE_CHECKING:
 
-        def _flush(self) -> None: ...
-        def _handle(self, events: List[Tuple[Any, ...]]) -> None: ...
-        def _wake_credit(self, key: int) -> None: ...
         def _auth_delay(self) -> float: ...
         def _detach_from_server(self) -> None: ...
 

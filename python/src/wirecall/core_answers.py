@@ -48,15 +48,26 @@ class _Answers:
                 f"over {self.options.max_refused_per_second} refusals within a second (maxRefusedPerSecond)"
             )
 
-    def _on_call(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
-        id = m[1]
+    def _admitted(self, id: int, stream: bool) -> bool:
+        """Whether the peer's CALL or STREAM_OPEN ``id`` may run: False if it was refused (the
+        connection is closing, or at its concurrency limit); an id still running is fatal."""
         if id in self.incoming:
+            if stream:
+                raise ProtocolError(f"peer reused id {id} while that call or stream was still running")
             raise ProtocolError(f"peer reused call id {id} while that call was still running")
         if self.state == "closing":
             self._queue([P.ERROR, id, Status.UNAVAILABLE, _BODY_UNAVAILABLE])
-            return
-        if len(self.incoming) >= self.options.max_concurrent_calls:
-            self._refuse(id, Status.RESOURCE_EXHAUSTED, {"name": "ResourceExhausted", "message": f"too many concurrent calls (limit {self.options.max_concurrent_calls})"})
+            return False
+        limit = self.options.max_concurrent_calls
+        if len(self.incoming) >= limit:
+            what = "calls and streams" if stream else "calls"
+            self._refuse(id, Status.RESOURCE_EXHAUSTED, {"name": "ResourceExhausted", "message": f"too many concurrent {what} (limit {limit})"})
+            return False
+        return True
+
+    def _on_call(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
+        id = m[1]
+        if not self._admitted(id, False):
             return
         call = IncomingCall(id, m[2], m[3], m[4])
         self.incoming[id] = call

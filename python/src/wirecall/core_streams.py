@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from . import protocol as P
 from .errors import InvalidArgument, ProtocolError
-from .status import Status
-from .core_types import _BODY_UNAVAILABLE, EV_CREDIT, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN, IncomingCall, Options, PeerInfo, StreamState
+from .core_types import EV_CREDIT, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN, IncomingCall, Options, PeerInfo, StreamState
 
 
 class _Streams:
@@ -27,20 +26,14 @@ class _Streams:
     if TYPE_CHECKING:
 
         def _queue(self, message: List[Any]) -> None: ...
-        def _refuse(self, id: int, status: int, body: Dict[str, Any]) -> None: ...
+        def _admitted(self, id: int, stream: bool) -> bool: ...
         def _allocate_id(self) -> int: ...
         def _check_open(self) -> None: ...
         def _checked(self, message: List[Any], what: str) -> bytes: ...
 
     def _on_stream_open(self, m: List[Any], events: List[Tuple[Any, ...]]) -> None:
         id = m[1]
-        if id in self.incoming:
-            raise ProtocolError(f"peer reused id {id} while that call or stream was still running")
-        if self.state == "closing":
-            self._queue([P.ERROR, id, Status.UNAVAILABLE, _BODY_UNAVAILABLE])
-            return
-        if len(self.incoming) >= self.options.max_concurrent_calls:
-            self._refuse(id, Status.RESOURCE_EXHAUSTED, {"name": "ResourceExhausted", "message": f"too many concurrent calls and streams (limit {self.options.max_concurrent_calls})"})
+        if not self._admitted(id, True):
             return
         kind = m[5]
         s = StreamState(id, m[2], m[3], m[4], kind, outgoing=False)
