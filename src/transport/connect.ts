@@ -20,6 +20,26 @@ export function invalidTimeout(name: string, value: unknown): InvalidOption | un
  * the socket is destroyed on every failure.
  */
 export function connectSocket(target: net.NetConnectOpts, url: string, options: ConnectOptions = {}): Promise<net.Socket> {
+  return dial(() => net.connect(target), url, options, { ready: 'connect', error: (err) => connectError(err, url) });
+}
+
+/** What sets one kind of connect apart (TLS: a second phase after the TCP connect). */
+export interface DialSteps {
+  /** The event that resolves: 'connect', or 'secureConnect' after a TLS handshake. */
+  ready: 'connect' | 'secureConnect';
+  /** The rejection for an 'error' event; `connected`: the TCP connect had succeeded. */
+  error(err: Error, connected: boolean): unknown;
+  /** At the TCP connect, when `ready` is later: re-arm the time limit for the next phase. */
+  afterConnect?(arm: (ms: number, make: () => Error) => void): void;
+  /** The rejection for a 'close' before `ready` (unwatched when absent). */
+  closed?(): unknown;
+}
+
+/**
+ * Makes the socket and waits for `steps.ready` within `options.timeout`, honouring
+ * `options.signal`: every failure destroys the socket and rejects with a typed error.
+ */
+export function dial<S extends net.Socket>(create: () => S, url: string, options: ConnectOptions, steps: DialSteps): Promise<S> {
   const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   const bad = invalidTimeout('connect timeout', timeout);
   if (bad !== undefined) return Promise.reject(bad);
@@ -27,18 +47,25 @@ export function connectSocket(target: net.NetConnectOpts, url: string, options: 
   if (signal?.aborted) return Promise.reject(signal.reason);
 
   return new Promise((resolve, reject) => {
-    let socket: net.Socket;
+    let socket: S;
     try {
-      socket = net.connect(target);
+      socket = create();
     } catch (err) {
       reject(new ConnectionFailed(`cannot connect to ${url}: ${errorMessage(err)}`, { cause: err }));
       return;
     }
     let timer: NodeJS.Timeout | undefined;
+    let connected = false;
+    const arm = (ms: number, make: () => Error): void => {
+      clearTimeout(timer);
+      if (Number.isFinite(ms)) timer = setTimeout(() => fail(make()), Math.min(ms, MAX_TIMER));
+    };
     const cleanup = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
+      clearTimeout(timer);
       socket.off('connect', onConnect);
+      socket.off(steps.ready, onReady);
       socket.off('error', onError);
+      socket.off('close', onClose);
       signal?.removeEventListener('abort', onAbort);
     };
     const fail = (err: unknown): void => {
@@ -48,23 +75,26 @@ export function connectSocket(target: net.NetConnectOpts, url: string, options: 
       socket.destroy();
       reject(err);
     };
-    const onConnect = (): void => {
+    const onReady = (): void => {
       cleanup();
-      socket.setNoDelay(true);
       resolve(socket);
     };
-    const onError = (err: Error): void => fail(connectError(err, url));
+    const onConnect = (): void => {
+      connected = true;
+      socket.setNoDelay(true);
+      if (steps.ready === 'connect') onReady();
+      else steps.afterConnect?.(arm);
+    };
+    const onError = (err: Error): void => fail(steps.error(err, connected));
+    const onClose = (): void => fail(steps.closed!());
     const onAbort = (): void => fail(signal?.reason);
 
     socket.once('connect', onConnect);
+    if (steps.ready !== 'connect') socket.once(steps.ready, onReady);
     socket.once('error', onError);
+    if (steps.closed !== undefined) socket.once('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (Number.isFinite(timeout)) {
-      timer = setTimeout(
-        () => fail(new ConnectionTimeout(`connecting to ${url} timed out after ${timeout} ms`)),
-        Math.min(timeout, MAX_TIMER),
-      );
-    }
+    arm(timeout, () => new ConnectionTimeout(`connecting to ${url} timed out after ${timeout} ms`));
   });
 }
 

@@ -13,14 +13,14 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ConnectionFailed, ConnectionTimeout, HandshakeTimeout, InvalidEndpoint, TlsError, TlsNotOffered } from '../errors.js';
+import { HandshakeTimeout, InvalidEndpoint, TlsError, TlsNotOffered } from '../errors.js';
 import { errorCode } from '../util/error-code.js';
-import { connectError, invalidTimeout } from './connect.js';
+import { connectError, dial, invalidTimeout } from './connect.js';
 import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
 import { listenerFor, startNetServer } from './net-server.js';
 import { listenError } from './tcp.js';
 import { clientTls, serverTls, tlsFailure, type TlsClientOptions, type TlsServerOptions } from './tls-options.js';
-import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions, type Listener, type ListenOptions, type Transport } from './transport.js';
+import type { ConnectOptions, Listener, ListenOptions, Transport } from './transport.js';
 import { unixTransport } from './unix.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -169,61 +169,15 @@ function peerUrl(socket: net.Socket, localUrl?: string): string {
  * destroys the socket and rejects with a typed error.
  */
 function connectTls(target: tls.ConnectionOptions, url: string, options: ConnectOptions): Promise<net.Socket> {
-  const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
   const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  const bad = invalidTimeout('connect timeout', timeout) ?? invalidTimeout('handshakeTimeout', handshakeTimeout);
+  const bad = invalidTimeout('handshakeTimeout', handshakeTimeout);
   if (bad !== undefined) return Promise.reject(bad);
-  const { signal } = options;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    let socket: tls.TLSSocket;
-    try {
-      socket = tls.connect(target);
-    } catch (err) {
-      reject(new ConnectionFailed(`cannot connect to ${url}: ${errorMessage(err)}`, { cause: err }));
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    let connected = false;
-    const arm = (ms: number, make: () => Error): void => {
-      clearTimeout(timer);
-      if (Number.isFinite(ms)) timer = setTimeout(() => fail(make()), Math.min(ms, MAX_TIMER));
-    };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      socket.off('connect', onConnect);
-      socket.off('secureConnect', onSecure);
-      socket.off('error', onError);
-      socket.off('close', onClose);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const fail = (err: unknown): void => {
-      cleanup();
-      socket.on('error', () => {});
-      socket.destroy();
-      reject(err);
-    };
-    const onConnect = (): void => {
-      connected = true;
-      socket.setNoDelay(true);
-      arm(handshakeTimeout, () => new HandshakeTimeout(`TLS handshake with ${url} did not complete within ${handshakeTimeout} ms`));
-    };
-    const onSecure = (): void => {
-      cleanup();
-      resolve(socket);
-    };
-    const onError = (err: Error): void => {
-      fail(tlsFailure(err, 'client', url) ?? (connected ? notOffered(err, url) : connectError(err, url)));
-    };
+  return dial(() => tls.connect(target), url, options, {
+    ready: 'secureConnect',
+    afterConnect: (arm) => arm(handshakeTimeout, () => new HandshakeTimeout(`TLS handshake with ${url} did not complete within ${handshakeTimeout} ms`)),
+    error: (err, connected) => tlsFailure(err, 'client', url) ?? (connected ? notOffered(err, url) : connectError(err, url)),
     // Closed during the TLS handshake without a TLS alert: not a TLS server.
-    const onClose = (): void => fail(notOffered(undefined, url));
-    const onAbort = (): void => fail(signal?.reason);
-    socket.once('connect', onConnect);
-    socket.once('secureConnect', onSecure);
-    socket.once('error', onError);
-    socket.once('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    arm(timeout, () => new ConnectionTimeout(`connecting to ${url} timed out after ${timeout} ms`));
+    closed: () => notOffered(undefined, url),
   });
 }
 
