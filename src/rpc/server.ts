@@ -87,6 +87,8 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
   private closing: Promise<void> | undefined;
   private accepted = 0;
   private refused = 0;
+  /** TCP sockets in their TLS handshake: not connections yet, but they count toward maxConnections. */
+  private inTlsHandshake = 0;
   private handshakesFailed = 0;
   /** The counters of connections already closed. */
   private readonly retired = zeroCounters();
@@ -168,6 +170,7 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
         this.handshakesFailed++;
         if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, address);
       },
+      admitTls: () => this.admitTls(),
     });
     url = listener.url;
     this.bound.push(listener);
@@ -252,6 +255,21 @@ export class Server<Local = Contract, Remote = Contract> extends EventEmitter<Se
       const error = err instanceof ConnectionLost ? (tlsFailure(err.cause, 'server', address) ?? err) : err;
       if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, address);
     });
+  }
+
+  /** A socket may start its TLS handshake while connections and handshakes stay under maxConnections. */
+  private admitTls(): (() => void) | undefined {
+    if (this.closing !== undefined || this.connections.size + this.inTlsHandshake >= this.maxConnections) {
+      this.refused++;
+      return undefined;
+    }
+    this.inTlsHandshake++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inTlsHandshake--;
+    };
   }
 
   /**

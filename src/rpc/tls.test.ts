@@ -246,6 +246,31 @@ describe('TLS failures: typed, explained, on both sides', () => {
     expect(server.stats().handshakesFailed).toBe(2);
   });
 
+  it('sockets in their TLS handshake count toward maxConnections: stalled ones cannot crowd the server past it', async () => {
+    const { url, errors, server } = await serve({ tls: serverTls(), maxConnections: 3, handshakeTimeout: 1500 });
+    const port = Number(url.slice(url.lastIndexOf(':') + 1));
+    const good = await open(url, { tls: { ca: certs.ca } });
+    // Two sockets start TLS and stall: with the good connection, the server is full.
+    const stalled = [0, 1].map(() => {
+      const socket = net.connect(port, '127.0.0.1');
+      cleanups.push(() => socket.destroy());
+      socket.on('error', () => {}).on('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01])));
+      return socket;
+    });
+    await Promise.all(stalled.map((s) => new Promise((resolve) => s.once('connect', resolve))));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A fourth is refused at once, before any TLS (the limit counts the stalled ones).
+    const refused = await failure(open(url, { tls: { ca: certs.ca }, handshakeTimeout: 1000 }));
+    expect(refused).toBeInstanceOf(TlsError);
+    expect(errors.some((e) => /connection limit/.test(e.message))).toBe(true);
+    expect(await good.call('echo', 'still here')).toBe('still here');
+    // Once the stalled ones time out, there is room again.
+    await Promise.all(stalled.map((s) => new Promise((resolve) => (s.destroyed ? resolve(undefined) : s.once('close', resolve)))));
+    const later = await open(url, { tls: { ca: certs.ca } });
+    expect(await later.call('echo', 'room again')).toBe('room again');
+    expect(server.stats().refused).toBeGreaterThanOrEqual(1);
+  });
+
   it('bad TLS settings are InvalidOption before anything is sent', async () => {
     await expect(serve({ tls: { cert: certs.server.cert } as never })).rejects.toBeInstanceOf(InvalidOption);
     await expect(serve({ tls: { ...serverTls(), requestCert: true } })).rejects.toThrow(/needs tls.ca/);

@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { HandshakeTimeout, InvalidEndpoint, TlsError, TlsNotOffered } from '../errors.js';
+import { HandshakeTimeout, InvalidEndpoint, LimitExceeded, TlsError, TlsNotOffered } from '../errors.js';
 import { errorCode } from '../util/error-code.js';
 import { connectError, dial, invalidTimeout } from './connect.js';
 import { formatEndpoint, validateEndpoint, type Endpoint } from './endpoint.js';
@@ -88,7 +88,13 @@ function acceptor(options: ListenOptions, local: string | { url: string } | unde
     rejectUnauthorized: false,
     handshakeTimeout,
   });
+  // TCP sockets admitted into the TLS phase (options.admitTls), by remote address and
+  // port: unique among live sockets, and the only link from a TLSSocket to its raw one
+  // that Node makes public.
+  const inHandshake = new Map<string, () => void>();
   tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+    const key = addressKey(socket);
+    if (key !== undefined) inHandshake.get(key)?.();
     const refusal = settings.requestCert && settings.rejectUnauthorized ? clientCertProblem(socket, peerUrl(socket, localUrl())) : undefined;
     if (refusal !== undefined) {
       if (options.onTlsRefusal !== undefined) options.onTlsRefusal(socket, refusal);
@@ -108,7 +114,31 @@ function acceptor(options: ListenOptions, local: string | { url: string } | unde
         : (tlsFailure(err, 'server', remote) ?? new TlsError(`TLS handshake with ${remote} failed: ${errorMessage(err)}`, { cause: err }));
     options.onHandshakeError?.(error, remote);
   });
-  return (raw) => peek(raw, handshakeTimeout, options, tlsServer, localUrl());
+  return (raw) => {
+    const key = options.admitTls === undefined ? undefined : addressKey(raw);
+    if (key !== undefined) {
+      const release = options.admitTls!();
+      if (release === undefined) {
+        const remote = peerUrl(raw, localUrl());
+        raw.destroy();
+        options.onHandshakeError?.(new LimitExceeded(`refused ${remote}: the server is at its connection limit (sockets in their TLS handshake count)`), remote);
+        return;
+      }
+      // Released when the handshake is done (secureConnection) or the socket goes, whichever is first.
+      const done = (): void => {
+        if (inHandshake.get(key) === done) inHandshake.delete(key);
+        release();
+      };
+      inHandshake.set(key, done);
+      raw.once('close', done);
+    }
+    peek(raw, handshakeTimeout, options, tlsServer, localUrl());
+  };
+}
+
+/** `address|port` of a TCP socket; undefined for a Unix socket's client (no address). */
+function addressKey(socket: net.Socket): string | undefined {
+  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 /**

@@ -35,6 +35,13 @@ export interface ListenOptions {
   onTlsRefusal?: (socket: Socket, error: TransportError) => void;
   /** TLS: a handshake failed or timed out before any connection was made (the socket is gone). */
   onHandshakeError?: (error: TransportError, address: string) => void;
+  /**
+   * TLS over TCP: asked for each accepted socket before its TLS handshake, so that the
+   * sockets still in it count toward a connection limit. Returns the function to call
+   * once the handshake is over (done, failed, or the socket gone; called once), or
+   * undefined to refuse the socket (it is closed at once).
+   */
+  admitTls?: () => (() => void) | undefined;
 }
 
 export interface Listener {
