@@ -43,8 +43,17 @@ from .errors import (
     StreamClosed,
     TransportError,
     WirecallError,
+    TlsError,
+    CertificateUntrusted,
+    CertificateNameMismatch,
+    CertificateExpired,
+    ClientCertificateRequired,
+    TlsRequired,
+    TlsNotOffered,
 )
 from .handlers import CallContext
+from .tls_options import TlsOptions
+from .tls_peer import TlsPeer
 from .status import Status, status_name
 
 __version__ = "0.1.0"
@@ -58,6 +67,15 @@ __all__ = [
     "CallContext",
     "Options",
     "PeerInfo",
+    "TlsOptions",
+    "TlsPeer",
+    "TlsError",
+    "CertificateUntrusted",
+    "CertificateNameMismatch",
+    "CertificateExpired",
+    "ClientCertificateRequired",
+    "TlsRequired",
+    "TlsNotOffered",
     "Endpoint",
     "parse_endpoint",
     "format_endpoint",

@@ -4,6 +4,9 @@
     python -m wirecall call <endpoint> <method> [json] [--token T] [--timeout MS] [--stream | --client-stream | --bidi]
     python -m wirecall notify <endpoint> <method> [json] [--token T]
     python -m wirecall ping <endpoint> [--count N] [--interval MS] [--token T]
+
+TLS (docs/TLS.md): ``tls://host:port``, with ``--tls-cert/--tls-key/--tls-ca`` (and, for clients,
+``--tls-servername``); any of them on a ``tcp://`` endpoint turns TLS on. ``serve --tls-ca``: mutual TLS.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Iterator, List, Optional
 
 from . import __version__
 from .blocking import Server, connect
+from .cli_tls import add_tls_flags, tls_from_flags
 from .demo import register_demo_methods
 from .errors import (
     CallCancelled,
@@ -99,7 +103,7 @@ def _params(text: Optional[str]) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    server = register_demo_methods(Server(name=args.name, version=__version__, token=_token(args)))
+    server = register_demo_methods(Server(name=args.name, version=__version__, token=_token(args), tls=tls_from_flags(args, True)))
     endpoint = server.listen(args.endpoint)
     print(f"listening on {endpoint}", flush=True)
     stop = threading.Event()
@@ -135,7 +139,7 @@ def _stdin_messages() -> Iterator[Any]:
 def cmd_call(args: argparse.Namespace) -> int:
     params = _params(args.params)
     timeout = None if args.timeout is None else args.timeout / 1000.0
-    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0, handlers={"countdown.tick": _tick}) as conn:
+    with connect(args.endpoint, token=_token(args), tls=tls_from_flags(args, False), connect_timeout=args.connect_timeout / 1000.0, handlers={"countdown.tick": _tick}) as conn:
         if args.stream:
             for message in conn.stream(args.method, params, timeout=timeout):
                 print(to_json_line(message), flush=True)
@@ -173,14 +177,14 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     params = _params(args.params)
-    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+    with connect(args.endpoint, token=_token(args), tls=tls_from_flags(args, False), connect_timeout=args.connect_timeout / 1000.0) as conn:
         conn.notify(args.method, params)
     return EXIT_OK
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
     times: List[float] = []
-    with connect(args.endpoint, token=_token(args), connect_timeout=args.connect_timeout / 1000.0) as conn:
+    with connect(args.endpoint, token=_token(args), tls=tls_from_flags(args, False), connect_timeout=args.connect_timeout / 1000.0) as conn:
         try:
             for i in range(args.count):
                 if i > 0:
@@ -207,6 +211,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     serve.add_argument("endpoint", nargs="?", help="where to listen; default: a fresh private Unix socket")
     serve.add_argument("--name", default="wirecall-demo-py", help="server name announced in the handshake")
     token_flags(serve)
+    add_tls_flags(serve, True)
     call = sub.add_parser("call", help="call a method and print its result as one line of JSON")
     call.add_argument("endpoint")
     call.add_argument("method")
@@ -218,12 +223,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     kind.add_argument("--bidi", action="store_true", help="open a bidirectional stream: send each line of stdin (JSON); print each reply")
     call.add_argument("--connect-timeout", type=float, default=10000)
     token_flags(call)
+    add_tls_flags(call, False)
     notify = sub.add_parser("notify", help="send a notification (no reply) and exit once it has been flushed")
     notify.add_argument("endpoint")
     notify.add_argument("method")
     notify.add_argument("params", nargs="?", help="params as JSON; omitted: no params")
     notify.add_argument("--connect-timeout", type=float, default=10000)
     token_flags(notify)
+    add_tls_flags(notify, False)
     ping = sub.add_parser("ping", help="measure round-trip times to a server")
     ping.add_argument("endpoint")
     ping.add_argument("-c", "--count", type=int, default=1)
@@ -231,6 +238,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ping.add_argument("--timeout", type=float, default=10000)
     ping.add_argument("--connect-timeout", type=float, default=10000)
     token_flags(ping)
+    add_tls_flags(ping, False)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:

@@ -26,6 +26,7 @@ from .aio_streams import OutgoingStream
 from .core import ConnectionCore, IncomingCall, Options, PeerInfo
 from .core_types import EV_CALL, EV_CANCEL, EV_CONNECTED, EV_CREDIT, EV_ERROR, EV_FATAL, EV_NOTIFY, EV_PONG
 from .core_types import EV_REFUSED, EV_REJECTED, EV_RESULT, EV_SHUTDOWN, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN
+from .tls_peer import client_cert_refusal, tls_peer
 from .errors import CallCancelled, ConnectionClosed, DeadlineExceeded, HandshakeRejected, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, CallContext, HandlerRegistry, error_from_body
 
@@ -92,7 +93,8 @@ class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
         self._write_paused_since = 0.0
         self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
         self._heard = False
-        self._refusal: Optional[str] = None
+        self._refusal: Optional[Tuple[str, str]] = None  # (REJECT reason, message) sent instead of WELCOME
+        self._require_client_cert = False  # mutual TLS on a server: refuse clients without a certificate
         self._blocking_wrapper: Optional[object] = None  # wirecall.blocking's face of this connection, made once
         self.address = ""
         # Nobody awaits a server connection's handshake: its failure must not be reported as unretrieved.
@@ -273,8 +275,13 @@ class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
             self.address = "unix" if not peername else str(peername)
         self.core.address = self.address
         server = self._server
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.core.tls = tls_peer(tls)
+            if server is not None and self._require_client_cert and self._refusal is None:
+                self._refusal = client_cert_refusal(tls, self.address)
         if server is not None and self._refusal is not None:
-            self.core._queue([P.REJECT, "UNAVAILABLE", self._refusal])
+            self.core._queue([P.REJECT, *self._refusal])
             self.core.state = "closed"
             self._flush()
             self._half_close_and_linger()

@@ -6,11 +6,13 @@ flight). A mixin of ``aio_connection.Connection``."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import TYPE_CHECKING, Optional
 
 from .aio_state import _ConnectionState
-from .errors import ConnectionClosed, ConnectionLost, LimitExceeded, WirecallError
+from .errors import ConnectionClosed, ConnectionLost, LimitExceeded, TlsError, WirecallError
+from .tls_peer import tls_failure
 
 MAX_WRITE_BUFFER = 64 * 1024 * 1024
 #: The buffer the transport reads into (asyncio.BufferedProtocol), one per connection. With a plain
@@ -58,6 +60,10 @@ class _Io(_ConnectionState):
             return True  # the peer is done sending; our answers still go out, then we close
         if core.state == "closing":
             self._terminate(None)
+        elif core.state == "pending" and core.tls is not None and core.role == "client":
+            # A Python (ssl) TLS server refuses an untrusted or expired client certificate in the TLS
+            # handshake and hangs up without an alert we could read: the nearest we can say.
+            self._terminate(TlsError(f"{core.address} hung up right after the TLS handshake, before answering HELLO: it refused our client certificate, or sends no REJECT"))
         elif core.state == "pending":
             self._terminate(ConnectionClosed("connection closed before the handshake completed"))
         else:
@@ -71,7 +77,9 @@ class _Io(_ConnectionState):
             reason = self.core.shutdown_reason
             self._terminate(None if exc is None else ConnectionClosed(f"peer closed the connection ({exc})"), reason)
         elif self.core.state == "pending":
-            self._terminate(ConnectionClosed("connection closed before the handshake completed"))
+            # Over TLS 1.3 a refused client certificate arrives as an alert after the TLS handshake.
+            tls = tls_failure(exc, self.core.role, self.core.address) if isinstance(exc, ssl.SSLError) else None
+            self._terminate(tls or ConnectionClosed("connection closed before the handshake completed"))
         elif self.core.state == "closed":
             self._terminate(self._close_error)
         else:

@@ -14,10 +14,13 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from .aio_connection import Connection
 from .aio_listen import _bind_unix, _host_of
 from .aio_runners import Runner, executor_runner
+from .aio_tls_listen import TlsListener, listening_socket
 from .core import Options
 from .endpoint import Endpoint, format_endpoint, parse_endpoint, pipe_path
 from .errors import AddressInUse, ConnectionClosed, ConnectionFailed, InvalidOption, LimitExceeded, NotSupported
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry
+from .tls_options import requires_client_cert, server_context, tls_options
+from .tls_peer import TLS_REQUIRED_REASON
 
 __all__ = ["Server"]
 
@@ -53,9 +56,15 @@ class Server:
         on_connection: Optional[Callable[[Connection], Any]] = None,
         on_notification: Optional[Callable[[str, Any], Any]] = None,
         _context_connection: Optional[Callable[[Connection], Any]] = None,
+        tls: Any = None,
         **options: Any,
     ) -> None:
         self.options = Options(**options)
+        # TLS (docs/TLS.md): an ssl.SSLContext, a TlsOptions or a dict of its fields; with it every
+        # TCP endpoint serves TLS (tls://), and a tls:// endpoint needs it.
+        self._tls = None if tls is None else tls_options(tls)
+        self._tls_context = None if self._tls is None else server_context(self._tls)
+        self._require_client_cert = self._tls is not None and requires_client_cert(self._tls)
         self.handlers = HandlerRegistry()
         self.handlers.update(handlers)
         if executor is not None and runner is None:
@@ -70,7 +79,7 @@ class Server:
         self._on_connection = on_connection
         self._on_notification = on_notification
         self._context_connection = _context_connection
-        self._servers: List[asyncio.AbstractServer] = []
+        self._servers: List[Any] = []  # asyncio.AbstractServer or TlsListener
         self._paths: List[str] = []
         self._dirs: List[str] = []
         self._pipe_servers: List[Any] = []
@@ -123,8 +132,37 @@ class Server:
         )
         self._all.add(conn)
         if self._closing or len(self._all) > self._max_connections:
-            conn._refusal = "server is shutting down" if self._closing else f"server is at its connection limit (maxConnections {self._max_connections})"
+            conn._refusal = ("UNAVAILABLE", "server is shutting down" if self._closing else f"server is at its connection limit (maxConnections {self._max_connections})")
         return conn
+
+    def _tls_factory(self) -> Connection:
+        conn = self._factory()
+        conn._require_client_cert = self._require_client_cert
+        return conn
+
+    def _plain_factory(self, url: str) -> Callable[[], Connection]:
+        def make() -> Connection:
+            conn = self._factory()
+            if conn._refusal is None:  # a plain client on a TLS port: told so in clear, as by TypeScript
+                conn._refusal = (TLS_REQUIRED_REASON, f"{url} requires TLS")
+            return conn
+
+        return make
+
+    async def _listen_tls(self, ep: Endpoint) -> str:
+        if self._tls_context is None:
+            raise InvalidOption(f"{format_endpoint(ep)}: a TLS server needs the tls option (cert and key)")
+        try:
+            sock = listening_socket(ep.host, ep.port)
+        except OSError as e:
+            if e.errno in (98, 48, 10048):
+                raise AddressInUse(f"{format_endpoint(ep)} is already in use") from None
+            raise ConnectionFailed(f"cannot listen on {format_endpoint(ep)}: {e.strerror or e}") from None
+        bound = format_endpoint(Endpoint("tcp", host=ep.host, port=sock.getsockname()[1], tls=True))
+        listener = TlsListener(sock, self._tls_context, self._tls_factory, self._plain_factory(bound), self._disconnected, self.options.handshake_timeout)
+        self._servers.append(listener)
+        self.endpoints.append(bound)
+        return bound
 
     def _pending_opened(self, conn: Connection) -> None:
         """Makes room for a new handshake: drops the oldest connection silent (no HELLO) for longer
@@ -178,8 +216,8 @@ class Server:
         return 0.0 if record is None else max(0.0, record[2] - time.monotonic())
 
     async def listen(self, endpoint: Optional[str] = None) -> str:
-        """Starts listening; returns the endpoint actually bound (``tcp://127.0.0.1:0`` → the real port).
-        No endpoint: a fresh Unix socket in a private directory."""
+        """Starts listening; returns the endpoint actually bound (``tcp://127.0.0.1:0`` → the real port;
+        ``tls://`` with the ``tls`` option). No endpoint: a fresh Unix socket in a private directory."""
         loop = asyncio.get_running_loop()
         if self._closing:
             raise ConnectionClosed("server is closed")
@@ -189,6 +227,8 @@ class Server:
             ep = Endpoint("unix", path=os.path.join(d, f"{uuid.uuid4().hex[:12]}.sock"))
         else:
             ep = parse_endpoint(endpoint)
+        if ep.kind == "tcp" and (ep.tls or self._tls is not None):
+            return await self._listen_tls(ep)
         if ep.kind == "tcp":
             try:
                 srv = await loop.create_server(self._factory, ep.host, ep.port, reuse_address=True)

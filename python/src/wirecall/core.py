@@ -70,6 +70,7 @@ class ConnectionCore(_Handshake, _Answers, _Streams):
         self.address = address
         self.state = "pending"
         self.peer: Optional[PeerInfo] = None
+        self.tls: Any = None  # the TLS peer (tls_peer.TlsPeer), set by the transport; PeerInfo.tls
         self.shutdown_reason: Optional[str] = None
         self.error: Optional[WirecallError] = None
         self._out: List[bytes] = []

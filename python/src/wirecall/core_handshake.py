@@ -23,6 +23,7 @@ class _Handshake:
     address: str
     state: str
     peer: Optional[PeerInfo]
+    tls: Any
     _out: List[bytes]
     _pinned: int
     _decoder: P.FrameDecoder
@@ -132,5 +133,7 @@ class _Handshake:
         events.append((EV_CONNECTED, self.peer))
 
     def _connected(self) -> None:
+        assert self.peer is not None
+        self.peer.tls = self.tls
         self.state = "connected"
         self._decoder.max_frame_size = self.options.max_frame_size

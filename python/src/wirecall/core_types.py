@@ -108,7 +108,7 @@ class Options:
 class PeerInfo:
     """What one side learned of the other in the handshake."""
 
-    __slots__ = ("name", "version", "protocol_version", "connection_id", "address", "max_frame_size", "heartbeat_ms", "stream_window")
+    __slots__ = ("name", "version", "protocol_version", "connection_id", "address", "max_frame_size", "heartbeat_ms", "stream_window", "tls")
 
     def __init__(self, name: str, version: str, protocol_version: int, connection_id: str, address: str, max_frame_size: int, heartbeat_ms: int, stream_window: Tuple[int, int]) -> None:
         self.name = name
@@ -119,6 +119,8 @@ class PeerInfo:
         self.max_frame_size = max_frame_size
         self.heartbeat_ms = heartbeat_ms
         self.stream_window = stream_window
+        #: The TLS session and the peer's certificate (a ``tls_peer.TlsPeer``); None without TLS.
+        self.tls: Any = None
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -130,6 +132,7 @@ class PeerInfo:
             "maxFrameSize": self.max_frame_size,
             "heartbeatMs": self.heartbeat_ms,
             "dialect": "wirecall",
+            **({} if self.tls is None else {"tls": self.tls.as_dict()}),
         }
 
     def __repr__(self) -> str:

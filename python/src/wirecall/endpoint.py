@@ -1,6 +1,7 @@
 """The endpoint grammar of the TypeScript side (src/transport/endpoint.ts)::
 
     tcp://host:port   host:port   [::1]:port   tcp://[::1]:port
+    tls://host:port   tls://[::1]:port                     (TCP with TLS: docs/TLS.md)
     unix:/abs/path    unix:///abs/path   unix://x/y (= /x/y)   /abs/path
     unix:rel/path     ./rel/path   ../rel/path        (made absolute against cwd)
     pipe://name       \\\\.\\pipe\\name    (a Windows named pipe; on POSIX the Unix socket
@@ -35,13 +36,15 @@ _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A parsed endpoint: ``kind`` is ``"tcp"`` (host, port), ``"unix"`` (path) or ``"pipe"`` (name)."""
+    """A parsed endpoint: ``kind`` is ``"tcp"`` (host, port), ``"unix"`` (path) or ``"pipe"`` (name);
+    ``tls`` is true for ``tls://host:port`` (a TCP endpoint with TLS)."""
 
     kind: str
     host: str = ""
     port: int = 0
     path: str = ""
     name: str = ""
+    tls: bool = False
 
     def __str__(self) -> str:
         return format_endpoint(self)
@@ -49,7 +52,8 @@ class Endpoint:
 
 def format_endpoint(e: Endpoint) -> str:
     if e.kind == "tcp":
-        return f"tcp://[{e.host}]:{e.port}" if ":" in e.host else f"tcp://{e.host}:{e.port}"
+        scheme = "tls" if e.tls else "tcp"
+        return f"{scheme}://[{e.host}]:{e.port}" if ":" in e.host else f"{scheme}://{e.host}:{e.port}"
     if e.kind == "unix":
         return f"unix:{e.path}"
     return f"pipe://{e.name}"
@@ -74,15 +78,18 @@ def parse_endpoint(text: str, cwd: Optional[str] = None) -> Endpoint:
     slashes = bool(m and m.group(2))
     if name == "unix":
         return _unix(text[len("unix:") :], cwd, fail)
-    if name in ("tcp", "pipe"):
+    if name in ("tcp", "tls", "pipe"):
         assert m is not None
         if not slashes:
-            fail(f"write {name}://{'host:port' if name == 'tcp' else 'name'}")
+            fail(f"write {name}://{'name' if name == 'pipe' else 'host:port'}")
         rest = text[m.end() :]
-        return _tcp(rest, fail) if name == "tcp" else _pipe(rest, fail)
+        if name == "pipe":
+            return _pipe(rest, fail)
+        ep = _tcp(rest, fail)
+        return Endpoint("tcp", host=ep.host, port=ep.port, tls=True) if name == "tls" else ep
     if slashes:
         assert m is not None
-        fail(f'unknown scheme "{m.group(1)}"; expected tcp://, unix: or pipe://')
+        fail(f'unknown scheme "{m.group(1)}"; expected tcp://, tls://, unix: or pipe://')
     if text.startswith("/") or text.startswith("./") or text.startswith("../"):
         return _unix(text, cwd, fail)
     return _tcp(text, fail)

@@ -13,6 +13,13 @@
     │   ├── FrameTooLarge               a frame over the negotiated size limit
     │   ├── ProtocolError               the peer sent bytes we cannot understand
     │   ├── HandshakeRejected           the peer refused our handshake (version, token)
+    │   ├── TlsError                    TLS failed (src/errors.ts; docs/TLS.md)
+    │   │   ├── CertificateUntrusted    a certificate not signed by a trusted CA
+    │   │   ├── CertificateNameMismatch the server's certificate does not name the host dialled
+    │   │   ├── CertificateExpired      a certificate expired (or not yet valid)
+    │   │   ├── ClientCertificateRequired  mutual TLS: the client sent no certificate
+    │   │   ├── TlsRequired             a plain client on a TLS port
+    │   │   └── TlsNotOffered           a TLS client on a plain port
     │   └── LimitExceeded               the peer went past a limit we set
     └── CallError                       one call failed; the connection is fine
         ├── RemoteError                 the peer answered with an error status
@@ -44,6 +51,13 @@ __all__ = [
     "FrameTooLarge",
     "ProtocolError",
     "HandshakeRejected",
+    "TlsError",
+    "CertificateUntrusted",
+    "CertificateNameMismatch",
+    "CertificateExpired",
+    "ClientCertificateRequired",
+    "TlsRequired",
+    "TlsNotOffered",
     "LimitExceeded",
     "CallError",
     "RemoteError",
@@ -134,6 +148,40 @@ class HandshakeRejected(TransportError):
         super().__init__(f"handshake rejected ({reason}): {message}")
         self.reason = reason
         self.detail = message
+
+
+class TlsError(TransportError):
+    """A TLS failure. ``tls_code``: OpenSSL's reason (e.g. ``CERTIFICATE_VERIFY_FAILED``), when known."""
+
+    code = "ERR_TLS"
+
+    def __init__(self, message: str = "", tls_code: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.tls_code = tls_code
+
+
+class CertificateUntrusted(TlsError):
+    code = "ERR_TLS_CERT_UNTRUSTED"
+
+
+class CertificateNameMismatch(TlsError):
+    code = "ERR_TLS_CERT_NAME_MISMATCH"
+
+
+class CertificateExpired(TlsError):
+    code = "ERR_TLS_CERT_EXPIRED"
+
+
+class ClientCertificateRequired(TlsError):
+    code = "ERR_TLS_CLIENT_CERT_REQUIRED"
+
+
+class TlsRequired(TlsError):
+    code = "ERR_TLS_REQUIRED"
+
+
+class TlsNotOffered(TlsError):
+    code = "ERR_TLS_NOT_OFFERED"
 
 
 class LimitExceeded(TransportError):

@@ -50,7 +50,8 @@ def to_endpoint(endpoint: Any) -> Endpoint:
         host, port = get("host"), get("port")
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             raise InvalidEndpoint(str(host), "a tcp endpoint needs a string host and an integer port")
-        text = f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+        scheme = "tls" if get("tls") is True else "tcp"
+        text = f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     elif kind == "unix":
         path = get("path")
         if not isinstance(path, str):
@@ -92,8 +93,33 @@ def _tcp_endpoint(host: str, port: int) -> Endpoint:
     return parse_endpoint(text)
 
 
+def row_says_tls(extra: Any) -> bool:
+    """Whether a row's ``extras`` say its instance serves TLS: ``"extras": {"wirecall": {"tls": true}}``
+    (docs/MANAGER.md, "Rows advertise TLS")."""
+    extras = extra.get("extras") if isinstance(extra, Mapping) else None
+    ours = extras.get("wirecall") if isinstance(extras, Mapping) else None
+    return isinstance(ours, Mapping) and ours.get("tls") is True
+
+
+def with_tls_extras(extra: Dict[str, Any]) -> Dict[str, Any]:
+    """A row's unknown fields with ``extras.wirecall.tls: true`` merged in (what else is there is kept)."""
+    extras = dict(extra.get("extras") or {}) if isinstance(extra.get("extras"), Mapping) else {}
+    ours = dict(extras.get("wirecall") or {}) if isinstance(extras.get("wirecall"), Mapping) else {}
+    ours["tls"] = True
+    extras["wirecall"] = ours
+    return {**extra, "extras": extras}
+
+
 def endpoint_of(entry: Addressed) -> Endpoint:
-    """Where to connect to reach a registered instance (InvalidEndpoint for unusable rows)."""
+    """Where to connect to reach a registered instance (InvalidEndpoint for unusable rows): ``tls://``
+    for a TCP row whose extras say TLS."""
+    e = _endpoint_of(entry)
+    if e.kind == "tcp" and row_says_tls(getattr(entry, "extra", None)):
+        return Endpoint("tcp", host=e.host, port=e.port, tls=True)
+    return e
+
+
+def _endpoint_of(entry: Addressed) -> Endpoint:
     a = entry.transport_address
     if a is None:
         return _tcp_endpoint(entry.host, entry.port)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .endpoint import format_endpoint
-from .registry_address import IPC_HOST, IPC_PORT, TransportAddress, endpoint_of
+from .registry_address import IPC_HOST, IPC_PORT, TransportAddress, endpoint_of, row_says_tls
 from .registry_timestamps import from_wire_timestamp, safe_int, to_wire_timestamp
 
 __all__ = [
@@ -95,6 +95,13 @@ class ServiceEntry:
         pipe on POSIX, an unknown transport_address type).
         """
         return format_endpoint(endpoint_of(self))
+
+    @property
+    def tls(self) -> bool:
+        """Whether the instance serves TLS (its row's ``extras.wirecall.tls``): then ``endpoint`` is
+        ``tls://…``; connect with the ``tls`` option for its CA and client certificate, e.g.
+        ``connect(entry.endpoint, tls=my_tls if entry.tls else None)``."""
+        return row_says_tls(self.extra)
 
 
 @dataclass

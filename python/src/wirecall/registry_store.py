@@ -15,7 +15,7 @@ from .errors import InvalidOption
 from .registry_errors import RegistryFileError, SerializationError, ServiceAlreadyRegistered
 from .registry_file import FileState, quarantine, read_registry_file, remove_dead_temp_files, write_registry_file
 from .registry_locks import registry_locks
-from .registry_address import EndpointLike, address_of
+from .registry_address import EndpointLike, address_of, to_endpoint, with_tls_extras
 from .registry_rows import SCHEMA_VERSION, SERVICE_STATUSES, ServiceEntry, key_of, parse_row, schema_version_of, unknown_fields
 from .registry_sentinel import hold_sentinel, sentinel_path_for
 
@@ -67,6 +67,9 @@ class _Store:
         if scene is not None and not isinstance(scene, str):
             raise InvalidOption("scene must be a string or None")
         host, port, transport_address = address_of(endpoint)
+        unknown = unknown_fields(_json_object("extra", {} if extra is None else extra))
+        if to_endpoint(endpoint).tls:  # a TLS server says so in its row (docs/MANAGER.md)
+            unknown = with_tls_extras(unknown)
         if transport_address["type"] == "tcp" and port == 0:
             raise InvalidOption("cannot register TCP port 0: register the port the server actually listens on")
         return ServiceEntry(
@@ -81,7 +84,7 @@ class _Store:
             metadata=_string_map("metadata", {} if metadata is None else metadata),
             status=status,
             schema_version=SCHEMA_VERSION,
-            extra=unknown_fields(_json_object("extra", {} if extra is None else extra)),
+            extra=unknown,
         )
 
     def _take_sentinel(self, entry: ServiceEntry) -> Optional[str]:
