@@ -257,3 +257,39 @@ def test_many_tls_clients_at_once(certs: TestCerts) -> None:
             await asyncio.gather(*(c.close() for c in conns))
 
     run(body())
+
+
+def test_the_server_is_told_of_each_tls_failure(certs: TestCerts) -> None:
+    seen: list = []
+
+    async def body() -> None:
+        server = aio.Server(tls=mtls_server(certs), handshake_timeout=0.3, on_connection_error=lambda e, address: seen.append(type(e)))
+        async with server:
+            ep = await server.listen("tls://127.0.0.1:0")
+
+            async def told(expected: type) -> None:
+                for _ in range(100):
+                    if expected in seen:
+                        return
+                    await asyncio.sleep(0.02)
+                raise AssertionError(f"{expected.__name__} not in {seen}")
+
+            await refused(ep.replace("tls://", "tcp://"), None)
+            await told(TlsRequired)
+            await refused(ep, {"ca": certs.ca})
+            await told(ClientCertificateRequired)
+            await refused(ep, {"ca": certs.ca, "cert": certs.stranger_client.cert, "key": certs.stranger_client.key})
+            await told(CertificateUntrusted)
+            await refused(ep, {"ca": certs.ca, "cert": certs.expired.cert, "key": certs.expired.key})
+            await told(CertificateExpired)
+            e = parse_endpoint(ep)
+            reader, writer = await asyncio.open_connection(e.host, e.port)
+            await told(HandshakeTimeout)  # silent
+            writer.close()
+            seen.clear()
+            reader, writer = await asyncio.open_connection(e.host, e.port)
+            writer.write(b"\x16\x03\x01\x00\x40")  # the start of a TLS record, then nothing
+            await told(HandshakeTimeout)  # stalled in the TLS handshake
+            writer.close()
+
+    run(body())

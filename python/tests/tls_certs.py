@@ -51,7 +51,9 @@ def _new_key(d: Path, name: str) -> None:
 
 def _ca(d: Path, name: str, cn: str) -> str:
     _new_key(d, name)
-    _openssl(d, "req", "-x509", "-new", "-key", f"{name}.key", "-sha256", "-days", "2", "-subj", f"/CN={cn}", "-out", f"{name}.pem")
+    # keyUsage on the CA: ssl.create_default_context() checks it from Python 3.13 (VERIFY_X509_STRICT)
+    ext = ("-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    _openssl(d, "req", "-x509", "-new", "-key", f"{name}.key", "-sha256", "-days", "2", "-subj", f"/CN={cn}", *ext, "-out", f"{name}.pem")
     return str(d / f"{name}.pem")
 
 

@@ -26,9 +26,9 @@ from .aio_streams import OutgoingStream
 from .core import ConnectionCore, IncomingCall, Options, PeerInfo
 from .core_types import EV_CALL, EV_CANCEL, EV_CONNECTED, EV_CREDIT, EV_ERROR, EV_FATAL, EV_NOTIFY, EV_PONG
 from .core_types import EV_REFUSED, EV_REJECTED, EV_RESULT, EV_SHUTDOWN, EV_STREAM_END, EV_STREAM_MESSAGE, EV_STREAM_OPEN
-from .tls_peer import client_cert_refusal, tls_peer
-from .errors import CallCancelled, ConnectionClosed, DeadlineExceeded, HandshakeRejected, WirecallError
+from .errors import CallCancelled, ClientCertificateRequired, ConnectionClosed, DeadlineExceeded, HandshakeRejected, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, CallContext, HandlerRegistry, error_from_body
+from .tls_peer import client_cert_refusal, tls_peer
 
 
 class _ServerLink(Protocol):
@@ -39,6 +39,7 @@ class _ServerLink(Protocol):
     def _disconnected(self, conn: "Connection") -> None: ...
     def _auth_delay(self, address: str) -> float: ...
     def _banned_for(self, address: str) -> float: ...
+    def _connection_error(self, error: WirecallError, address: str) -> None: ...
 
 __all__ = ["Connection"]
 
@@ -280,6 +281,8 @@ class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
             self.core.tls = tls_peer(tls)
             if server is not None and self._require_client_cert and self._refusal is None:
                 self._refusal = client_cert_refusal(tls, self.address)
+                if self._refusal is not None:
+                    server._connection_error(ClientCertificateRequired(self._refusal[1]), self.address)
         if server is not None and self._refusal is not None:
             self.core._queue([P.REJECT, *self._refusal])
             self.core.state = "closed"

@@ -17,7 +17,7 @@ from .aio_runners import Runner, executor_runner
 from .aio_tls_listen import TlsListener, listening_socket
 from .core import Options
 from .endpoint import Endpoint, format_endpoint, parse_endpoint, pipe_path
-from .errors import AddressInUse, ConnectionClosed, ConnectionFailed, InvalidOption, LimitExceeded, NotSupported
+from .errors import AddressInUse, ConnectionClosed, ConnectionFailed, InvalidOption, LimitExceeded, NotSupported, WirecallError
 from .handlers import BIDI_STREAM, CLIENT_STREAM, SERVER_STREAM, HandlerRegistry
 from .tls_options import requires_client_cert, server_context, tls_options
 from .tls_peer import TLS_REQUIRED_REASON
@@ -55,6 +55,7 @@ class Server:
         socket_mode: int = 0o600,
         on_connection: Optional[Callable[[Connection], Any]] = None,
         on_notification: Optional[Callable[[str, Any], Any]] = None,
+        on_connection_error: Optional[Callable[[WirecallError, str], Any]] = None,
         _context_connection: Optional[Callable[[Connection], Any]] = None,
         tls: Any = None,
         **options: Any,
@@ -78,6 +79,7 @@ class Server:
         self._pending: Dict[Connection, float] = {}
         self._on_connection = on_connection
         self._on_notification = on_notification
+        self._on_connection_error = on_connection_error
         self._context_connection = _context_connection
         self._servers: List[Any] = []  # asyncio.AbstractServer or TlsListener
         self._paths: List[str] = []
@@ -159,10 +161,19 @@ class Server:
                 raise AddressInUse(f"{format_endpoint(ep)} is already in use") from None
             raise ConnectionFailed(f"cannot listen on {format_endpoint(ep)}: {e.strerror or e}") from None
         bound = format_endpoint(Endpoint("tcp", host=ep.host, port=sock.getsockname()[1], tls=True))
-        listener = TlsListener(sock, self._tls_context, self._tls_factory, self._plain_factory(bound), self._disconnected, self.options.handshake_timeout)
+        listener = TlsListener(sock, self._tls_context, self._tls_factory, self._plain_factory(bound), self._disconnected, self.options.handshake_timeout, self._connection_error)
         self._servers.append(listener)
         self.endpoints.append(bound)
         return bound
+
+    def _connection_error(self, error: WirecallError, address: str) -> None:
+        """A connection that failed before it began (TLS: TlsRequired, HandshakeTimeout, a refused
+        client certificate…): ``on_connection_error(error, address)``, as TypeScript's connectionError."""
+        if self._on_connection_error is not None:
+            try:
+                self._on_connection_error(error, address)
+            except Exception:
+                pass
 
     def _pending_opened(self, conn: Connection) -> None:
         """Makes room for a new handshake: drops the oldest connection silent (no HELLO) for longer

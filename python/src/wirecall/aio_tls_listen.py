@@ -15,9 +15,20 @@ import ssl
 import sys
 from typing import Any, Callable, List, Set
 
+from .errors import HandshakeTimeout, TlsError, TlsRequired, WirecallError
+from .tls_peer import tls_failure
+
 __all__ = ["TlsListener"]
 
 TLS_HANDSHAKE_RECORD = 0x16
+
+
+def _address(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _first_byte(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
@@ -41,7 +52,8 @@ async def _first_byte(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> b
 class TlsListener:
     """Accepts on ``sock`` (listening, non-blocking); ``factory`` makes the Connection of a TLS
     client, ``plain`` that of a plain one, ``dropped`` is told of a Connection whose TLS handshake
-    failed (it never started)."""
+    failed (it never started), ``on_error`` of each failure as a typed error (TlsRequired,
+    HandshakeTimeout, CertificateUntrusted…) with the client's address."""
 
     def __init__(
         self,
@@ -51,6 +63,7 @@ class TlsListener:
         plain: Callable[[], Any],
         dropped: Callable[[Any], None],
         handshake_timeout: float,
+        on_error: Callable[[WirecallError, str], None],
     ) -> None:
         self.sockets: List[socket.socket] = [sock]
         self._sock = sock
@@ -59,6 +72,7 @@ class TlsListener:
         self._plain = plain
         self._dropped = dropped
         self._timeout = handshake_timeout
+        self._on_error = on_error
         self._loop = asyncio.get_running_loop()
         self._loop_any: Any = self._loop  # connect_accepted_socket: BaseEventLoop's before Python 3.10
         self._tasks: Set["asyncio.Task[None]"] = set()
@@ -79,15 +93,22 @@ class TlsListener:
             task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, client: socket.socket) -> None:
+        address = _address(client)
+        ms = int(self._timeout * 1000)
         try:
             first = await asyncio.wait_for(_first_byte(self._loop, client), self._timeout)
-        except (asyncio.TimeoutError, OSError):
+        except asyncio.TimeoutError:
+            client.close()
+            self._on_error(HandshakeTimeout(f"{address} sent nothing within {ms} ms (no TLS handshake)"), address)
+            return
+        except OSError:
             client.close()
             return
         if first == b"":
             client.close()
             return
         if first[0] != TLS_HANDSHAKE_RECORD:
+            self._on_error(TlsRequired(f"a plain client on a TLS port, refused: the client at {address} does not speak TLS"), address)
             await self._loop_any.connect_accepted_socket(self._plain, client)
             return
         made: List[Any] = []
@@ -98,10 +119,15 @@ class TlsListener:
 
         try:
             await self._loop_any.connect_accepted_socket(factory, client, ssl=self._context, ssl_handshake_timeout=self._timeout)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):  # a refused certificate, a timeout, a hang-up
+        except (OSError, asyncio.TimeoutError) as e:  # a refused certificate, a timeout, a hang-up
             client.close()
             for conn in made:
                 self._dropped(conn)
+            if isinstance(e, (asyncio.TimeoutError, ConnectionAbortedError)) and not isinstance(e, ssl.SSLError):
+                error: WirecallError = HandshakeTimeout(f"TLS handshake with {address} did not complete within {ms} ms")
+            else:
+                error = tls_failure(e, "server", address) or TlsError(f"TLS handshake with {address} failed: {e}")
+            self._on_error(error, address)
 
     def close(self) -> None:
         self._accepting.cancel()
