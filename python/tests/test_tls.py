@@ -293,3 +293,21 @@ def test_the_server_is_told_of_each_tls_failure(certs: TestCerts) -> None:
             writer.close()
 
     run(body())
+
+
+def test_sockets_before_tls_count_toward_max_connections(certs: TestCerts) -> None:
+    async def body() -> None:
+        async with aio.Server(tls=mtls_server(certs), max_connections=2, handshake_timeout=5) as server:
+            e = parse_endpoint(await server.listen("tls://127.0.0.1:0"))
+            held = [await asyncio.open_connection(e.host, e.port) for _ in range(2)]  # silent: still before TLS
+            await asyncio.sleep(0.1)
+            reader, writer = await asyncio.open_connection(e.host, e.port)
+            assert await asyncio.wait_for(reader.read(), 2) == b""  # closed at once, not after 5 s
+            writer.close()
+            for _, w in held:
+                w.close()
+            await asyncio.sleep(0.1)
+            conn = await aio.connect(str(e), tls={"ca": certs.ca, "cert": certs.client.cert, "key": certs.client.key})
+            await conn.close()
+
+    run(body())

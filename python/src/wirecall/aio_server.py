@@ -161,10 +161,14 @@ class Server:
                 raise AddressInUse(f"{format_endpoint(ep)} is already in use") from None
             raise ConnectionFailed(f"cannot listen on {format_endpoint(ep)}: {e.strerror or e}") from None
         bound = format_endpoint(Endpoint("tcp", host=ep.host, port=sock.getsockname()[1], tls=True))
-        listener = TlsListener(sock, self._tls_context, self._tls_factory, self._plain_factory(bound), self._disconnected, self.options.handshake_timeout, self._connection_error)
+        listener = TlsListener(sock, self._tls_context, self._tls_factory, self._plain_factory(bound), self._disconnected, self.options.handshake_timeout, self._connection_error, self._full)
         self._servers.append(listener)
         self.endpoints.append(bound)
         return bound
+
+    def _full(self, before_tls: int) -> bool:
+        """Sockets still in their TLS handshake (or before it) count toward max_connections."""
+        return len(self._all) + before_tls >= self._max_connections
 
     def _connection_error(self, error: WirecallError, address: str) -> None:
         """A connection that failed before it began (TLS: TlsRequired, HandshakeTimeout, a refused

@@ -53,7 +53,9 @@ class TlsListener:
     """Accepts on ``sock`` (listening, non-blocking); ``factory`` makes the Connection of a TLS
     client, ``plain`` that of a plain one, ``dropped`` is told of a Connection whose TLS handshake
     failed (it never started), ``on_error`` of each failure as a typed error (TlsRequired,
-    HandshakeTimeout, CertificateUntrusted…) with the client's address."""
+    HandshakeTimeout, CertificateUntrusted…) with the client's address. ``full(n)`` says whether
+    the server is at its connection limit counting the ``n`` sockets still before TLS here: a
+    new socket is then closed at once."""
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class TlsListener:
         dropped: Callable[[Any], None],
         handshake_timeout: float,
         on_error: Callable[[WirecallError, str], None],
+        full: Callable[[int], bool] = lambda pending: False,
     ) -> None:
         self.sockets: List[socket.socket] = [sock]
         self._sock = sock
@@ -73,6 +76,8 @@ class TlsListener:
         self._dropped = dropped
         self._timeout = handshake_timeout
         self._on_error = on_error
+        self._full = full  # full(sockets still before TLS here): at the connection limit
+        self._peeking = 0  # sockets whose first byte is awaited (then the Connection counts)
         self._loop = asyncio.get_running_loop()
         self._loop_any: Any = self._loop  # connect_accepted_socket: BaseEventLoop's before Python 3.10
         self._tasks: Set["asyncio.Task[None]"] = set()
@@ -87,6 +92,10 @@ class TlsListener:
                     return
                 await asyncio.sleep(0.05)  # out of file descriptors: try again shortly
                 continue
+            if self._full(self._peeking):  # closed before any TLS, as by TypeScript
+                client.close()
+                continue
+            self._peeking += 1
             client.setblocking(False)
             task = self._loop.create_task(self._serve(client))
             self._tasks.add(task)
@@ -98,12 +107,19 @@ class TlsListener:
         try:
             first = await asyncio.wait_for(_first_byte(self._loop, client), self._timeout)
         except asyncio.TimeoutError:
+            self._peeking -= 1
             client.close()
             self._on_error(HandshakeTimeout(f"{address} sent nothing within {ms} ms (no TLS handshake)"), address)
             return
         except OSError:
+            self._peeking -= 1
             client.close()
             return
+        except asyncio.CancelledError:
+            self._peeking -= 1
+            client.close()
+            raise
+        self._peeking -= 1
         if first == b"":
             client.close()
             return
