@@ -6,31 +6,13 @@
  * require() nor import can resolve the hidden packages, as if they were not installed.
  * And the shipped .d.ts seen by TypeScript without them.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, buildIfStale } from '../test-util/build.js';
-
-/** An --import module that makes `hidden` (package names; their subpaths too) unresolvable by require() and import. */
-function hider(hidden: readonly string[]): string {
-  const isHidden = `(s) => ${JSON.stringify(hidden)}.some((p) => s === p || s.startsWith(p + '/'))`;
-  const esmHooks = `const hidden = ${isHidden};
-export async function resolve(specifier, context, next) {
-  if (hidden(specifier)) throw Object.assign(new Error('Cannot find package ' + specifier), { code: 'ERR_MODULE_NOT_FOUND' });
-  return next(specifier, context);
-}`;
-  return `import Module, { register } from 'node:module';
-const hidden = ${isHidden};
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  if (hidden(request)) throw Object.assign(new Error('Cannot find module ' + request + '\\nRequire stack:\\n- somewhere'), { code: 'MODULE_NOT_FOUND' });
-  return resolve.call(this, request, ...rest);
-};
-register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(esmHooks)}`)});`;
-}
+import { hidingPackages, runModule } from '../test-util/node-hooks.js';
 
 /** Imports the adapter, then calls launchGrpcPlugin and serveGrpcPlugin; one line per step on stdout. */
 const SCRIPT = `const m = await import(${JSON.stringify(`${ROOT}dist/src/plugin-grpc/index.js`)});
@@ -42,15 +24,8 @@ const handshake = { magicCookieKey: 'TEST_COOKIE', magicCookieValue: 'x' };
 // No grpc-js, so no grpc.Server: it must not get as far as looking at it.
 await m.serveGrpcPlugin({}, { handshake, env: { TEST_COOKIE: 'x' } }).then(() => console.log('served'), report);`;
 
-function runWithout(hidden: readonly string[]): Promise<string[]> {
-  return new Promise((resolve, reject) =>
-    execFile(
-      process.execPath,
-      ['--import', `data:text/javascript,${encodeURIComponent(hider(hidden))}`, '--input-type=module', '-e', SCRIPT],
-      { cwd: ROOT, timeout: 15_000 },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim().split('\n'))),
-    ),
-  );
+async function runWithout(hidden: readonly string[]): Promise<string[]> {
+  return (await runModule(SCRIPT, hidingPackages(hidden), 15_000)).stdout.trim().split('\n');
 }
 
 describe('without @grpc/grpc-js', () => {

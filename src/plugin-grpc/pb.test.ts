@@ -3,11 +3,11 @@
  * writes (the vectors are protoc-go's encoding of the same values); protobufjs missing is
  * a GrpcPluginUnavailable; and nothing outside this adapter loads grpc-js or protobufjs.
  */
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, buildIfStale } from '../test-util/build.js';
+import { hidingPackages, runModule } from '../test-util/node-hooks.js';
 import {
   ConnInfoCodec,
   EmptyCodec,
@@ -85,27 +85,14 @@ describe('without protobufjs', () => {
   beforeAll(buildIfStale, 120_000);
 
   it('serveGrpcPlugin and launchGrpcPlugin throw GrpcPluginUnavailable saying what to install, before starting anything', async () => {
-    // A real node where require() cannot resolve protobufjs, as if it were not installed.
-    const hide = `import Module from 'node:module';
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  if (request === 'protobufjs' || request.startsWith('protobufjs/')) throw Object.assign(new Error('Cannot find module ' + request), { code: 'MODULE_NOT_FOUND' });
-  return resolve.call(this, request, ...rest);
-};`;
+    // A real node where protobufjs cannot be resolved, as if it were not installed.
     const script = `const m = await import(${JSON.stringify(`${ROOT}dist/src/plugin-grpc/index.js`)});
 const grpc = (await import('@grpc/grpc-js')).default;
 const report = (e) => console.log(e instanceof m.GrpcPluginUnavailable, e.code, e.message);
 await m.launchGrpcPlugin('/nonexistent/never-started').then(() => console.log('launched'), report);
 const handshake = { magicCookieKey: 'TEST_COOKIE', magicCookieValue: 'x' };
 await m.serveGrpcPlugin(new grpc.Server(), { handshake, env: { TEST_COOKIE: 'x' } }).then(() => console.log('served'), report);`;
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        ['--import', `data:text/javascript,${encodeURIComponent(hide)}`, '--input-type=module', '-e', script],
-        { cwd: ROOT, timeout: 15_000 },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
-      ),
-    );
+    const out = (await runModule(script, hidingPackages(['protobufjs']), 15_000)).stdout.trim();
     const lines = out.split('\n');
     expect(lines).toHaveLength(2);
     for (const line of lines) {

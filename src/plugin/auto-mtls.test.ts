@@ -1,10 +1,10 @@
 /** AutoMTLS certificates: their shape (go-plugin's), the field, and mutual TLS that trusts exactly the peer's certificate. */
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, buildIfStale } from '../test-util/build.js';
+import { hidingPackages, runModule } from '../test-util/node-hooks.js';
 import { AUTO_MTLS_SERVER_NAME, autoMTLSClientOptions, autoMTLSServerOptions, generateAutoMTLSCert, parseClientCert, type AutoMTLSCert } from './auto-mtls.js';
 import { certFromField } from './cert-field.js';
 import { InvalidOption } from '../errors.js';
@@ -119,15 +119,9 @@ describe('AutoMTLS certificates', () => {
  * Runs dist's generateAutoMTLSCert in a node where `hidden` cannot be resolved (a module
  * resolve hook, as if it were not installed); resolves to the error's code and message.
  */
-function withoutPackage(hidden: string): Promise<string> {
-  const hook = `export async function resolve(s, c, next) { if (s === ${JSON.stringify(hidden)}) { const e = new Error('Cannot find package ' + s); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }`;
-  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+async function withoutPackage(hidden: string): Promise<string> {
   const script = `const m = await import(${JSON.stringify(`${ROOT}dist/src/plugin/index.js`)}); await m.generateAutoMTLSCert().then(() => console.log('made'), (e) => console.log(e.code + ' ' + e.message));`;
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script], { timeout: 15_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
-    ),
-  );
+  return (await runModule(script, hidingPackages([hidden]), 15_000)).stdout.trim();
 }
 
 describe('AutoMTLS without its optional packages', () => {

@@ -4,30 +4,9 @@
  * node with a resolve hook reporting every module) resolves none of node-redis, and a
  * RedisRegistry given a URL resolves it on its first operation.
  */
-import { execFile } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, buildIfStale } from '../../test-util/build.js';
-
-const HOOKS = `
-import { writeSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const resolved = await next(specifier, context);
-  writeSync(2, 'resolved ' + resolved.url + '\\n');
-  return resolved;
-}`;
-const dataUrl = (source: string): string => `data:text/javascript,${encodeURIComponent(source)}`;
-const REGISTER_HOOKS = `import { register } from 'node:module'; register(${JSON.stringify(dataUrl(HOOKS))});`;
-
-/** The URLs resolved while `code` runs as a module in a fresh node in the package root. */
-function resolvedBy(code: string): Promise<string[]> {
-  const args = ['--import', dataUrl(REGISTER_HOOKS), '--input-type=module', '-e', code];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: ROOT, timeout: 20_000 }, (err, _stdout, stderr) => {
-      if (err !== null) return reject(new Error(`${err.message}\n${stderr}`));
-      resolve(stderr.split('\n').filter((l) => l.startsWith('resolved ')).map((l) => l.slice('resolved '.length)));
-    });
-  });
-}
+import { buildIfStale } from '../../test-util/build.js';
+import { resolvedBy } from '../../test-util/node-hooks.js';
 
 const NODE_REDIS = /\/node_modules\/(redis|@redis\/[^/]+)\//;
 
