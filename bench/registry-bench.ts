@@ -7,7 +7,7 @@
  *
  *   npm run bench:registry                       the full run (about 1.5 minutes)
  *   npm run bench:registry -- --quick            a smoke run (10 and 1,000; short cells)
- *   node dist/bench/registry.js --json r.json --sizes 10,1000 --backends redis
+ *   node dist/bench/registry-bench.js --json r.json --sizes 10,1000 --backends redis
  *
  * Markdown to stdout, progress to stderr. Every cell is bounded by time (2 s of issuing,
  * 0.2 s with --quick) and by an op count; the `ops` columns say how many were done.
@@ -30,7 +30,7 @@ interface Row extends Cell {
   load: string;
 }
 
-const USAGE = 'usage: node dist/bench/registry.js [--quick] [--json FILE] [--sizes 10,1000,10000] [--backends file,redis]';
+const USAGE = 'usage: node dist/bench/registry-bench.js [--quick] [--json FILE] [--sizes 10,1000,10000] [--backends file,redis]';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
