@@ -13,6 +13,7 @@ import { cancelReason, deadlineFromWire } from './deadline.js';
 import { deadlineBody, errorFrame, errorToBody, notFoundBody } from './error-body.js';
 import type { Frames } from './frames.js';
 import type { Outbox } from './outbox.js';
+import { HandlerSignal } from './handler-signal.js';
 import { RefusalMeter } from './refusal-meter.js';
 import type { HandlerRegistry } from './handlers.js';
 import type { TimerQueue, Timed } from './timer-queue.js';
@@ -52,13 +53,12 @@ export interface IncomingLimits {
 }
 
 /** One call the peer made that we are handling; it is also the handler's `ctx`. */
-class IncomingCall implements Timed, CallContext<Contract> {
+class IncomingCall extends HandlerSignal implements Timed, CallContext<Contract> {
   dueAt = 0;
   heapIndex = -1;
   done = false;
   /** Set while `wirecall:call` has subscribers (tracing.ts). */
   trace: TraceContext | undefined = undefined;
-  private controller: AbortController | undefined = undefined;
 
   constructor(
     private readonly calls: IncomingCalls,
@@ -66,17 +66,16 @@ class IncomingCall implements Timed, CallContext<Contract> {
     readonly method: string,
     readonly deadline: number | undefined,
     readonly isNotification: boolean,
-  ) {}
+  ) {
+    super();
+  }
 
   get connection(): Caller<Contract> {
     return this.calls.link.caller;
   }
 
-  get signal(): AbortSignal {
-    if (this.isNotification) return this.calls.link.closeSignal();
-    // Created on first use: most handlers never look at it.
-    this.controller ??= new AbortController();
-    return this.controller.signal;
+  override get signal(): AbortSignal {
+    return this.isNotification ? this.calls.link.closeSignal() : super.signal;
   }
 
   get peer(): PeerInfo {
@@ -85,8 +84,7 @@ class IncomingCall implements Timed, CallContext<Contract> {
 
   abort(reason: unknown): void {
     this.done = true;
-    // Created here if the handler has not looked yet: it may look later (after an await).
-    (this.controller ??= new AbortController()).abort(reason);
+    this.abortSignal(reason);
   }
 
   /** Deadline reached (TimerQueue). */
@@ -100,6 +98,9 @@ export class IncomingCalls {
   private readonly refusals: RefusalMeter;
   /** Notification handlers still running (they returned a promise). */
   private activeNotifications = 0;
+  /** The RESOURCE_EXHAUSTED bodies, made once: a flood is refused a thousand times a second. */
+  private callRefusal: ErrorBody | undefined = undefined;
+  private streamRefusal: ErrorBody | undefined = undefined;
   /** CALLs and NOTIFYs the peer sent (refused calls too), and ERROR answers sent (calls and streams). */
   received = 0;
   notifications = 0;
@@ -146,10 +147,11 @@ export class IncomingCalls {
       );
       return false;
     }
-    this.sendError(id, Status.RESOURCE_EXHAUSTED, {
-      name: 'ResourceExhausted',
-      message: `too many concurrent ${what === 'call' ? 'calls' : 'calls and streams'} (limit ${maxConcurrentCalls})`,
-    });
+    const body =
+      what === 'call'
+        ? (this.callRefusal ??= refusal('calls', maxConcurrentCalls))
+        : (this.streamRefusal ??= refusal('calls and streams', maxConcurrentCalls));
+    this.sendError(id, Status.RESOURCE_EXHAUSTED, body);
     return false;
   }
 
@@ -312,4 +314,8 @@ export class IncomingCalls {
     this.table.delete(call.id);
     if (call.heapIndex >= 0) this.link.deadlines.remove(call);
   }
+}
+
+function refusal(what: string, limit: number): ErrorBody {
+  return { name: 'ResourceExhausted', message: `too many concurrent ${what} (limit ${limit})` };
 }

@@ -22,6 +22,7 @@ import {
 import { StreamKind } from '../wire/native.js';
 import type { BidiStream, CallContext, Caller, ClientStream, Contract, PeerInfo, ServerStream, StreamState } from './contract.js';
 import { InboundQueue, SendCredit, type GrowthBudget, type Window } from './flow.js';
+import { HandlerSignal } from './handler-signal.js';
 import type { Timed } from './timer-queue.js';
 import { statusOf, traceAnswered, traceEnd, traceOutcome, type TraceContext } from './tracing.js';
 import { isThenable } from '../util/is-thenable.js';
@@ -244,13 +245,12 @@ export function failedStream(method: string, kind: StreamKind, error: unknown): 
 export type StreamHandler = (...args: unknown[]) => unknown;
 
 /** The handler's side of one stream; it is also the handler's `ctx`. */
-export class IncomingStream implements Timed, CallContext<Contract> {
+export class IncomingStream extends HandlerSignal implements Timed, CallContext<Contract> {
   dueAt = 0;
   heapIndex = -1;
   done = false;
   readonly isNotification = false;
   trace: TraceContext | undefined = undefined; // while `wirecall:stream` has subscribers (tracing.ts)
-  private controller: AbortController | undefined = undefined;
   private readonly inbound: InboundQueue<unknown> | undefined;
   private readonly credit: SendCredit | undefined;
   private iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined = undefined;
@@ -271,6 +271,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     /** The connection's budget for window growth. */
     growth?: GrowthBudget,
   ) {
+    super();
     if (kind !== StreamKind.SERVER) {
       this.inbound = new InboundQueue(
         ourWindow,
@@ -286,11 +287,6 @@ export class IncomingStream implements Timed, CallContext<Contract> {
       );
     }
     if (kind !== StreamKind.CLIENT) this.credit = new SendCredit(callerWindow, (frame) => this.link.write(frame));
-  }
-
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    return this.controller.signal;
   }
 
   get peer(): PeerInfo {
@@ -398,8 +394,7 @@ export class IncomingStream implements Timed, CallContext<Contract> {
     this.done = true;
     if (this.trace !== undefined) traceEnd(this.trace, true, reason, statusOf(reason));
     this.link.finished(this);
-    // Created here if the handler has not looked yet: it may look later (in a `finally`).
-    (this.controller ??= new AbortController()).abort(reason);
+    this.abortSignal(reason);
     this.inbound?.fail(reason);
     this.inbound?.discard();
     this.credit?.fail(reason);
