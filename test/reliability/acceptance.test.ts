@@ -32,6 +32,9 @@ const OPTIONS = { token: TOKEN, slowPeerTimeout: 3000, frameTimeout: 3000 };
 const CUT_WITHIN_MS = 15_000;
 const LOAD_MS = scaled(10_000);
 
+/** `RELIABILITY_KINDS=callFlood,tinyKeys` arms only those kinds (to see what each costs). */
+const KINDS = process.env.RELIABILITY_KINDS ? HOSTILE_KINDS.filter((k) => process.env.RELIABILITY_KINDS!.split(',').includes(k)) : HOSTILE_KINDS;
+
 const children = new Children();
 afterEach(() => children.cleanup());
 afterAll(() => children.cleanup());
@@ -71,7 +74,7 @@ it(`${PER_KIND} connections of every hostile kind at once, beside ${CLIENTS} goo
   const ready: Array<Promise<unknown>> = [];
   const hostile: Array<Promise<HostileResult>> = [];
   for (let i = 0; i < PER_KIND; i++) {
-    for (const kind of HOSTILE_KINDS) {
+    for (const kind of KINDS) {
       let onReady!: () => void;
       const isReady = new Promise<void>((resolve) => (onReady = resolve));
       const run = launch(kind, { ...base, onReady }, i);
@@ -87,6 +90,7 @@ it(`${PER_KIND} connections of every hostile kind at once, beside ${CLIENTS} goo
   const loadRun = load.run({ durationMs: LOAD_MS, intervalMs: INTERVAL_MS });
   await sleep(300);
   const attackStarted = Date.now();
+  const attackSample = rss.samples;
   open();
   const results = await Promise.all(hostile);
   const allCutAfter = Date.now() - attackStarted;
@@ -105,11 +109,16 @@ it(`${PER_KIND} connections of every hostile kind at once, beside ${CLIENTS} goo
   lines.push(`  server RSS max ${mb(rss.max)} over ${rss.samples} samples${rss.killedAt ? ' — KILLED at the safety cap' : ''}; connections after: ${connections}`);
   if (peak !== undefined) {
     lines.push(
-      `  at the peak the server said: RSS ${mb(peak.rss)}, heap ${mb(peak.heapUsed)}, external ${mb(peak.external)} (array buffers ${mb(peak.arrayBuffers)}), ${peak.connections} connections`,
+      `  at the peak the server said: RSS ${mb(peak.rss)}, heap ${mb(peak.heapUsed)} used of ${mb(peak.heapTotal)}, external ${mb(peak.external)} (array buffers ${mb(peak.arrayBuffers)}), ${peak.connections} connections`,
+      `  heap spaces (used/committed): ${Object.entries(peak.spaces)
+        .filter(([, s]) => s.size >= 2 ** 20)
+        .map(([name, s]) => `${name.replace(/_space$/, '')} ${mb(s.used)}/${mb(s.size)}`)
+        .join(', ')}`,
     );
   }
+  lines.push(`  RSS every 200 ms from the attack (MB): ${rss.series.slice(attackSample).filter((_, i) => i % 2 === 0).map((b) => Math.round(b / 2 ** 20)).join(' ')}`);
   lines.push(`  all hostile peers done after ${allCutAfter} ms`);
-  for (const kind of HOSTILE_KINDS) {
+  for (const kind of KINDS) {
     const of = results.filter((r) => r.kind === kind || r.kind.startsWith(`${kind}/`));
     const cut = of.filter((r) => r.cut && r.error === undefined);
     const ms = cut.map((r) => r.ms).sort((a, b) => a - b);

@@ -164,6 +164,8 @@ export interface RssSampler {
   /** Largest RSS seen, in bytes. */
   readonly max: number;
   readonly samples: number;
+  /** Every sample in order, in bytes (a timeline of the run). */
+  readonly series: readonly number[];
   /** Set when the server went over the safety cap and was killed. */
   readonly killedAt: number | undefined;
   stop(): void;
@@ -178,8 +180,12 @@ export const RSS_SAFETY_CAP = 1536 * 1024 * 1024;
 export interface ServerStats {
   rss: number;
   heapUsed: number;
+  /** V8's heap as committed from the OS: used or not. */
+  heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /** Per V8 heap space (new_space, old_space, …): committed and used bytes. */
+  spaces: Record<string, { size: number; used: number }>;
   connections: number;
   states: Record<string, number>;
 }
@@ -258,7 +264,7 @@ export class ServerProcess {
    */
   sampleRss(every = 100): RssSampler {
     const pid = this.pid;
-    const state = { max: 0, samples: 0, killedAt: undefined as number | undefined };
+    const state = { max: 0, samples: 0, series: [] as number[], killedAt: undefined as number | undefined };
     const procFile = `/proc/${pid}/status`;
     const read = async (): Promise<number | undefined> => {
       try {
@@ -281,6 +287,7 @@ export class ServerProcess {
         busy = false;
         if (rss === undefined) return;
         state.samples++;
+        state.series.push(rss);
         if (rss > state.max) state.max = rss;
         if (rss > RSS_SAFETY_CAP && state.killedAt === undefined) {
           state.killedAt = Date.now();
@@ -295,6 +302,9 @@ export class ServerProcess {
       },
       get samples() {
         return state.samples;
+      },
+      get series() {
+        return state.series;
       },
       get killedAt() {
         return state.killedAt;

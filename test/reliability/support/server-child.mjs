@@ -7,6 +7,7 @@
 // IPC out: { ev: 'listening', unix, tcp }, then events (see `event()` below).
 // IPC in:  { req: id, cmd: 'stats' } -> { res: id, rss, heapUsed, external, arrayBuffers, connections, states }
 import { channel } from 'node:diagnostics_channel';
+import v8 from 'node:v8';
 import { createServer } from '../../../dist/src/index.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
@@ -118,7 +119,20 @@ process.on('message', (msg) => {
     const m = process.memoryUsage();
     const states = {};
     for (const c of server.connections) states[c.state] = (states[c.state] ?? 0) + 1;
-    process.send({ res: msg.req, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: server.connections.size, states });
+    // What V8 holds from the OS per space (committed), beside what is live in it (used).
+    const spaces = {};
+    for (const s of v8.getHeapSpaceStatistics()) spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+    process.send({
+      res: msg.req,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      spaces,
+      connections: server.connections.size,
+      states,
+    });
   } else if (msg.cmd === 'close') {
     server.close({ drainTimeout: 200 }).then(
       () => process.send({ res: msg.req, ok: true }),
