@@ -47,10 +47,12 @@ export interface ConnectionOptions {
   defaultTimeout?: number;
   /**
    * Outgoing bytes buffered (unsent: the peer is not reading) before we stop reading from
-   * the peer and stream producers wait; both resume below half of it. Default 256 KiB.
+   * the peer and stream producers wait; both resume at half of it. Default 256 KiB. A
+   * connection starts at a mark of 64 KiB (or this, if lower) and doubles it up to this
+   * each time the peer catches up, so a peer that never reads holds 64 KiB of ours.
    */
   highWaterMark?: number;
-  /** Cut a peer that reads none of our bytes for this long while over `highWaterMark`, in ms. Default 30 000. */
+  /** Cut a peer that reads none of our bytes for this long while over the mark (see highWaterMark), in ms. Default 30 000. */
   slowPeerTimeout?: number;
   /**
    * Cut a peer at once when its unsent bytes pass this: while reading is paused, replies

@@ -13,7 +13,6 @@ export interface WatchdogLimits {
   readonly heartbeatInterval: number;
   readonly frameTimeout: number;
   readonly slowPeerTimeout: number;
-  readonly highWaterMark: number;
 }
 
 /** What the watchdog needs from its connection. */
@@ -201,10 +200,10 @@ export class Watchdog {
   private readonly onSlowPeer = (): void => {
     if (this.link.ending) return;
     if (this.link.drains !== this.drainsAtArm) return this.armSlowPeerTimer();
-    const { slowPeerTimeout, highWaterMark } = this.limits;
+    const { slowPeerTimeout } = this.limits;
     this.link.cut(
       new LimitExceeded(
-        `peer read none of the ${this.link.unsentBytes} bytes waiting for it for ${slowPeerTimeout} ms (over ${highWaterMark} bytes unsent and no progress for slowPeerTimeout)`,
+        `peer read none of the ${this.link.unsentBytes} bytes waiting for it for ${slowPeerTimeout} ms (over the high-water mark and no progress for slowPeerTimeout)`,
       ),
       true,
     );

@@ -273,7 +273,7 @@ describe('FrameWriter backpressure', () => {
     peer.pause(); // the peer stops reading; kernel buffers fill, then the socket's own buffer
     const events: boolean[] = [];
     const highWaterMark = 1024 * 1024;
-    const writer = new FrameWriter(client, { highWaterMark, onPressure: (high) => events.push(high) });
+    const writer = new FrameWriter(client, { highWaterMark, startMark: highWaterMark, onPressure: (high) => events.push(high) });
 
     const frameSize = 64 * 1024;
     const maxBytes = 256 * 1024 * 1024; // bound: far more than any loopback buffering
@@ -365,6 +365,74 @@ describe('FrameWriter backpressure', () => {
     await waitFor(() => events.length === 2, 'onPressure(false)', 300);
     expect(events).toEqual([true, false]);
     sink.destroy();
+  });
+});
+
+describe('FrameWriter pressure mark', () => {
+  /** A real stream.Writable whose writes complete only when the test says so. */
+  function heldSink(): { sink: Writable; complete(): void } {
+    const pending: Array<() => void> = [];
+    const sink = new Writable({
+      highWaterMark: 16 * 1024,
+      write(_chunk, _encoding, callback) {
+        pending.push(callback);
+      },
+    });
+    return { sink, complete: () => pending.splice(0).forEach((cb) => cb()) };
+  }
+
+  /** Write 4 KiB frames until pressure (bounded); the bytes buffered then. */
+  async function fillUntilPressure(writer: FrameWriter, events: boolean[]): Promise<number> {
+    const before = events.length;
+    for (let seq = 0; events.length === before && seq < 10_000; seq++) {
+      writer.write(makeFrame(seq, 4 * 1024));
+      if (seq % 8 === 7) await tick();
+    }
+    expect(events.slice(before)).toEqual([true]);
+    return writer.bufferedBytes;
+  }
+
+  it('starts at 64 KiB and doubles up to highWaterMark each time the peer catches up', async () => {
+    const { sink, complete } = heldSink();
+    const events: boolean[] = [];
+    const writer = new FrameWriter(sink, { highWaterMark: 256 * 1024, onPressure: (high) => events.push(high) });
+    const marks: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      marks.push(writer.currentMark);
+      const buffered = await fillUntilPressure(writer, events);
+      expect(buffered).toBeGreaterThan(writer.currentMark);
+      expect(buffered).toBeLessThanOrEqual(writer.currentMark + 4 * 1024 + HEADER_SIZE);
+      // The peer reads everything: relief, and a larger mark for the next time.
+      for (let i = 0; i < 100 && events.length % 2 === 1; i++) {
+        complete();
+        await tick();
+      }
+      expect(events.at(-1)).toBe(false);
+    }
+    expect(marks).toEqual([64 * 1024, 128 * 1024, 256 * 1024, 256 * 1024]);
+    sink.destroy();
+  });
+
+  it('a peer that never catches up is held at the start mark', async () => {
+    const { sink } = heldSink();
+    const events: boolean[] = [];
+    const writer = new FrameWriter(sink, { highWaterMark: 256 * 1024, onPressure: (high) => events.push(high) });
+    const buffered = await fillUntilPressure(writer, events);
+    expect(buffered).toBeLessThanOrEqual(64 * 1024 + 4 * 1024 + HEADER_SIZE);
+    writer.write(makeFrame(0, 4 * 1024));
+    await tick();
+    expect(events).toEqual([true]);
+    expect(writer.currentMark).toBe(64 * 1024);
+    sink.destroy();
+  });
+
+  it('a highWaterMark under 64 KiB is the start mark too, and the mark never passes it', () => {
+    const small = new FrameWriter(heldSink().sink, { highWaterMark: 8 * 1024 });
+    expect(small.currentMark).toBe(8 * 1024);
+    const chosen = new FrameWriter(heldSink().sink, { highWaterMark: 1024 * 1024, startMark: 300 * 1024 });
+    expect(chosen.currentMark).toBe(300 * 1024);
+    const capped = new FrameWriter(heldSink().sink, { highWaterMark: 100 * 1024, startMark: 300 * 1024 });
+    expect(capped.currentMark).toBe(100 * 1024);
   });
 });
 

@@ -18,7 +18,7 @@ from . import protocol as P
 from . import aio_runners
 from .aio_calls import _timeout_ms, _Waiter
 from .aio_dispatch import _Dispatch
-from .aio_io import READ_BUFFER, _Io
+from .aio_io import HIGH_WATER as HIGH_WATER, LOW_WATER as LOW_WATER, READ_BUFFER, START_WATER, _Io
 from .aio_lifecycle import _Lifecycle
 from .aio_listen import _host_of
 from .aio_runners import Runner
@@ -43,8 +43,6 @@ class _ServerLink(Protocol):
 
 __all__ = ["Connection"]
 
-HIGH_WATER = 256 * 1024
-LOW_WATER = 128 * 1024
 
 
 class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
@@ -92,6 +90,7 @@ class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
         self._paused_reading = False
         self._write_paused = False
         self._write_paused_since = 0.0
+        self._write_mark = START_WATER
         self._credit_waiters: Dict[int, List["asyncio.Future[None]"]] = {}
         self._heard = False
         self._refusal: Optional[Tuple[str, str]] = None  # (REJECT reason, message) sent instead of WELCOME
@@ -259,7 +258,7 @@ class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
         t = cast(asyncio.Transport, transport)  # a stream transport (TCP, Unix socket or pipe)
         self.transport = t
         try:
-            t.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
+            t.set_write_buffer_limits(high=self._write_mark, low=self._write_mark // 2)
         except Exception:
             pass
         peername = transport.get_extra_info("peername")

@@ -15,6 +15,13 @@ from .errors import ConnectionClosed, ConnectionLost, LimitExceeded, TlsError, W
 from .tls_peer import tls_failure
 
 MAX_WRITE_BUFFER = 64 * 1024 * 1024
+#: Unsent bytes at which we stop reading from the peer (its answers wait), at most.
+HIGH_WATER = 256 * 1024
+LOW_WATER = HIGH_WATER // 2
+#: A connection's first write mark (resume at half). It doubles, up to HIGH_WATER, each
+#: time the peer catches up after reaching it: a peer that never reads holds 64 KiB of
+#: our answers, not 256 KiB (as on the TypeScript side, FrameWriter).
+START_WATER = 64 * 1024
 #: The buffer the transport reads into (asyncio.BufferedProtocol), one per connection. With a plain
 #: Protocol asyncio allocates a fresh 256 KiB bytes object per read (mmap, mremap and munmap: three
 #: syscalls a call); reading into this one costs none.
@@ -102,6 +109,14 @@ class _Io(_ConnectionState):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        t = self.transport
+        if t is not None and self._write_mark < HIGH_WATER:
+            # The peer caught up: it reads, so it may have more room next time.
+            self._write_mark = min(HIGH_WATER, self._write_mark * 2)
+            try:
+                t.set_write_buffer_limits(high=self._write_mark, low=self._write_mark // 2)
+            except Exception:
+                pass
         if self._paused_reading and self.transport is not None:
             self._paused_reading = False
             try:

@@ -26,6 +26,7 @@ class _ConnectionState:
     _paused_reading: bool
     _write_paused: bool
     _write_paused_since: float
+    _write_mark: int
     _credit_waiters: Dict[int, List["asyncio.Future[None]"]]
 
     if TYPE_CHECKING:
