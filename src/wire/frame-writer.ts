@@ -44,7 +44,7 @@ export interface FrameWriterOptions {
  * reads earns the whole mark within a few round trips; one that never reads (or stops
  * before its first catch-up) is held to the start mark. That is the common hostile or
  * frozen peer, and holding it at 64 KiB rather than 256 KiB took 100 such connections
- * from about 52 MB of buffers to about 32 MB (the reliability acceptance test). The
+ * from 48–70 MB of buffers to 30–35 MB (the reliability acceptance test). The
  * kernel's socket buffer fills before any of ours does, so the drains it allows prove
  * nothing about the peer; only a relief does.
  */
