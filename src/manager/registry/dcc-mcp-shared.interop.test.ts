@@ -20,6 +20,8 @@ import { DIST_FILE_REGISTRY, FIXTURES, readServicesJson } from '../../test-util/
 import { Scratch } from '../../test-util/scratch.js';
 import { exited, waitFor } from '../../test-util/wait.js';
 import { FileRegistry } from './file-registry.js';
+import { loadNativeLock } from './native-lock.js';
+import { probeSentinel } from './sentinel.js';
 import { interopPeer, LATEST, PYTHON } from '../../test-util/interop.js';
 
 const venv = interopPeer('dcc-mcp-core shared registry');
@@ -91,6 +93,12 @@ async function freePort(): Promise<number> {
 }
 
 /** dcc-mcp-core's own reader: `query_runtime_state` (sentinel first, then pid) → instance id → runtime_alive. */
+/** A sentinel probed on its own (for a failure message). */
+async function probeOnce(file: string): Promise<string> {
+  const lock = await loadNativeLock();
+  return lock instanceof Error ? `(no native lock: ${lock.message})` : probeSentinel(lock, file);
+}
+
 function pythonSeesAlive(dir: string): Record<string, boolean | null> {
   const code =
     'import json, sys\nfrom dcc_mcp_core.install_lifecycle import query_runtime_state\n' +
@@ -160,7 +168,9 @@ describe.runIf(venv.run)(`one registry shared with dcc-mcp-core ${LATEST}`, () =
     await fs.writeFile(path.join(dir, 'services.json'), JSON.stringify(rows, null, 2));
 
     const judged = new Map((await reg.listWithLiveness()).map((r) => [r.entry.instanceId, r.liveness]));
-    expect(judged.get(ra.id)).toBe('dead');
+    // Judged live once in a CI run (not reproduced since): say what the sentinel looked like then.
+    const seen = judged.get(ra.id) === 'dead' ? '' : `sentinel ${existsSync(ra.sentinel) ? 'present' : 'missing'}, now probed ${await probeOnce(ra.sentinel)}`;
+    expect(judged.get(ra.id), seen).toBe('dead');
     expect(judged.get(rb.id)).toBe('dead');
     const pruned = await reg.prune();
     expect(pruned).toBe(rows.length); // the maya and houdini rows and the gateway's: all owned by the dead
