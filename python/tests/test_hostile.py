@@ -233,46 +233,58 @@ def test_a_full_server_rejects_unavailable_and_silent_handshakes_make_room() -> 
     run(body())
 
 
+async def echo_peer_with_small_buffers() -> Tuple[aio.Server, Any, asyncio.StreamWriter, Any]:
+    """A server with `echo`, and a raw client after its HELLO: (server, the server's
+    connection, the client's writer, the client's transport). Kernel buffers are small on
+    both ends (32 KiB), so the server's own write buffer is what fills."""
+    import socket as s
+
+    server, port = await serve(slow_peer_timeout=30)
+    server.register("echo", lambda p: p)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 26)
+    writer.get_extra_info("socket").setsockopt(s.SOL_SOCKET, s.SO_RCVBUF, 32768)
+    writer.write(P.pack_frame(HELLO))
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not server.connections and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    conn: Any = next(iter(server.connections))
+    conn.transport.get_extra_info("socket").setsockopt(s.SOL_SOCKET, s.SO_SNDBUF, 32768)
+    return server, conn, writer, reader._transport  # type: ignore[attr-defined]
+
+
+async def call_until_paused(conn: Any, writer: asyncio.StreamWriter, next_id: int) -> int:
+    """Echo calls of 30 kB until the server stops reading (bounded); the next call id."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not conn._write_paused and loop.time() < deadline:
+        for _ in range(4):
+            writer.write(P.pack_frame([16, next_id, "echo", "x" * 30_000, None]))
+            next_id += 1
+        await asyncio.sleep(0.02)
+    assert conn._write_paused, "the server never felt the pressure"
+    return next_id
+
+
 def test_the_write_mark_starts_at_64_kib_and_doubles_each_time_the_peer_catches_up() -> None:
     from wirecall.aio_io import HIGH_WATER, START_WATER
 
     async def body() -> None:
-        server, port = await serve(slow_peer_timeout=30)
-        server.register("echo", lambda p: p)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 26)
-        import socket as s
-
-        writer.get_extra_info("socket").setsockopt(s.SOL_SOCKET, s.SO_RCVBUF, 32768)
-        writer.write(P.pack_frame(HELLO))
-        await writer.drain()
+        server, conn, writer, transport = await echo_peer_with_small_buffers()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while not server.connections and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        conn: Any = next(iter(server.connections))
-        # Small kernel buffers on both ends, so the server's own buffer is what fills.
-        conn.transport.get_extra_info("socket").setsockopt(s.SOL_SOCKET, s.SO_SNDBUF, 32768)
-        transport: Any = reader._transport  # type: ignore[attr-defined]
-        big = "x" * 30_000
         marks = []
         next_id = 1
         for _ in range(4):
             transport.pause_reading()  # the client stops reading its answers...
-            deadline = loop.time() + 5
-            while not conn._write_paused and loop.time() < deadline:
-                for _ in range(4):
-                    writer.write(P.pack_frame([16, next_id, "echo", big, None]))
-                    next_id += 1
-                await asyncio.sleep(0.02)
-            assert conn._write_paused, "the server never felt the pressure"
+            next_id = await call_until_paused(conn, writer, next_id)
             marks.append(conn.transport.get_write_buffer_limits())
             transport.resume_reading()  # ...then reads everything: the server's buffer empties
             deadline = loop.time() + 15
             while conn._write_paused and loop.time() < deadline:
                 await asyncio.sleep(0.01)
             assert not conn._write_paused, (marks, next_id, conn.transport.get_write_buffer_size())
-        expected = [(m // 2, m) for m in (START_WATER, 2 * START_WATER, HIGH_WATER, HIGH_WATER)]
-        assert marks == expected
+        assert marks == [(m // 2, m) for m in (START_WATER, 2 * START_WATER, HIGH_WATER, HIGH_WATER)]
         writer.close()
         await server.close()
 
@@ -283,24 +295,11 @@ def test_a_peer_that_never_reads_is_held_at_the_start_mark() -> None:
     from wirecall.aio_io import START_WATER
 
     async def body() -> None:
-        server, port = await serve(slow_peer_timeout=30)
-        server.register("echo", lambda p: p)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        import socket as s
-
-        writer.get_extra_info("socket").setsockopt(s.SOL_SOCKET, s.SO_RCVBUF, 4096)
-        reader._transport.pause_reading()  # type: ignore[attr-defined]  # never reads at all
-        writer.write(P.pack_frame(HELLO))
-        big = "x" * 30_000
-        for i in range(1, 200):  # ~6 MB of answers
-            writer.write(P.pack_frame([16, i, "echo", big, None]))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while not (server.connections and next(iter(server.connections))._write_paused) and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        conn: Any = next(iter(server.connections))
-        assert conn._write_paused
+        server, conn, writer, transport = await echo_peer_with_small_buffers()
+        transport.pause_reading()  # never reads an answer
+        await call_until_paused(conn, writer, 1)
         await asyncio.sleep(0.3)
+        assert conn._write_paused
         assert conn.transport.get_write_buffer_limits() == (START_WATER // 2, START_WATER)
         # What waits for it is the start mark plus the answers to the calls of the last read.
         assert conn.transport.get_write_buffer_size() < START_WATER + 300_000
