@@ -44,7 +44,6 @@ class _ServerLink(Protocol):
 __all__ = ["Connection"]
 
 
-
 class Connection(_Lifecycle, _Dispatch, _Io, asyncio.BufferedProtocol):
     """One wirecall connection, either side. Either side may call the other.
 
