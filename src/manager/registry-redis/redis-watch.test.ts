@@ -51,6 +51,19 @@ function reader(events: AsyncIterable<RegistryEvent>) {
 }
 
 const tcp = (port: number) => parseEndpoint(`tcp://127.0.0.1:${port}`);
+/** On an empty registry: a watch sees one instance come up and go, heartbeats and lists in between. */
+async function registerWatchAndLeave(r: RedisRegistry): Promise<void> {
+  cleanups.push(() => r.close());
+  const next = reader(r.watch());
+  expect(await next()).toMatchObject({ type: 'snapshot', entries: [] });
+  const a = await r.register('maya', tcp(18812));
+  expect(await next()).toMatchObject({ type: 'up', entry: { instanceId: a.instanceId } });
+  expect(await r.heartbeat('maya', a.instanceId)).toBe(true);
+  expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
+  expect(await r.deregister('maya', a.instanceId)).toBe(true);
+  expect(await next()).toMatchObject({ type: 'down', instanceId: a.instanceId });
+}
+
 const idOf = (e: RegistryEvent): string | undefined => ('entry' in e && e.entry !== undefined ? e.entry.instanceId : 'instanceId' in e ? e.instanceId : undefined);
 
 describe.runIf(peer.run)('RedisRegistry.watch', () => {
@@ -206,21 +219,12 @@ describe.runIf(peer.run)('RedisRegistry on a Redis Cluster client', () => {
     const cluster = createCluster({ rootNodes: [{ url: node.url }] });
     await cluster.connect();
     cleanups.push(() => cluster.close());
-    const r = new RedisRegistry({ client: cluster, watchIntervalMs: 100 });
-    cleanups.push(() => r.close());
-    const next = reader(r.watch());
-    expect(await next()).toMatchObject({ type: 'snapshot', entries: [] });
-    const a = await r.register('maya', tcp(18812));
-    expect(await next()).toMatchObject({ type: 'up', entry: { instanceId: a.instanceId } });
-    expect(await r.heartbeat('maya', a.instanceId)).toBe(true);
-    expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
-    expect(await r.deregister('maya', a.instanceId)).toBe(true);
-    expect(await next()).toMatchObject({ type: 'down', instanceId: a.instanceId });
+    await registerWatchAndLeave(new RedisRegistry({ client: cluster, watchIntervalMs: 100 }));
   });
 });
 
 describe.runIf(peer.run)('RedisRegistry on a Sentinel client', () => {
-  it('register, heartbeat, list and watch through the master the Sentinel names', async () => {
+  it('register, heartbeat, list, watch and deregister through the master the Sentinel names', async () => {
     peer.requireInstalled();
     const sentinel = await startSentinel(server.port);
     cleanups.push(() => sentinel.stop());
@@ -228,13 +232,6 @@ describe.runIf(peer.run)('RedisRegistry on a Sentinel client', () => {
     client.on('error', () => undefined);
     await client.connect();
     cleanups.push(() => client.close());
-    const r = new RedisRegistry({ client, prefix: `{wc-sentinel-${process.pid}}`, watchIntervalMs: 100 });
-    cleanups.push(() => r.close());
-    const next = reader(r.watch());
-    expect(await next()).toMatchObject({ type: 'snapshot', entries: [] });
-    const a = await r.register('maya', tcp(18812));
-    expect(await next()).toMatchObject({ type: 'up', entry: { instanceId: a.instanceId } });
-    expect(await r.heartbeat('maya', a.instanceId)).toBe(true);
-    expect((await r.listAll()).map((e) => e.instanceId)).toEqual([a.instanceId]);
+    await registerWatchAndLeave(new RedisRegistry({ client, prefix: `{wc-sentinel-${process.pid}}`, watchIntervalMs: 100 }));
   });
 });
